@@ -1,0 +1,66 @@
+# coinstream — `make help` lists the targets. Everything installs itself:
+# the venv, pinned jars and Go-built binaries land in $(COINSTREAM_CACHE).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export COINSTREAM_CACHE ?= $(HOME)/.cache/coinstream
+export UV_CACHE_DIR ?= $(COINSTREAM_CACHE)/uv
+export COINSTREAM_SHARED ?= $(abspath $(CURDIR)/../shared)
+UV_VERSION := 0.9.9
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+UV := $(COINSTREAM_CACHE)/uv-$(UV_VERSION)/bin/uv
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+# Each area adds its own test target to TEST_TARGETS in mk/<area>.mk.
+TEST_TARGETS := test-unit test-integration
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(COINSTREAM_CACHE)/uv-$(UV_VERSION)
+	$(COINSTREAM_CACHE)/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.synced: requirements.lock pyproject.toml | $(UV)
+	@test -x $(PY) || $(UV) venv -q --python python3.11 $(VENV)
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.synced ## Create the virtualenv from the lock file
+
+lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock -q
+
+lint: venv ## ruff + mypy
+	$(BIN)/ruff check src tests operators jobs bench
+	$(BIN)/ruff format --check src tests operators jobs bench
+	$(BIN)/mypy
+
+fmt: venv ## Format and autofix
+	$(BIN)/ruff format src tests operators jobs bench
+	$(BIN)/ruff check --fix src tests operators jobs bench
+
+test-unit: venv ## Fast tests, no services
+	$(PYTEST) tests/unit
+
+test-integration: venv ## Tests against a real local Kafka broker (and the lakehouse stack)
+	$(PYTEST) tests/integration
+
+demo: venv ## The embedded platform end to end on a simulated market
+	$(BIN)/coinstream demo
+
+bench: venv ## Benchmarks; results go to bench/README.md
+	$(PY) bench/produce.py
+
+clean: ## Remove the venv and local state (not the download cache)
+	rm -rf $(VENV) .state
+
+include $(wildcard mk/*.mk)
+
+test: lint $(TEST_TARGETS) ## Everything CI runs
+
+.PHONY: help venv lock lint fmt test test-unit test-integration demo bench clean

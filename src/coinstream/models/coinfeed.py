@@ -1,0 +1,233 @@
+"""The CoinFeed resource: what an investor asks coinstream to track.
+
+This model is the single source of truth for the spec. The CRD's OpenAPI schema
+(`make crds`), the CLI's `validate` and the operator all derive from it, so a
+constraint added here is enforced the same way by `kubectl apply` and locally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "coinstream.io"
+API_VERSION = "v1alpha1"
+KIND = "CoinFeed"
+PLURAL = "coinfeeds"
+
+#: CoinGecko caches /coins/markets answers for this long on the public and demo
+#: plans; polling faster only re-reads the same snapshot.
+SOURCE_CACHE_SECONDS = {"public": 60, "demo": 60, "pro": 20}
+#: The first daily price CoinGecko has (bitcoin); nothing older exists anywhere.
+EARLIEST_HISTORY = dt.date(2013, 4, 28)
+
+CoinId = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="CoinGecko coin id")
+]
+Currency = Annotated[
+    str, Field(min_length=2, max_length=10, pattern=r"^[a-z]+$", description="CoinGecko vs_currency")
+]
+_TRIGGER = re.compile(r"^([1-9][0-9]*) (second|seconds|minute|minutes)$")
+
+
+class _Spec(BaseModel):
+    """camelCase on the wire (like every Kubernetes object), snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SecretKeyRef(_Spec):
+    name: str = Field(
+        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="Secret name"
+    )
+    key: str = Field(default="apiKey", min_length=1, max_length=253, description="Key inside the Secret")
+
+
+class SourceSpec(_Spec):
+    type: Literal["coingecko", "simulated"] = Field(
+        default="coingecko", description="Where quotes come from; `simulated` works offline"
+    )
+    plan: Literal["public", "demo", "pro"] = Field(
+        default="demo", description="CoinGecko plan: picks the host, key header and history limit"
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret holding the CoinGecko API key (sent as a header, never logged)"
+    )
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        max_length=2048,
+        description="Override the API base URL (a proxy or a test server)",
+    )
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Simulator seed: same seed, same market")
+
+
+class BackfillSpec(_Spec):
+    from_: dt.date = Field(alias="from", description="First day of history to load (UTC)")
+    granularity: Literal["auto", "daily", "hourly"] = Field(
+        default="auto", description="auto: CoinGecko's own (daily beyond 90 days)"
+    )
+
+    @field_validator("from_")
+    @classmethod
+    def _not_future(cls, v: dt.date) -> dt.date:
+        if v > dt.datetime.now(dt.UTC).date():
+            raise ValueError("backfill start is in the future")
+        if v < EARLIEST_HISTORY:
+            raise ValueError(f"no market history exists before {EARLIEST_HISTORY.isoformat()}")
+        return v
+
+
+class KafkaSpec(_Spec):
+    topic: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+        description="Topic name; default coinstream.quotes.<feed name>",
+    )
+    partitions: int = Field(default=3, ge=1, le=100, description="Partitions; quotes are keyed per coin")
+    replicas: int = Field(default=1, ge=1, le=5, description="Replication factor")
+
+
+class SinkSpec(_Spec):
+    table: str = Field(
+        default="coinstream.quotes",
+        pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$",
+        max_length=200,
+        description="Iceberg table as namespace.table",
+    )
+    trigger: str = Field(
+        default="10 seconds",
+        pattern=_TRIGGER.pattern,
+        description="Streaming micro-batch trigger, e.g. '10 seconds'",
+    )
+
+    @property
+    def trigger_seconds(self) -> int:
+        m = _TRIGGER.match(self.trigger)
+        assert m is not None  # guaranteed by the pattern
+        return int(m.group(1)) * (60 if m.group(2).startswith("minute") else 1)
+
+
+class CoinFeedSpec(_Spec):
+    coins: list[CoinId] = Field(min_length=1, max_length=250, description="CoinGecko coin ids to track")
+    vs_currencies: list[Currency] = Field(
+        default_factory=lambda: ["usd"], min_length=1, max_length=10, description="Quote currencies"
+    )
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    poll_interval_seconds: int = Field(
+        default=60, ge=5, le=3600, description="Seconds between live polls (the poll budget)"
+    )
+    backfill: BackfillSpec | None = Field(default=None, description="History to load once")
+    kafka: KafkaSpec = Field(default_factory=KafkaSpec)
+    sink: SinkSpec = Field(default_factory=SinkSpec)
+    suspend: bool = Field(default=False, description="Stop producing and streaming, keep everything")
+
+    @field_validator("coins", "vs_currencies")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dupes = sorted({x for x in v if v.count(x) > 1})
+        if dupes:
+            raise ValueError(f"duplicate entries: {', '.join(dupes)}")
+        return v
+
+    def warnings(self) -> list[str]:
+        """Spec choices that work but waste the poll budget."""
+        out = []
+        window = SOURCE_CACHE_SECONDS[self.source.plan]
+        if self.source.type == "coingecko" and self.poll_interval_seconds < window:
+            out.append(
+                f"spec.pollIntervalSeconds={self.poll_interval_seconds} is below CoinGecko's "
+                f"{window}s cache window on the {self.source.plan} plan: extra polls return the same "
+                "snapshot (deduplicated, but they still cost API credits)"
+            )
+        return out
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class CoinFeed(BaseModel):
+    """The whole document, exactly as `kubectl apply -f` takes it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    api_version: Literal["coinstream.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["CoinFeed"]
+    metadata: ObjectMeta
+    spec: CoinFeedSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_status(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "status"}
+        return data
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def topic(self) -> str:
+        return self.spec.kafka.topic or f"coinstream.quotes.{self.metadata.name}"
+
+
+class CoinFeedError(ValueError):
+    """A CoinFeed that cannot be used; the message names every bad field."""
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_coinfeed(data: Any, origin: str = "<input>") -> CoinFeed:
+    if not isinstance(data, dict):
+        raise CoinFeedError(f"{origin}: expected a CoinFeed mapping, got {type(data).__name__}")
+    try:
+        return CoinFeed.model_validate(data)
+    except ValidationError as exc:
+        lines = [
+            f"  {_loc(err['loc']) or '<root>'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["type"] not in {"missing"} and _short(err["input"]) else "")
+            for err in exc.errors()
+        ]
+        raise CoinFeedError(f"{origin}: invalid CoinFeed\n" + "\n".join(lines)) from None
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and len(repr(value)) < 80
+
+
+def load_coinfeed(path: str | Path) -> CoinFeed:
+    """Read the one CoinFeed in a YAML file (the same file `kubectl apply` takes)."""
+    p = Path(path)
+    try:
+        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
+    except FileNotFoundError:
+        raise CoinFeedError(f"{p}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise CoinFeedError(f"{p}: not valid YAML: {exc}") from None
+    feeds = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
+    if len(feeds) != 1:
+        raise CoinFeedError(f"{p}: expected exactly one document of kind CoinFeed, found {len(feeds)}")
+    return parse_coinfeed(feeds[0], origin=str(p))
