@@ -13,7 +13,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel
 
-_SCALARS: dict[type, str] = {str: "STRING", float: "DOUBLE", int: "INT", bool: "BOOLEAN", dt.datetime: "TIMESTAMP"}
+_SCALARS: dict[type, str] = {
+    str: "STRING",
+    float: "DOUBLE",
+    int: "INT",
+    bool: "BOOLEAN",
+    dt.datetime: "TIMESTAMP",
+}
 
 
 def _spark_type(annotation: Any) -> tuple[str, bool]:
