@@ -4,6 +4,7 @@ one namespace and one in-process operator per test, so tests cannot see each oth
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -31,9 +32,9 @@ def env(kube_control_plane: KubeControlPlane) -> Env:
     return Env(kube_control_plane, kubeconfig)
 
 
-@pytest.fixture
-def namespace(env: Env) -> Iterator[str]:
-    """A fresh namespace enforcing Pod Security "restricted", with the Kafka cluster present."""
+@contextlib.contextmanager
+def fresh_namespace(env: Env) -> Iterator[str]:
+    """A new namespace enforcing Pod Security "restricted", with the Kafka cluster present."""
     ns = f"t-{uuid.uuid4().hex[:8]}"
     env.apply(
         {
@@ -48,6 +49,19 @@ def namespace(env: Env) -> Iterator[str]:
     for name in env.kubectl("get", "coinfeeds", "-n", ns, "-o", "name").stdout.split():
         env.kubectl("patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
     env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(env: Env) -> Iterator[str]:
+    with fresh_namespace(env) as ns:
+        yield ns
+
+
+@pytest.fixture(scope="module")
+def module_namespace(env: Env) -> Iterator[str]:
+    """For tests that only dry-run: no operator, nothing left behind."""
+    with fresh_namespace(env) as ns:
+        yield ns
 
 
 @pytest.fixture
