@@ -6,7 +6,6 @@ Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -31,8 +30,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     )
     settings.persistence.finalizer = f"{API_GROUP}/operator"
     settings.execution.max_workers = CONFIG.max_workers
-    # Only problems become Kubernetes Events (a timer "succeeded" every minute is noise).
-    settings.posting.level = logging.WARNING
+    # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
+    # every drift interval and need one more permission.
+    settings.posting.enabled = False
     memo.api = KubeClient(load_credentials(CONFIG.kubeconfig), CONFIG.field_manager, pool=CONFIG.max_workers)
 
 

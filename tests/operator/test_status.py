@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from coinfeed_operator.rbac import RULES
-from coinfeed_operator.testenv import KAFKA_CLUSTER, OPERATOR_NS, OPERATOR_SA, Env, condition, feed, kafka_cluster
+from coinfeed_operator.testenv import (
+    KAFKA_CLUSTER,
+    OPERATOR_NS,
+    OPERATOR_SA,
+    Env,
+    condition,
+    feed,
+    kafka_cluster,
+)
 
 
 def _apply(env: Env, ns: str, name: str, **spec: Any) -> None:
@@ -41,8 +49,9 @@ def test_missing_secret_is_degraded_until_created(env: Env, namespace: str, oper
     env.kubectl("create", "secret", "generic", "coingecko", "-n", namespace, "--from-literal=other=x")
     env.wait(
         "Degraded names the missing key",
-        lambda: "has no key 'apiKey'" in (condition(env.get("coinfeed", "live", namespace), "Degraded") or {}).get(
-            "message", ""
+        lambda: (
+            "has no key 'apiKey'"
+            in (condition(env.get("coinfeed", "live", namespace), "Degraded") or {}).get("message", "")
         ),
     )
     env.kubectl("delete", "secret", "coingecko", "-n", namespace)
@@ -62,7 +71,10 @@ def test_unknown_kafka_cluster_is_degraded_until_it_exists(env: Env, namespace: 
     env.kubectl("delete", "kafka", KAFKA_CLUSTER, "-n", namespace)
     _apply(env, namespace, "nokafka")
     cf = env.wait("Degraded", lambda: _cond(env, namespace, "nokafka", "Degraded", "True"))
-    assert f"Kafka cluster '{KAFKA_CLUSTER}' not found in namespace {namespace}" in condition(cf, "Degraded")["message"]  # type: ignore[index]
+    assert (
+        f"Kafka cluster '{KAFKA_CLUSTER}' not found in namespace {namespace}"
+        in condition(cf, "Degraded")["message"]
+    )  # type: ignore[index]
     env.apply(kafka_cluster(namespace))
     env.wait("recovered", lambda: _cond(env, namespace, "nokafka", "Degraded", "False"), timeout=60)
 
@@ -74,7 +86,9 @@ def test_future_backfill_is_a_permanent_error(
     _apply(env, namespace, "future", backfill={"from": tomorrow})  # CEL has no clock: accepted
     cf = env.wait("Degraded", lambda: _cond(env, namespace, "future", "Degraded", "True", "SpecCannotWork"))
     assert "backfill start is in the future" in condition(cf, "Degraded")["message"]  # type: ignore[index]
-    failures = [r.getMessage() for r in caplog.records if r.name == "kopf.objects" and "failed" in r.getMessage()]
+    failures = [
+        r.getMessage() for r in caplog.records if r.name == "kopf.objects" and "failed" in r.getMessage()
+    ]
     assert any("'reconcile_feed' failed permanently" in m for m in failures), failures
     assert not any("temporarily" in m for m in failures), "a spec that cannot work is not retried"
     assert env.get("deployment", "future-producer", namespace) is None
@@ -95,10 +109,12 @@ def test_child_health_suspend_and_resume(env: Env, namespace: str, operator: Any
     )  # fmt: skip
     cf = env.wait(
         "health read back",
-        lambda: (c := env.get("coinfeed", "pause", namespace))
-        and c["status"].get("topicReady") is True
-        and c["status"].get("sparkState") == "RUNNING"
-        and c,
+        lambda: (
+            (c := env.get("coinfeed", "pause", namespace))
+            and c["status"].get("topicReady") is True
+            and c["status"].get("sparkState") == "RUNNING"
+            and c
+        ),
     )
     ready = condition(cf, "Ready")
     assert ready and ready["status"] == "False" and ready["message"] == "producer 0/1 replicas available"
