@@ -27,6 +27,26 @@ class DeliveryError(RuntimeError):
     """Kafka did not acknowledge some records; they were not produced."""
 
 
+class SnapshotDedup:
+    """Remembers the newest source_ts per (origin, currency, coin, source).
+
+    A cached API answer repeats its last_updated; anything not newer than what
+    already went out for that series is a repeat. One entry per series, so memory
+    is bounded by the number of coins, not by time.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str, str, str], dt.datetime] = {}
+
+    def is_repeat(self, quote: Quote) -> bool:
+        ident = (quote.origin, quote.vs_currency, quote.coin_id, quote.source)
+        last = self._last.get(ident)
+        if last is not None and quote.source_ts <= last:
+            return True
+        self._last[ident] = quote.source_ts
+        return False
+
+
 class QuoteProducer:
     def __init__(
         self,
@@ -54,7 +74,7 @@ class QuoteProducer:
             delivery_timeout_ms=delivery_timeout_ms,
             **kafka_config,
         )
-        self._last: dict[tuple[str, str, str, str], dt.datetime] = {}
+        self.dedup = SnapshotDedup()
         self._acked = 0
         self._acked_reported = 0
         self._failures: list[BaseException] = []
@@ -62,18 +82,9 @@ class QuoteProducer:
         self._produced = self.metrics.quotes_produced.labels(topic)
         self._errors = self.metrics.delivery_errors.labels(topic)
 
-    def is_repeat(self, quote: Quote) -> bool:
-        """True if this (origin, currency, coin, source) already went out at this source_ts or later."""
-        ident = (quote.origin, quote.vs_currency, quote.coin_id, quote.source)
-        last = self._last.get(ident)
-        if last is not None and quote.source_ts <= last:
-            return True
-        self._last[ident] = quote.source_ts
-        return False
-
     def send(self, quote: Quote) -> bool:
         """Queue one quote; False when dropped as a repeat. Never blocks on the broker."""
-        if self.is_repeat(quote):
+        if self.dedup.is_repeat(quote):
             self.metrics.quotes_deduplicated.labels(quote.origin).inc()
             return False
         future = self._producer.send(self.topic, key=quote.key, value=quote.to_json())

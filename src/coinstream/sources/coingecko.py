@@ -127,7 +127,7 @@ class CoinGeckoClient:
         self.session.headers["accept"] = "application/json"
         self.session.headers["user-agent"] = "coinstream/0.1"
         self._wait = _wait_retry_after(
-            wait_exponential_jitter(initial=backoff_initial, max=backoff_max, jitter=backoff_initial),
+            wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial),
             cap=max(backoff_max, 60.0),
         )
         self.bucket = TokenBucket.per_minute(
