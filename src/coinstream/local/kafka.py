@@ -100,7 +100,7 @@ class LocalKafka:
         cfg = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            argv = self._java(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg))
+            argv = self._java(jars, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(cfg))
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}\n{proc.stderr}")
