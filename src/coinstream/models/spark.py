@@ -79,8 +79,5 @@ def spark_schema(model: type[BaseModel], *, all_nullable: bool = False) -> Any:
         "TIMESTAMP": T.TimestampType(),
     }
     return T.StructType(
-        [
-            T.StructField(name, types_[spark], nullable or all_nullable)
-            for name, spark, nullable in spark_columns(model)
-        ]
+        [T.StructField(name, types_[spark], nullable or all_nullable) for name, spark, nullable in spark_columns(model)]
     )
