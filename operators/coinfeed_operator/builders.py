@@ -21,7 +21,7 @@ from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 MANAGED_BY = "coinfeed-operator"
 FEED_LABEL = f"{API_GROUP}/feed"
 FEED_FILE = "/etc/coinstream/feed.yaml"
-SECRET_DIR = "/etc/coinstream/secrets"
+SECRET_DIR = "/etc/coinstream/secrets"  # noqa: S105 (a mount path, not a secret)
 API_KEY_FILE = f"{SECRET_DIR}/api-key"
 PRODUCER_HASH = f"{API_GROUP}/producer-config-hash"
 BACKFILL_HASH = f"{API_GROUP}/backfill-hash"
@@ -334,7 +334,7 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
                 feed.spec.sink.trigger,
                 "--checkpoint",
                 checkpoint,
-            ],  # fmt: skip
+            ],
             "sparkConf": {
                 cat: "org.apache.iceberg.spark.SparkCatalog",
                 f"{cat}.type": "hive",

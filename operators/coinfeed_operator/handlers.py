@@ -75,6 +75,6 @@ def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Lo
 
 
 @kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_seconds, initial_delay=CONFIG.drift_interval_seconds)
-def repair_drift(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+def repair_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Re-apply desired state: restores deleted or hand-edited children, refreshes health."""
-    _run(memo, body, retry, timer=True)
+    _run(memo, body, retry=0, timer=True)

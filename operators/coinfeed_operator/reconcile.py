@@ -70,9 +70,7 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
                 f"`kubectl create secret generic {ref.name} -n {namespace} --from-literal={ref.key}=<key>`"
             )
         elif ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
-            problems.append(
-                f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}"
-            )
+            problems.append(f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}")
     if api.get("kafka.strimzi.io/v1", "Kafka", namespace, config.kafka_cluster) is None:
         problems.append(
             f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
@@ -81,9 +79,7 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
     return problems
 
 
-def _write_status(
-    api: KubeClient, namespace: str, name: str, old: CoinFeedStatus | None, new: CoinFeedStatus
-) -> None:
+def _write_status(api: KubeClient, namespace: str, name: str, old: CoinFeedStatus | None, new: CoinFeedStatus) -> None:
     # lastQuoteTime belongs to the producer: never overwrite it from a stale read.
     fields = {"last_quote_time"}
     if old is not None and old.model_dump(exclude=fields) == new.model_dump(exclude=fields):
@@ -98,19 +94,17 @@ def _sync_backfill(
     """Create the Job for this backfill spec once; delete Jobs of earlier specs."""
     name = builders.backfill_job_name(feed)
     selector = f"{builders.FEED_LABEL}={feed.name},app.kubernetes.io/component=backfill"
-    for job in api.list("batch/v1", "Job", owner.namespace, selector):
-        refs = job["metadata"].get("ownerReferences", [])
-        if job["metadata"]["name"] != name and any(r.get("uid") == owner.uid for r in refs):
-            api.delete("batch/v1", "Job", owner.namespace, job["metadata"]["name"])
+    for stale in api.list("batch/v1", "Job", owner.namespace, selector):
+        refs = stale["metadata"].get("ownerReferences", [])
+        if stale["metadata"]["name"] != name and any(r.get("uid") == owner.uid for r in refs):
+            api.delete("batch/v1", "Job", owner.namespace, stale["metadata"]["name"])
     if name is None:
         return None
     job = api.get("batch/v1", "Job", owner.namespace, name)
     if job is not None:
         # The pod template is immutable; only suspension follows the feed.
         if bool(job["spec"].get("suspend")) != feed.spec.suspend:
-            job = api.merge_patch(
-                "batch/v1", "Job", owner.namespace, name, {"spec": {"suspend": feed.spec.suspend}}
-            )
+            job = api.merge_patch("batch/v1", "Job", owner.namespace, name, {"spec": {"suspend": feed.spec.suspend}})
         return job
     if old is not None and old.children.backfill_job == name and old.backfill_succeeded:
         return None  # it ran to completion and was cleaned up: history is loaded, don't load it again
@@ -160,14 +154,11 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
     deployment = api.apply(builders.producer_deployment(feed, owner, config))
     spark_app = api.apply(builders.spark_application(feed, owner, config))
     job = _sync_backfill(api, feed, owner, config, old)
-    observed = Observed(
-        topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend
-    )
+    observed = Observed(topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend)
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed
     )
     _write_status(api, namespace, name, old, status)
-    applied = [
-        n for n in (children.topic, children.config_map, children.deployment, children.spark_application) if n
-    ]
-    return Result(status=status, applied=applied + ([children.backfill_job] if job else []))
+    names = (children.topic, children.config_map, children.deployment, children.spark_application)
+    applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
+    return Result(status=status, applied=applied)

@@ -123,22 +123,14 @@ def test_coin_change_rolls_producer_only_and_backfill_change_makes_new_job(
     cf = env.wait("second reconcile", lambda: _reconciled(env, namespace, "alts"))
     assert cf["status"]["coinCount"] == 3
     same_job = env.get("job", job_name, namespace)
-    assert same_job is not None and same_job["metadata"]["uid"] == job_uid, (
-        "coins alone must not re-run backfill"
-    )
+    assert same_job is not None and same_job["metadata"]["uid"] == job_uid, "coins alone must not re-run backfill"
     # The stream does not read coins: its spec is untouched.
     assert env.get("sparkapplication", "alts-stream", namespace)["metadata"]["generation"] == app_gen  # type: ignore[index]
 
-    _apply_feed(
-        env, namespace, "alts", coins=["bitcoin", "ethereum", "solana"], backfill={"from": "2023-06-01"}
-    )
+    _apply_feed(env, namespace, "alts", coins=["bitcoin", "ethereum", "solana"], backfill={"from": "2023-06-01"})
     cf = env.wait(
         "new backfill job",
-        lambda: (
-            (c := _reconciled(env, namespace, "alts"))
-            and c["status"]["children"]["backfillJob"] != job_name
-            and c
-        ),
+        lambda: (c := _reconciled(env, namespace, "alts")) and c["status"]["children"]["backfillJob"] != job_name and c,
     )
     new_job = env.get("job", cf["status"]["children"]["backfillJob"], namespace)
     assert new_job is not None and new_job["metadata"]["annotations"][BACKFILL_HASH]

@@ -154,9 +154,7 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
         warehouse_uri="hdfs://nn:8020/wh",
         metastore_uri="thrift://hms:9083",
     )
-    app = builders.spark_application(
-        make(sink={"table": "coinstream.quotes", "trigger": "5 seconds"}), OWNER, cfg
-    )
+    app = builders.spark_application(make(sink={"table": "coinstream.quotes", "trigger": "5 seconds"}), OWNER, cfg)
     spec = app["spec"]
     assert app["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
     assert spec["image"] == "registry.example/spark:4.1.3-1"
