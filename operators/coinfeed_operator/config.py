@@ -30,7 +30,9 @@ class OperatorConfig(BaseSettings):
     metrics_port: int = Field(default=9100, ge=1024, le=65535)
     #: How often every feed's children are re-applied (drift repair) and their health re-read.
     drift_interval_seconds: float = Field(default=60.0, gt=0)
-    max_workers: int = Field(default=16, ge=1, le=256)
+    #: Handler threads. A handful: each reconcile is a chain of API round-trips, and when the
+    #: API server is the bottleneck more threads only interleave feeds and delay all of them.
+    max_workers: int = Field(default=4, ge=1, le=256)
 
     @field_validator("producer_image", "spark_image")
     @classmethod

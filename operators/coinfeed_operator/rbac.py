@@ -33,7 +33,7 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch"]},
     {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["create", "patch"]},
     # Backfill Jobs: one per backfill spec, older ones listed and deleted.
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create", "patch", "delete"]},
     # Preflight: the referenced API-key Secret and Kafka cluster exist (read by name only).
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkas"], "verbs": ["get"]},

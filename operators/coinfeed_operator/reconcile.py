@@ -7,6 +7,7 @@ deterministic names and are server-side applied.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,22 @@ def parse(body: Mapping[str, Any]) -> CoinFeed:
         raise SpecCannotWork(str(exc).replace("\n", " ")) from None
 
 
+#: A Kafka cluster seen recently is not looked up again for every feed in its namespace (50 feeds
+#: applied at once would otherwise cost 50 identical GETs); a missing one is re-checked each time.
+KAFKA_SEEN_SECONDS = 30.0
+_kafka_seen: dict[tuple[str, str, str], float] = {}
+
+
+def _kafka_exists(api: KubeClient, namespace: str, cluster: str) -> bool:
+    key, now = (api.creds.server, namespace, cluster), time.monotonic()
+    if _kafka_seen.get(key, 0.0) > now:
+        return True
+    found = api.get("kafka.strimzi.io/v1", "Kafka", namespace, cluster) is not None
+    if found:
+        _kafka_seen[key] = now + KAFKA_SEEN_SECONDS
+    return found
+
+
 def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorConfig) -> list[str]:
     """References the API server cannot check; each problem says what to fix."""
     problems = []
@@ -71,7 +88,7 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
             )
         elif ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
             problems.append(f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}")
-    if api.get("kafka.strimzi.io/v1", "Kafka", namespace, config.kafka_cluster) is None:
+    if not _kafka_exists(api, namespace, config.kafka_cluster):
         problems.append(
             f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
             "(Strimzi Kafka CR) or point the operator at yours with COINSTREAM_OPERATOR_KAFKA_CLUSTER"
@@ -94,13 +111,15 @@ def _sync_backfill(
     """Create the Job for this backfill spec once; delete Jobs of earlier specs."""
     name = builders.backfill_job_name(feed)
     selector = f"{builders.FEED_LABEL}={feed.name},app.kubernetes.io/component=backfill"
-    for stale in api.list("batch/v1", "Job", owner.namespace, selector):
-        refs = stale["metadata"].get("ownerReferences", [])
-        if stale["metadata"]["name"] != name and any(r.get("uid") == owner.uid for r in refs):
-            api.delete("batch/v1", "Job", owner.namespace, stale["metadata"]["name"])
+    job = None
+    for existing in api.list("batch/v1", "Job", owner.namespace, selector):
+        refs = existing["metadata"].get("ownerReferences", [])
+        if existing["metadata"]["name"] == name:
+            job = existing
+        elif any(r.get("uid") == owner.uid for r in refs):
+            api.delete("batch/v1", "Job", owner.namespace, existing["metadata"]["name"])
     if name is None:
         return None
-    job = api.get("batch/v1", "Job", owner.namespace, name)
     if job is not None:
         # The pod template is immutable; only suspension follows the feed.
         if bool(job["spec"].get("suspend")) != feed.spec.suspend:
