@@ -69,4 +69,4 @@ def operator(env: Env, namespace: str) -> Iterator[Any]:
     with run_operator() as runner:
         yield runner
         # While the operator runs, so it releases its finalizer (kopf timers need one).
-        env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=60s")
+        env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=120s", check=False, timeout=150)
