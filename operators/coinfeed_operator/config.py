@@ -21,6 +21,9 @@ class OperatorConfig(BaseSettings):
     producer_image: str = Field(default="ghcr.io/coinstream/coinstream:0.1.0", pattern=_PINNED)
     spark_image: str = Field(default="ghcr.io/coinstream/coinstream-spark:0.1.0", pattern=_PINNED)
     spark_version: str = "4.1.3"
+    spark_namespace: str | None = Field(
+        default=None, description="Run every SparkApplication here; unset: in the CoinFeed's namespace"
+    )
     spark_service_account: str = "coinstream-spark"
     spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
     spark_catalog: str = "lakehouse"

@@ -132,6 +132,24 @@ def _sync_backfill(
     return api.apply(manifest)
 
 
+def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) -> str:
+    name = builders.spark_app_name(feed.name, owner, config)
+    ns = builders.spark_namespace(owner, config)
+    return name if ns == owner.namespace else f"{ns}/{name}"
+
+
+def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> bool:
+    """On CoinFeed deletion: remove what owner references cannot reach (a SparkApplication in
+    the shared Spark namespace). Everything in the feed's namespace is left to the GC."""
+    meta = body["metadata"]
+    owner = builders.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+    ns = builders.spark_namespace(owner, config)
+    if ns == owner.namespace:
+        return False
+    name = builders.spark_app_name(meta["name"], owner, config)
+    return api.delete("sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, name)
+
+
 def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> Result:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -155,7 +173,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         config_map=builders.configmap_name(feed),
         deployment=builders.deployment_name(feed),
         backfill_job=builders.backfill_job_name(feed),
-        spark_application=builders.spark_app_name(feed),
+        spark_application=_spark_ref(feed, owner, config),
     )
     problems = preflight(api, feed, namespace, config)
     if problems:

@@ -196,3 +196,16 @@ def test_rbac_covers_exactly_the_resources_the_client_touches() -> None:
 def test_resource_paths() -> None:
     assert resource_path("v1", "ConfigMap", "ns", "a") == "/api/v1/namespaces/ns/configmaps/a"
     assert resource_path("apps/v1", "Deployment", "ns") == "/apis/apps/v1/namespaces/ns/deployments"
+
+
+def test_shared_spark_namespace_has_no_cross_namespace_owner() -> None:
+    cfg = OperatorConfig(spark_namespace="spark")
+    app = builders.spark_application(make(), OWNER, cfg)
+    meta = app["metadata"]
+    assert meta["namespace"] == "spark" and "ownerReferences" not in meta
+    assert meta["labels"][builders.FEED_NAMESPACE_LABEL] == "markets"
+    other = builders.spark_application(make(), builders.Owner("majors", "other", "u2"), cfg)
+    assert other["metadata"]["name"] != meta["name"], "same feed name in two namespaces must not collide"
+    assert len(meta["name"]) + len("-driver") <= 63
+    same = builders.spark_application(make(), OWNER, OperatorConfig(spark_namespace="markets"))
+    assert same["metadata"]["name"] == "majors-stream" and same["metadata"]["ownerReferences"]
