@@ -28,20 +28,17 @@ SOURCE_CACHE_SECONDS = {"public": 60, "demo": 60, "pro": 20}
 EARLIEST_HISTORY = dt.date(2013, 4, 28)
 
 CoinId = Annotated[
-    str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="CoinGecko coin id")
+    str,
+    Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="CoinGecko coin id"),
 ]
-Currency = Annotated[
-    str, Field(min_length=2, max_length=10, pattern=r"^[a-z]+$", description="CoinGecko vs_currency")
-]
+Currency = Annotated[str, Field(min_length=2, max_length=10, pattern=r"^[a-z]+$", description="CoinGecko vs_currency")]
 _TRIGGER = re.compile(r"^([1-9][0-9]*) (second|seconds|minute|minutes)$")
 
 
 class _Spec(BaseModel):
     """camelCase on the wire (like every Kubernetes object), snake_case in Python."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class SecretKeyRef(_Spec):
