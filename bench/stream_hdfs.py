@@ -39,12 +39,18 @@ TOPIC = "coinstream.quotes.bench"
 
 def quotes(n: int, coins: int = 100) -> list[Quote]:
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    common = {"symbol": "cn", "name": "Coin", "vs_currency": "usd", "market_cap": 1e9, "total_volume": 1e7,
+              "source": "simulated", "ingest_ts": t0, "feed": "bench", "origin": "live",
+              "granularity": "tick"}  # fmt: skip
     return [
-        Quote(
-            coin_id=f"coin-{i % coins}", symbol="cn", name="Coin", vs_currency="usd", price=100.0 + i % 97,
-            market_cap=1e9, total_volume=1e7, source="simulated", source_ts=t0 + dt.timedelta(seconds=i // coins),
-            ingest_ts=t0, feed="bench", origin="live", granularity="tick",
-        )  # fmt: skip
+        Quote.model_validate(
+            {
+                **common,
+                "coin_id": f"coin-{i % coins}",
+                "price": 100.0 + i % 97,
+                "source_ts": t0 + dt.timedelta(seconds=i // coins),
+            }
+        )
         for i in range(n)
     ]
 
@@ -62,7 +68,7 @@ def run(spark: Any, cfg: LakeConfig, expected: int) -> float:
     t0 = time.perf_counter()
     start_stream(spark, cfg).awaitTermination()
     elapsed = time.perf_counter() - t0
-    got = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]
+    got = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]  # noqa: S608 - validated name
     assert got == expected, f"{cfg.quotes}: {got} rows, expected {expected}"
     return expected / elapsed
 
