@@ -99,3 +99,12 @@ capabilities:
 - {name: {{ .opts }}, value: "-Xmx{{ .heap }}"}
 {{- end }}
 {{- end -}}
+
+{{/* A DNS-label name (<= 63 chars): long ones keep a unique hash suffix. */}}
+{{- define "coinstream.shortName" -}}
+{{- if le (len .) 63 -}}
+{{- . -}}
+{{- else -}}
+{{- printf "%s-%s" (trunc 54 . | trimSuffix "-") (sha256sum . | trunc 8) -}}
+{{- end -}}
+{{- end -}}
