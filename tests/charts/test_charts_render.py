@@ -103,6 +103,9 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     assert container["command"][:3] == ["kopf", "run", "--standalone"]
     assert "--namespace=coinstream" in container["args"] and "--all-namespaces" not in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["COINSTREAM_OPERATOR_METRICS_PORT"] == "9100"
+    assert env["COINSTREAM_OPERATOR_KAFKA_BOOTSTRAP"] == "coinstream-kafka-bootstrap:9092"
     rules = yaml.safe_load((CHARTS / "coinstream-operator/files/clusterrole-rules.yaml").read_text())
     assert by_kind_name(objs, "ClusterRole", "coinstream-operator")["rules"] == rules
     # The resource rules are granted only in the watched namespace, never cluster-wide.
@@ -154,8 +157,15 @@ def test_replication_beyond_the_node_count_fails_rendering(helm: Helm, tmp_path:
 
 
 def test_hdfs_uses_the_official_image_and_one_config_block(rendered: dict) -> None:
+    """The keys shared with the local stack (generated files/hdfs-site.yaml) reach every HDFS pod."""
+    shared = yaml.safe_load((CHARTS / "coinstream/files/hdfs-site.yaml").read_text())
+    values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
+    assert values["hdfs"]["image"]["tag"] == shared["hadoopVersion"]
     objs = rendered[("coinstream", None)]
     conf = by_kind_name(objs, "ConfigMap", "coinstream-hadoop-config")["data"]
+    for section, doc in (("coreSite", "core-site.xml"), ("hdfsSite", "hdfs-site.xml")):
+        for key, value in shared[section].items():
+            assert f"<name>{key}</name><value>{value}</value>" in conf[doc], key
     assert "<name>fs.defaultFS</name><value>hdfs://coinstream-hdfs-namenode:8020</value>" in conf["core-site.xml"]
     assert "<name>dfs.namenode.datanode.registration.ip-hostname-check</name><value>false</value>" in conf["hdfs-site.xml"]
     for name in ("coinstream-hdfs-namenode", "coinstream-hdfs-datanode"):
@@ -267,3 +277,20 @@ def test_dependencies_can_all_be_disabled(helm: Helm) -> None:
     kinds = {o["kind"] for o in objs}
     assert {"Kafka", "StatefulSet", "NetworkPolicy"} <= kinds
     assert not [o for o in objs if o["metadata"]["name"] == "coinstream-test-trino-query"]
+
+
+def test_operator_settings_are_ones_the_operator_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every COINSTREAM_OPERATOR_* value the chart sets is a real OperatorConfig field and validates."""
+    from coinfeed_operator.config import OperatorConfig
+
+    values = yaml.safe_load((CHARTS / "coinstream-operator/values.yaml").read_text())
+    env = {**values["config"], "COINSTREAM_OPERATOR_METRICS_PORT": str(values["metrics"]["port"])}
+    fields = {f"COINSTREAM_OPERATOR_{name.upper()}" for name in OperatorConfig.model_fields}
+    assert set(env) <= fields, f"unknown settings: {set(env) - fields}"
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    config = OperatorConfig()
+    assert config.metrics_port == values["metrics"]["port"]
+    assert config.spark_service_account == "coinstream-spark"
+    platform = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
+    assert config.spark_service_account == platform["sparkOperator"]["spark"]["serviceAccount"]["name"]

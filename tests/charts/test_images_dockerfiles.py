@@ -110,7 +110,7 @@ def test_versions_match_the_local_stack() -> None:
 
 def test_chart_images_are_built_here() -> None:
     """Every ghcr.io/coinstream image a chart uses has a Dockerfile, and tags carry the app version."""
-    wanted = {"ghcr.io/coinstream/coinstream": "app", "ghcr.io/coinstream/spark": "spark",
+    wanted = {"ghcr.io/coinstream/coinstream": "app", "ghcr.io/coinstream/coinstream-spark": "spark",
               "ghcr.io/coinstream/notebook": "notebook", "ghcr.io/coinstream/hive-metastore": "metastore"}
     app_version = yaml.safe_load((CHARTS / "coinstream/Chart.yaml").read_text())["appVersion"]
     text = "\n".join(p.read_text() for p in CHARTS.glob("*/values*.yaml"))
