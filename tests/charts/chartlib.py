@@ -23,7 +23,11 @@ CHARTS = REPO / "charts"
 NAMESPACE = "coinstream"
 RELEASE = "coinstream"
 #: chart -> release name, as `make kind-up` installs them.
-RELEASES = {"coinstream-crds": "coinstream-crds", "coinstream-operator": "coinstream-operator", "coinstream": RELEASE}
+RELEASES = {
+    "coinstream-crds": "coinstream-crds",
+    "coinstream-operator": "coinstream-operator",
+    "coinstream": RELEASE,
+}
 
 #: chart -> the values profiles every test renders (None: the chart's defaults).
 PROFILES: dict[str, list[str | None]] = {
@@ -56,7 +60,12 @@ class Helm:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
-            [str(self.binary), *args], capture_output=True, text=True, env=self.env(), check=False, timeout=120
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            check=False,
+            timeout=120,
         )
         if check and out.returncode != 0:
             raise HelmError(f"helm {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
@@ -137,4 +146,6 @@ def by_kind_name(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, 
     for o in objs:
         if o["kind"] == kind and o["metadata"]["name"] == name:
             return o
-    raise AssertionError(f"{kind}/{name} not rendered; have {[(o['kind'], o['metadata']['name']) for o in objs]}")
+    raise AssertionError(
+        f"{kind}/{name} not rendered; have {[(o['kind'], o['metadata']['name']) for o in objs]}"
+    )

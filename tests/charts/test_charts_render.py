@@ -21,9 +21,19 @@ STANDARD_LABELS = (
     "app.kubernetes.io/managed-by",
 )
 #: registry/repo:tag, optionally @sha256:digest; the tag must be a version, never `latest`.
-PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._-]+)*:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]*)(?:@sha256:[a-f0-9]{64})?$")
+PINNED_IMAGE = re.compile(
+    r"^[a-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._-]+)*:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]*)(?:@sha256:[a-f0-9]{64})?$"
+)
 #: API groups kubernetes-validate knows (core Kubernetes); everything else is a custom resource.
-CORE_GROUPS = {"", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "policy", "apiextensions.k8s.io"}
+CORE_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "rbac.authorization.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "apiextensions.k8s.io",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +54,9 @@ def test_core_objects_pass_strict_schema_validation(rendered: dict, case: tuple[
         try:
             kubernetes_validate.validate(obj, KUBE_MINOR, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}") from None
+            raise AssertionError(
+                f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}"
+            ) from None
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -84,15 +96,21 @@ def test_pods_are_hardened(rendered: dict, case: tuple[str, str | None]) -> None
                 assert sc.get("allowPrivilegeEscalation") is False, f"{where}/{c['name']}"
                 assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}/{c['name']}"
                 assert not sc.get("privileged"), f"{where}/{c['name']}"
-                assert "memory" in (c.get("resources") or {}).get("limits", {}), f"{where}/{c['name']}: no memory limit"
+                assert "memory" in (c.get("resources") or {}).get("limits", {}), (
+                    f"{where}/{c['name']}: no memory limit"
+                )
 
 
 def test_crd_is_the_generated_file_with_chart_labels(rendered: dict) -> None:
     generated = yaml.safe_load((CHARTS / "coinstream-crds/files/coinfeeds.coinstream.io.yaml").read_text())
-    crd = by_kind_name(rendered[("coinstream-crds", None)], "CustomResourceDefinition", "coinfeeds.coinstream.io")
+    crd = by_kind_name(
+        rendered[("coinstream-crds", None)], "CustomResourceDefinition", "coinfeeds.coinstream.io"
+    )
     assert crd["spec"] == generated["spec"], "the template must not change the generated schema"
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    kind_crd = by_kind_name(rendered[("coinstream-crds", "values-kind.yaml")], "CustomResourceDefinition", crd["metadata"]["name"])
+    kind_crd = by_kind_name(
+        rendered[("coinstream-crds", "values-kind.yaml")], "CustomResourceDefinition", crd["metadata"]["name"]
+    )
     assert "helm.sh/resource-policy" not in (kind_crd["metadata"].get("annotations") or {})
 
 
@@ -110,7 +128,9 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
     assert by_kind_name(objs, "ClusterRole", "coinstream-operator")["rules"] == rules
     # The resource rules are granted only in the watched namespace, never cluster-wide.
     assert by_kind_name(objs, "RoleBinding", "coinstream-operator")["metadata"]["namespace"] == "coinstream"
-    assert not [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "coinstream-operator"]
+    assert not [
+        o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "coinstream-operator"
+    ]
     framework = by_kind_name(objs, "ClusterRole", "coinstream-operator-framework")
     assert {v for r in framework["rules"] for v in r["verbs"]} <= {"get", "list", "watch"}
     svc = by_kind_name(objs, "Service", "coinstream-operator-metrics")
@@ -119,15 +139,26 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
 
 def test_operator_watching_all_namespaces_binds_cluster_wide(helm: Helm) -> None:
     objs = helm.objects("coinstream-operator", sets=["watch.allNamespaces=true"])
-    assert by_kind_name(objs, "ClusterRoleBinding", "coinstream-operator")["roleRef"]["name"] == "coinstream-operator"
+    assert (
+        by_kind_name(objs, "ClusterRoleBinding", "coinstream-operator")["roleRef"]["name"]
+        == "coinstream-operator"
+    )
     assert not [o for o in objs if o["kind"] == "RoleBinding"]
-    (container,) = by_kind_name(objs, "Deployment", "coinstream-operator")["spec"]["template"]["spec"]["containers"]
+    (container,) = by_kind_name(objs, "Deployment", "coinstream-operator")["spec"]["template"]["spec"][
+        "containers"
+    ]
     assert "--all-namespaces" in container["args"]
 
 
 def test_operator_notes_say_the_next_command(helm: Helm) -> None:
-    out = helm.run("install", "coinstream-operator", str(helm.chart("coinstream-operator")), "--dry-run=client",
-                   "--namespace", "coinstream").stdout
+    out = helm.run(
+        "install",
+        "coinstream-operator",
+        str(helm.chart("coinstream-operator")),
+        "--dry-run=client",
+        "--namespace",
+        "coinstream",
+    ).stdout
     assert "kubectl -n coinstream apply -f examples/coinfeed-simulated.yaml" in out
 
 
@@ -140,7 +171,9 @@ def test_kafka_is_kraft_with_the_local_broker_version(rendered: dict) -> None:
         pool = by_kind_name(objs, "KafkaNodePool", "dual-role")
         assert kafka["spec"]["kafka"]["version"] == KAFKA_VERSION
         assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "coinstream"
-        assert sorted(pool["spec"]["roles"]) == ["broker", "controller"] and pool["spec"]["replicas"] == replicas
+        assert (
+            sorted(pool["spec"]["roles"]) == ["broker", "controller"] and pool["spec"]["replicas"] == replicas
+        )
         assert "zookeeper" not in kafka["spec"]
         for key, value in kafka["spec"]["kafka"]["config"].items():
             if key.endswith("replication.factor"):
@@ -148,7 +181,12 @@ def test_kafka_is_kraft_with_the_local_broker_version(rendered: dict) -> None:
 
 
 def test_replication_beyond_the_node_count_fails_rendering(helm: Helm, tmp_path: Path) -> None:
-    out = helm.run(*helm.template_args("coinstream", "values-kind.yaml", ["kafka.config.default\\.replication\\.factor=3"]), check=False)
+    out = helm.run(
+        *helm.template_args(
+            "coinstream", "values-kind.yaml", ["kafka.config.default\\.replication\\.factor=3"]
+        ),
+        check=False,
+    )
     assert out.returncode != 0 and "exceeds kafka.replicas" in out.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"hdfs": {"config": {"hdfsSite": {"dfs.replication": "2"}}}}))
@@ -166,8 +204,14 @@ def test_hdfs_uses_the_official_image_and_one_config_block(rendered: dict) -> No
     for section, doc in (("coreSite", "core-site.xml"), ("hdfsSite", "hdfs-site.xml")):
         for key, value in shared[section].items():
             assert f"<name>{key}</name><value>{value}</value>" in conf[doc], key
-    assert "<name>fs.defaultFS</name><value>hdfs://coinstream-hdfs-namenode:8020</value>" in conf["core-site.xml"]
-    assert "<name>dfs.namenode.datanode.registration.ip-hostname-check</name><value>false</value>" in conf["hdfs-site.xml"]
+    assert (
+        "<name>fs.defaultFS</name><value>hdfs://coinstream-hdfs-namenode:8020</value>"
+        in conf["core-site.xml"]
+    )
+    assert (
+        "<name>dfs.namenode.datanode.registration.ip-hostname-check</name><value>false</value>"
+        in conf["hdfs-site.xml"]
+    )
     for name in ("coinstream-hdfs-namenode", "coinstream-hdfs-datanode"):
         sts = by_kind_name(objs, "StatefulSet", name)
         assert all(c["image"] == "apache/hadoop:3.5.0" for c in containers(sts))
@@ -178,16 +222,23 @@ def test_hdfs_uses_the_official_image_and_one_config_block(rendered: dict) -> No
 
 def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
     objs = rendered[("coinstream", None)]
-    template = by_kind_name(objs, "ConfigMap", "coinstream-metastore-config")["data"]["hive-site.xml.template"]
+    template = by_kind_name(objs, "ConfigMap", "coinstream-metastore-config")["data"][
+        "hive-site.xml.template"
+    ]
     assert "<name>javax.jdo.option.ConnectionPassword</name><value>@DB_PASSWORD@</value>" in template
     assert "jdbc:postgresql://coinstream-metastore-db:5432/metastore" in template
     dep = by_kind_name(objs, "Deployment", "coinstream-metastore")
     env = {e["name"]: e for c in containers(dep) for e in c.get("env", [])}
     assert env["SERVICE_NAME"]["value"] == "metastore" and env["DB_DRIVER"]["value"] == "postgres"
     assert "Password" not in env["SERVICE_OPTS"]["value"]
-    assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "coinstream-metastore-db", "key": "password"}
+    assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "coinstream-metastore-db",
+        "key": "password",
+    }
     prod = rendered[("coinstream", "values-production.yaml")]
-    assert not [o for o in prod if o["kind"] == "Secret" and o["metadata"]["name"] == "coinstream-metastore-db"]
+    assert not [
+        o for o in prod if o["kind"] == "Secret" and o["metadata"]["name"] == "coinstream-metastore-db"
+    ]
     dep = by_kind_name(prod, "Deployment", "coinstream-metastore")
     env = {e["name"]: e for c in containers(dep) for e in c.get("env", [])}
     assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "coinstream-metastore-db-credentials"
@@ -220,8 +271,16 @@ def test_network_policies_default_deny_and_allow_list(rendered: dict) -> None:
     assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
     assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]
     # Each pod-to-pod flow opens both ends: egress on the client, ingress on the server.
-    for flow in ("producer-kafka", "spark-kafka", "spark-namenode", "spark-datanode", "spark-metastore",
-                 "trino-metastore", "trino-namenode", "trino-datanode"):
+    for flow in (
+        "producer-kafka",
+        "spark-kafka",
+        "spark-namenode",
+        "spark-datanode",
+        "spark-metastore",
+        "trino-metastore",
+        "trino-namenode",
+        "trino-datanode",
+    ):
         eg, ing = nps[f"coinstream-{flow}-egress"], nps[f"coinstream-{flow}-ingress"]
         assert eg["egress"][0]["ports"] == ing["ingress"][0]["ports"]
         assert eg["egress"][0]["to"][0]["podSelector"] == ing["podSelector"]
@@ -229,7 +288,9 @@ def test_network_policies_default_deny_and_allow_list(rendered: dict) -> None:
     kafka_in = nps["coinstream-producer-kafka-ingress"]["podSelector"]["matchLabels"]
     assert kafka_in["strimzi.io/cluster"] == "coinstream"  # templated group selector
     # Nobody but the listed clients reaches the metastore database.
-    assert [n for n in nps if n.endswith("-ingress") and "metastore-db" in n] == ["coinstream-metastore-db-ingress"]
+    assert [n for n in nps if n.endswith("-ingress") and "metastore-db" in n] == [
+        "coinstream-metastore-db-ingress"
+    ]
 
 
 def test_kind_profile_fits_a_laptop(rendered: dict) -> None:
@@ -267,13 +328,19 @@ def test_example_feed_and_helm_test_pod(helm: Helm) -> None:
     test = by_kind_name(objs, "Pod", "coinstream-test-trino-query")
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
     env = {e["name"]: e.get("value") for e in test["spec"]["containers"][0]["env"]}
-    assert env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes" and env["TRINO_HOST"] == "coinstream-trino"
+    assert (
+        env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes"
+        and env["TRINO_HOST"] == "coinstream-trino"
+    )
 
 
 def test_dependencies_can_all_be_disabled(helm: Helm) -> None:
     """The conditions work: without the upstream charts the platform's own objects still render."""
-    objs = helm.objects("coinstream", "values-kind.yaml",
-                        ["strimzi.enabled=false", "sparkOperator.enabled=false", "trino.enabled=false"])
+    objs = helm.objects(
+        "coinstream",
+        "values-kind.yaml",
+        ["strimzi.enabled=false", "sparkOperator.enabled=false", "trino.enabled=false"],
+    )
     kinds = {o["kind"] for o in objs}
     assert {"Kafka", "StatefulSet", "NetworkPolicy"} <= kinds
     assert not [o for o in objs if o["metadata"]["name"] == "coinstream-test-trino-query"]

