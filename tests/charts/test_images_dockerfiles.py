@@ -136,3 +136,25 @@ def _images(node: object) -> list[dict]:
     if isinstance(node, list):
         return [i for v in node for i in _images(v)]
     return []
+
+
+def test_kind_workflow_builds_what_the_kind_profiles_run() -> None:
+    """kind/run.sh builds and loads exactly the image:tag pairs the charts' kind profiles use."""
+    script = (REPO / "kind/run.sh").read_text()
+    assert subprocess.run(["bash", "-n", str(REPO / "kind/run.sh")], check=False).returncode == 0
+    tag = re.search(r"TAG=\$\{IMAGE_TAG:-([^}]+)\}", script)
+    hive_tag = re.search(r"HIVE_TAG=\$\{HIVE_IMAGE_TAG:-([^}]+)\}", script)
+    assert tag and hive_tag
+    built = {
+        line.split("=")[0].replace("$TAG", tag.group(1)).replace("$HIVE_TAG", hive_tag.group(1)).strip('" ')
+        for line in re.findall(r'echo "(ghcr\.io/[^"]+)"', script)
+    }
+    used = set()
+    for chart in ("coinstream-crds", "coinstream-operator", "coinstream"):
+        for values in (CHARTS / chart).glob("values*.yaml"):
+            for found in _images(yaml.safe_load(values.read_text()) or {}):
+                if found["repository"].startswith("ghcr.io/coinstream/") and "tag" in found:
+                    used.add(f"{found['repository']}:{found['tag']}")
+    operator = yaml.safe_load((CHARTS / "coinstream-operator/values.yaml").read_text())["config"]
+    used |= {operator["COINSTREAM_OPERATOR_PRODUCER_IMAGE"], operator["COINSTREAM_OPERATOR_SPARK_IMAGE"]}
+    assert used <= built, f"used by the charts but not built by kind/run.sh: {used - built}"
