@@ -50,6 +50,10 @@ test-unit: venv ## Fast tests, no services
 test-integration: venv ## Tests against a real local Kafka broker (and the lakehouse stack)
 	$(PYTEST) tests/integration
 
+schemas: venv ## Regenerate schemas/ from the models (a unit test fails when they drift)
+	$(PY) -c "import json; from coinstream.models import quote_json_schema; \
+	  print(json.dumps(quote_json_schema(), indent=2, sort_keys=True))" > schemas/quote-v1.schema.json
+
 demo: venv ## The embedded platform end to end on a simulated market
 	$(BIN)/coinstream demo
 
@@ -63,4 +67,4 @@ include $(wildcard mk/*.mk)
 
 test: lint $(TEST_TARGETS) ## Everything CI runs
 
-.PHONY: help venv lock lint fmt test test-unit test-integration demo bench clean
+.PHONY: help venv lock lint fmt schemas test test-unit test-integration demo bench clean

@@ -9,7 +9,9 @@ import structlog
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # kafka-python narrates every connection at INFO; its warnings and errors still show.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()]))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -27,4 +29,4 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)

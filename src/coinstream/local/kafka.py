@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from coinstream.kafka_admin import ensure_topic, list_topics
 from coinstream.local.jars import classpath, resolve_jars
 from coinstream.local.process import Service, ServiceError, java_bin, port_open
 
@@ -99,7 +100,7 @@ class LocalKafka:
         cfg = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            argv = self._java(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg))
+            argv = self._java(jars, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(cfg))
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}\n{proc.stderr}")
@@ -123,33 +124,14 @@ class LocalKafka:
         return self.service.stop(timeout=60.0)
 
     def ensure_topic(self, name: str, partitions: int, replicas: int = 1) -> bool:
-        """Create `name` if missing; True when created. Never shrinks an existing topic."""
-        from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
-        try:
-            if name in admin.list_topics():
-                return False
-            try:
-                admin.create_topics([NewTopic(name, partitions, replicas)])
-            except TopicAlreadyExistsError:
-                return False
-            return True
-        finally:
-            admin.close()
+        return ensure_topic(self.bootstrap, name, partitions, replicas)
 
     def status(self) -> dict[str, object]:
         pid = self.service.pid()
         out: dict[str, object] = {"running": pid is not None, "pid": pid, "bootstrap": self.bootstrap}
         if pid is not None:
-            from kafka import KafkaAdminClient
-
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
-                out["topics"] = sorted(t for t in admin.list_topics() if not t.startswith("__"))
-                admin.close()
+                out["topics"] = list_topics(self.bootstrap)
             except Exception as exc:
                 out["error"] = str(exc)
         return out

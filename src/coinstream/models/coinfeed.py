@@ -47,9 +47,7 @@ CoinId = Annotated[
     str,
     Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="CoinGecko coin id"),
 ]
-Currency = Annotated[
-    str, Field(min_length=2, max_length=10, pattern=r"^[a-z]+$", description="CoinGecko vs_currency")
-]
+Currency = Annotated[str, Field(min_length=2, max_length=10, pattern=r"^[a-z]+$", description="CoinGecko vs_currency")]
 _TRIGGER = re.compile(r"^([1-9][0-9]*) (second|seconds|minute|minutes)$")
 
 

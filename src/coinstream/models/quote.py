@@ -57,7 +57,7 @@ class Quote(BaseModel):
     feed: str = Field(min_length=1, max_length=63, description="CoinFeed name")
     origin: Origin
     granularity: Granularity
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
 
     @property
     def key(self) -> bytes:

@@ -13,7 +13,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel
 
-_SCALARS: dict[type, str] = {str: "STRING", float: "DOUBLE", int: "INT", bool: "BOOLEAN", dt.datetime: "TIMESTAMP"}
+_SCALARS: dict[type, str] = {
+    str: "STRING",
+    float: "DOUBLE",
+    int: "INT",
+    bool: "BOOLEAN",
+    dt.datetime: "TIMESTAMP",
+}
 
 
 def _spark_type(annotation: Any) -> tuple[str, bool]:
@@ -73,8 +79,5 @@ def spark_schema(model: type[BaseModel], *, all_nullable: bool = False) -> Any:
         "TIMESTAMP": T.TimestampType(),
     }
     return T.StructType(
-        [
-            T.StructField(name, types_[spark], nullable or all_nullable)
-            for name, spark, nullable in spark_columns(model)
-        ]
+        [T.StructField(name, types_[spark], nullable or all_nullable) for name, spark, nullable in spark_columns(model)]
     )

@@ -1,0 +1,5 @@
+"""`python -m coinstream`."""
+
+from coinstream.cli import app
+
+app(prog_name="coinstream")

@@ -1,0 +1,51 @@
+"""`coinstream local up|down|status`: the embedded platform's services on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from coinstream.cli.common import console, load_or_exit, out
+from coinstream.local.jars import JavaError
+from coinstream.local.process import ServiceError
+from coinstream.local.stack import LocalStack
+from coinstream.settings import get_settings
+
+local_app = typer.Typer(help="Start and stop the local (embedded) platform.", no_args_is_help=True)
+
+
+@local_app.command("up")
+def up(
+    file: list[Path] = typer.Option([], "--file", "-f", help="Create the topics of these CoinFeeds"),
+) -> None:
+    """Start the local services (idempotent: running ones are left alone)."""
+    feeds = [load_or_exit(f) for f in file]
+    stack = LocalStack(get_settings())
+    try:
+        with console.status("starting local services (first run downloads pinned jars)..."):
+            started = stack.up(feeds)
+    except (ServiceError, JavaError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"local stack up (state in {stack.home}): Kafka at {stack.bootstrap}")
+    for topic in started.get("topics_created", []):
+        console.print(f"  created topic {topic}")
+
+
+@local_app.command("down")
+def down() -> None:
+    """Stop the local services cleanly (data stays in the state dir)."""
+    stopped = LocalStack(get_settings()).down()
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@local_app.command("status")
+def status() -> None:
+    """What runs, where, and what it holds."""
+    table = Table("service", "running", "details")
+    for name, info in LocalStack(get_settings()).status().items():
+        details = ", ".join(f"{k}={v}" for k, v in info.items() if k not in {"running"})
+        table.add_row(name, "yes" if info.get("running") else "no", details)
+    out.print(table)

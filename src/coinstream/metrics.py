@@ -1,0 +1,65 @@
+"""Prometheus metrics of the ingestion path, on one registry per process.
+
+A registry per `Metrics` object (not the global default) lets tests and the
+benchmark run several producers in one process without name clashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.quotes_fetched = Counter(
+            "coinstream_quotes_fetched", "Quotes read from the source", ["source", "origin"], registry=r
+        )
+        self.quotes_produced = Counter(
+            "coinstream_quotes_produced", "Quotes acknowledged by Kafka", ["topic"], registry=r
+        )
+        self.quotes_deduplicated = Counter(
+            "coinstream_quotes_deduplicated",
+            "Quotes dropped as repeats of an already produced snapshot",
+            ["origin"],
+            registry=r,
+        )
+        self.quotes_invalid = Counter(
+            "coinstream_quotes_invalid",
+            "Source entries that could not become a Quote",
+            ["source"],
+            registry=r,
+        )
+        self.delivery_errors = Counter(
+            "coinstream_delivery_errors", "Records Kafka failed to acknowledge", ["topic"], registry=r
+        )
+        self.api_calls = Counter(
+            "coinstream_api_calls", "HTTP calls to the market data API", ["endpoint", "status"], registry=r
+        )
+        self.api_rate_limited = Counter(
+            "coinstream_api_rate_limited", "HTTP 429 answers from the market data API", registry=r
+        )
+        self.api_errors = Counter(
+            "coinstream_api_errors", "Failed or unusable API answers", ["endpoint", "kind"], registry=r
+        )
+        self.last_source_ts = Gauge(
+            "coinstream_last_source_timestamp_seconds",
+            "source_ts of the newest produced quote",
+            ["coin", "vs_currency"],
+            registry=r,
+        )
+
+    def serve(self, port: int) -> None:
+        """Expose /metrics on `port` (0 = don't)."""
+        if port:
+            start_http_server(port, registry=self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of a sample, for tests and summaries."""
+        v = self.registry.get_sample_value(name, labels)
+        return 0.0 if v is None else v
