@@ -146,6 +146,4 @@ def by_kind_name(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, 
     for o in objs:
         if o["kind"] == kind and o["metadata"]["name"] == name:
             return o
-    raise AssertionError(
-        f"{kind}/{name} not rendered; have {[(o['kind'], o['metadata']['name']) for o in objs]}"
-    )
+    raise AssertionError(f"{kind}/{name} not rendered; have {[(o['kind'], o['metadata']['name']) for o in objs]}")

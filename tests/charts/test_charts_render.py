@@ -96,16 +96,12 @@ def test_pods_are_hardened(rendered: dict, case: tuple[str, str | None]) -> None
                 assert sc.get("allowPrivilegeEscalation") is False, f"{where}/{c['name']}"
                 assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}/{c['name']}"
                 assert not sc.get("privileged"), f"{where}/{c['name']}"
-                assert "memory" in (c.get("resources") or {}).get("limits", {}), (
-                    f"{where}/{c['name']}: no memory limit"
-                )
+                assert "memory" in (c.get("resources") or {}).get("limits", {}), f"{where}/{c['name']}: no memory limit"
 
 
 def test_crd_is_the_generated_file_with_chart_labels(rendered: dict) -> None:
     generated = yaml.safe_load((CHARTS / "coinstream-crds/files/coinfeeds.coinstream.io.yaml").read_text())
-    crd = by_kind_name(
-        rendered[("coinstream-crds", None)], "CustomResourceDefinition", "coinfeeds.coinstream.io"
-    )
+    crd = by_kind_name(rendered[("coinstream-crds", None)], "CustomResourceDefinition", "coinfeeds.coinstream.io")
     assert crd["spec"] == generated["spec"], "the template must not change the generated schema"
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     kind_crd = by_kind_name(
@@ -128,9 +124,7 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
     assert by_kind_name(objs, "ClusterRole", "coinstream-operator")["rules"] == rules
     # The resource rules are granted only in the watched namespace, never cluster-wide.
     assert by_kind_name(objs, "RoleBinding", "coinstream-operator")["metadata"]["namespace"] == "coinstream"
-    assert not [
-        o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "coinstream-operator"
-    ]
+    assert not [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "coinstream-operator"]
     framework = by_kind_name(objs, "ClusterRole", "coinstream-operator-framework")
     assert {v for r in framework["rules"] for v in r["verbs"]} <= {"get", "list", "watch"}
     svc = by_kind_name(objs, "Service", "coinstream-operator-metrics")
@@ -139,14 +133,9 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
 
 def test_operator_watching_all_namespaces_binds_cluster_wide(helm: Helm) -> None:
     objs = helm.objects("coinstream-operator", sets=["watch.allNamespaces=true"])
-    assert (
-        by_kind_name(objs, "ClusterRoleBinding", "coinstream-operator")["roleRef"]["name"]
-        == "coinstream-operator"
-    )
+    assert by_kind_name(objs, "ClusterRoleBinding", "coinstream-operator")["roleRef"]["name"] == "coinstream-operator"
     assert not [o for o in objs if o["kind"] == "RoleBinding"]
-    (container,) = by_kind_name(objs, "Deployment", "coinstream-operator")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (container,) = by_kind_name(objs, "Deployment", "coinstream-operator")["spec"]["template"]["spec"]["containers"]
     assert "--all-namespaces" in container["args"]
 
 
@@ -171,9 +160,7 @@ def test_kafka_is_kraft_with_the_local_broker_version(rendered: dict) -> None:
         pool = by_kind_name(objs, "KafkaNodePool", "dual-role")
         assert kafka["spec"]["kafka"]["version"] == KAFKA_VERSION
         assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "coinstream"
-        assert (
-            sorted(pool["spec"]["roles"]) == ["broker", "controller"] and pool["spec"]["replicas"] == replicas
-        )
+        assert sorted(pool["spec"]["roles"]) == ["broker", "controller"] and pool["spec"]["replicas"] == replicas
         assert "zookeeper" not in kafka["spec"]
         for key, value in kafka["spec"]["kafka"]["config"].items():
             if key.endswith("replication.factor"):
@@ -182,9 +169,7 @@ def test_kafka_is_kraft_with_the_local_broker_version(rendered: dict) -> None:
 
 def test_replication_beyond_the_node_count_fails_rendering(helm: Helm, tmp_path: Path) -> None:
     out = helm.run(
-        *helm.template_args(
-            "coinstream", "values-kind.yaml", ["kafka.config.default\\.replication\\.factor=3"]
-        ),
+        *helm.template_args("coinstream", "values-kind.yaml", ["kafka.config.default\\.replication\\.factor=3"]),
         check=False,
     )
     assert out.returncode != 0 and "exceeds kafka.replicas" in out.stderr
@@ -204,13 +189,9 @@ def test_hdfs_uses_the_official_image_and_one_config_block(rendered: dict) -> No
     for section, doc in (("coreSite", "core-site.xml"), ("hdfsSite", "hdfs-site.xml")):
         for key, value in shared[section].items():
             assert f"<name>{key}</name><value>{value}</value>" in conf[doc], key
+    assert "<name>fs.defaultFS</name><value>hdfs://coinstream-hdfs-namenode:8020</value>" in conf["core-site.xml"]
     assert (
-        "<name>fs.defaultFS</name><value>hdfs://coinstream-hdfs-namenode:8020</value>"
-        in conf["core-site.xml"]
-    )
-    assert (
-        "<name>dfs.namenode.datanode.registration.ip-hostname-check</name><value>false</value>"
-        in conf["hdfs-site.xml"]
+        "<name>dfs.namenode.datanode.registration.ip-hostname-check</name><value>false</value>" in conf["hdfs-site.xml"]
     )
     for name in ("coinstream-hdfs-namenode", "coinstream-hdfs-datanode"):
         sts = by_kind_name(objs, "StatefulSet", name)
@@ -222,9 +203,7 @@ def test_hdfs_uses_the_official_image_and_one_config_block(rendered: dict) -> No
 
 def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
     objs = rendered[("coinstream", None)]
-    template = by_kind_name(objs, "ConfigMap", "coinstream-metastore-config")["data"][
-        "hive-site.xml.template"
-    ]
+    template = by_kind_name(objs, "ConfigMap", "coinstream-metastore-config")["data"]["hive-site.xml.template"]
     assert "<name>javax.jdo.option.ConnectionPassword</name><value>@DB_PASSWORD@</value>" in template
     assert "jdbc:postgresql://coinstream-metastore-db:5432/metastore" in template
     dep = by_kind_name(objs, "Deployment", "coinstream-metastore")
@@ -236,9 +215,7 @@ def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
         "key": "password",
     }
     prod = rendered[("coinstream", "values-production.yaml")]
-    assert not [
-        o for o in prod if o["kind"] == "Secret" and o["metadata"]["name"] == "coinstream-metastore-db"
-    ]
+    assert not [o for o in prod if o["kind"] == "Secret" and o["metadata"]["name"] == "coinstream-metastore-db"]
     dep = by_kind_name(prod, "Deployment", "coinstream-metastore")
     env = {e["name"]: e for c in containers(dep) for e in c.get("env", [])}
     assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "coinstream-metastore-db-credentials"
@@ -247,9 +224,7 @@ def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
 def test_trino_catalog_points_at_the_rendered_metastore() -> None:
     values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
     chart = yaml.safe_load((CHARTS / "coinstream/Chart.yaml").read_text())
-    props = dict(
-        line.split("=", 1) for line in values["trino"]["catalogs"]["iceberg"].splitlines() if "=" in line
-    )
+    props = dict(line.split("=", 1) for line in values["trino"]["catalogs"]["iceberg"].splitlines() if "=" in line)
     assert props["connector.name"] == "iceberg" and props["iceberg.catalog.type"] == "hive_metastore"
     assert props["hive.metastore.uri"] == f"thrift://{RELEASE}-metastore:{values['metastore']['port']}"
     assert props["fs.hadoop.enabled"] == "true"
@@ -288,9 +263,7 @@ def test_network_policies_default_deny_and_allow_list(rendered: dict) -> None:
     kafka_in = nps["coinstream-producer-kafka-ingress"]["podSelector"]["matchLabels"]
     assert kafka_in["strimzi.io/cluster"] == "coinstream"  # templated group selector
     # Nobody but the listed clients reaches the metastore database.
-    assert [n for n in nps if n.endswith("-ingress") and "metastore-db" in n] == [
-        "coinstream-metastore-db-ingress"
-    ]
+    assert [n for n in nps if n.endswith("-ingress") and "metastore-db" in n] == ["coinstream-metastore-db-ingress"]
 
 
 def test_kind_profile_fits_a_laptop(rendered: dict) -> None:
@@ -328,10 +301,7 @@ def test_example_feed_and_helm_test_pod(helm: Helm) -> None:
     test = by_kind_name(objs, "Pod", "coinstream-test-trino-query")
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
     env = {e["name"]: e.get("value") for e in test["spec"]["containers"][0]["env"]}
-    assert (
-        env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes"
-        and env["TRINO_HOST"] == "coinstream-trino"
-    )
+    assert env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes" and env["TRINO_HOST"] == "coinstream-trino"
 
 
 def test_dependencies_can_all_be_disabled(helm: Helm) -> None:

@@ -68,12 +68,7 @@ def test_every_value_is_documented(chart: str) -> None:
     prev_doc = False
     for line in lines:
         stripped = line.strip()
-        if (
-            not stripped
-            or stripped.startswith("- ")
-            or stripped.startswith("-{")
-            or line.startswith(" " * 6 + "-")
-        ):
+        if not stripped or stripped.startswith("- ") or stripped.startswith("-{") or line.startswith(" " * 6 + "-"):
             continue
         if stripped.startswith("# --"):
             prev_doc = True

