@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from chartlib import REPO, Helm
+
+from .chartlib import REPO, Helm
 
 
 def _helm_binary() -> Path:

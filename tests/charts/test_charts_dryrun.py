@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartlib import CASES, NAMESPACE, REPO, Helm, case_id
 
 from coinstream.testing.kubeapi import KubeControlPlane, shared_crds_dir
+
+from .chartlib import CASES, NAMESPACE, REPO, Helm, case_id
 
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",

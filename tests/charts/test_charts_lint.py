@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from chartlib import CASES, Helm, case_id
+
+from .chartlib import CASES, Helm, case_id
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

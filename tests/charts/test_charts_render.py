@@ -9,7 +9,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from chartlib import CASES, CHARTS, RELEASE, RELEASES, Helm, by_kind_name, case_id, containers, pod_specs
+
+from .chartlib import CASES, CHARTS, RELEASE, RELEASES, Helm, by_kind_name, case_id, containers, pod_specs
 
 #: The Kubernetes version the charts target (the same as the test control plane).
 KUBE_MINOR = "1.34"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartlib import CASES, Helm, case_id
+
+from .chartlib import CASES, Helm, case_id
 
 #: (chart, bad values, a fragment of the error helm must print)
 BAD_VALUES = [
@@ -60,7 +61,7 @@ def test_profiles_satisfy_the_schema(helm: Helm, case: tuple[str, str | None]) -
 @pytest.mark.parametrize("chart", ["coinstream-crds", "coinstream-operator", "coinstream"])
 def test_every_value_is_documented(chart: str) -> None:
     """Each leaf the user sets has a `# --` helm-docs comment on itself or on an enclosing key."""
-    from chartlib import CHARTS
+    from .chartlib import CHARTS
 
     lines = (CHARTS / chart / "values.yaml").read_text().splitlines()
     documented: list[int] = []  # indents of the keys whose subtree is documented

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartlib import CHARTS, REPO
+
+from .chartlib import CHARTS, REPO
 
 DOCKERFILES = sorted((REPO / "images").glob("*/Dockerfile"))
 PINNED_FROM = re.compile(r"^[a-z0-9./-]+:[0-9][A-Za-z0-9_.-]*(@sha256:[a-f0-9]{64})?$")
