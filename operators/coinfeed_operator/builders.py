@@ -286,7 +286,12 @@ def backfill_job(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manife
 
 
 def _spark_security() -> dict[str, Any]:
-    return {**container_security(), "runAsUser": SPARK_UID, "runAsGroup": SPARK_UID, "readOnlyRootFilesystem": False}
+    return {
+        **container_security(),
+        "runAsUser": SPARK_UID,
+        "runAsGroup": SPARK_UID,
+        "readOnlyRootFilesystem": False,
+    }
 
 
 def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
@@ -319,11 +324,16 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             "sparkVersion": config.spark_version,
             "mainApplicationFile": config.spark_main_file,
             "arguments": [
-                "--bootstrap", config.kafka_bootstrap,
-                "--topic", feed.topic,
-                "--table", f"{config.spark_catalog}.{feed.spec.sink.table}",
-                "--trigger", feed.spec.sink.trigger,
-                "--checkpoint", checkpoint,
+                "--bootstrap",
+                config.kafka_bootstrap,
+                "--topic",
+                feed.topic,
+                "--table",
+                f"{config.spark_catalog}.{feed.spec.sink.table}",
+                "--trigger",
+                feed.spec.sink.trigger,
+                "--checkpoint",
+                checkpoint,
             ],  # fmt: skip
             "sparkConf": {
                 cat: "org.apache.iceberg.spark.SparkCatalog",

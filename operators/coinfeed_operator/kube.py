@@ -94,6 +94,9 @@ class KubeClient:
         if s is None:
             s = requests.Session()
             s.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=self._pool))
+            # Talk to the API server directly: no proxies, no REQUESTS_CA_BUNDLE from the env
+            # (with trust_env the env bundle would silently replace the cluster CA).
+            s.trust_env = False
             s.verify = (self.creds.ca_path or True) if self.creds.verify else False
             if self.creds.cert_path and self.creds.key_path:
                 s.cert = (self.creds.cert_path, self.creds.key_path)
@@ -135,7 +138,9 @@ class KubeClient:
         return self._request("GET", resource_path(api_version, kind, namespace, name))
 
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        out = self._request("GET", resource_path(api_version, kind, namespace), params={"labelSelector": selector})
+        out = self._request(
+            "GET", resource_path(api_version, kind, namespace), params={"labelSelector": selector}
+        )
         return list((out or {}).get("items", []))
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -152,15 +157,27 @@ class KubeClient:
         return out
 
     def merge_patch(
-        self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any], status: bool = False
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        status: bool = False,
     ) -> dict[str, Any]:
         path = resource_path(api_version, kind, namespace, name) + ("/status" if status else "")
         out = self._request(
-            "PATCH", path, body=patch, params={"fieldManager": self.field_manager}, content_type="application/merge-patch+json"
+            "PATCH",
+            path,
+            body=patch,
+            params={"fieldManager": self.field_manager},
+            content_type="application/merge-patch+json",
         )
         assert out is not None
         return out
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        return self._request("DELETE", resource_path(api_version, kind, namespace, name), body=body) is not None
+        return (
+            self._request("DELETE", resource_path(api_version, kind, namespace, name), body=body) is not None
+        )

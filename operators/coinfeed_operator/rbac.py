@@ -22,7 +22,11 @@ RULES: list[dict[str, Any]] = [
     # ownerReferences with blockOwnerDeletion need this (OwnerReferencesPermissionEnforcement).
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/finalizers"], "verbs": ["update"]},
     # kopf discovers which CRDs are served.
-    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["list", "watch"],
+    },
     # Problems become Events on the CoinFeed.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     # Children: server-side apply creates (create) and updates (patch) them.

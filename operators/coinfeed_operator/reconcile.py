@@ -70,7 +70,9 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
                 f"`kubectl create secret generic {ref.name} -n {namespace} --from-literal={ref.key}=<key>`"
             )
         elif ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
-            problems.append(f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}")
+            problems.append(
+                f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}"
+            )
     if api.get("kafka.strimzi.io/v1", "Kafka", namespace, config.kafka_cluster) is None:
         problems.append(
             f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
@@ -127,7 +129,11 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         feed = parse(body)
     except SpecCannotWork as exc:
         status = compute_status(
-            old=old, generation=generation, children=ChildNames(), coin_count=None, observed=Observed(problems=[str(exc)])
+            old=old,
+            generation=generation,
+            children=ChildNames(),
+            coin_count=None,
+            observed=Observed(problems=[str(exc)]),
         )
         _write_status(api, namespace, name, old, status)
         raise
@@ -161,5 +167,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed
     )
     _write_status(api, namespace, name, old, status)
-    applied = [n for n in (children.topic, children.config_map, children.deployment, children.spark_application) if n]
+    applied = [
+        n for n in (children.topic, children.config_map, children.deployment, children.spark_application) if n
+    ]
     return Result(status=status, applied=applied + ([children.backfill_job] if job else []))

@@ -43,6 +43,7 @@ def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, An
         out["fieldPath"] = field_path
     return out
 
+
 CoinId = Annotated[
     str,
     Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="CoinGecko coin id"),
@@ -110,7 +111,7 @@ class BackfillSpec(_Spec):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.from >= '{EARLIEST_HISTORY.isoformat()}'",
+                    f"self.from >= timestamp('{EARLIEST_HISTORY.isoformat()}T00:00:00Z')",  # format: date is a CEL timestamp
                     f"no market history exists before {EARLIEST_HISTORY.isoformat()}",
                     ".from",
                 )
@@ -165,7 +166,16 @@ class SinkSpec(_Spec):
         return int(m.group(1)) * (60 if m.group(2).startswith("minute") else 1)
 
 
+def _require_source_in_cluster(schema: dict[str, Any]) -> None:
+    """Locally the key may come from the environment; in a cluster only from a Secret. So the
+    CRD makes `source` explicit: its default (coingecko/demo, no key) could never work there."""
+    schema["properties"]["source"].pop("default", None)
+    schema.setdefault("required", []).append("source")
+
+
 class CoinFeedSpec(_Spec):
+    model_config = ConfigDict(json_schema_extra=_require_source_in_cluster)
+
     coins: list[CoinId] = Field(
         min_length=1,
         max_length=250,

@@ -165,9 +165,7 @@ class KubeControlPlane:
             argv, ready=lambda: _http_ok(f"{client}/health"), timeout=60
         )
 
-    def _start_apiserver(
-        self, binary: Path, serving: tuple[Path, Path], sa_key: Path, sa_pub: Path
-    ) -> None:
+    def _start_apiserver(self, binary: Path, serving: tuple[Path, Path], sa_key: Path, sa_pub: Path) -> None:
         argv = [
             str(binary),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
@@ -270,14 +268,26 @@ class KubeControlPlane:
         if not names:
             raise ControlPlaneError(f"no CustomResourceDefinition in {[str(p) for p in paths]}")
         self.apply_files(*paths)
-        self.kubectl(
-            "wait", "--for=condition=Established", f"--timeout={int(timeout)}s", *(f"crd/{n}" for n in names)
-        )
+
+        def established() -> bool:
+            # Polled, not `kubectl wait`: that errors out when status.conditions is not set yet.
+            items = self.kubectl_json("get", "crd", *names).get("items", [])
+            return len(items) == len(names) and all(
+                any(
+                    c["type"] == "Established" and c["status"] == "True"
+                    for c in i.get("status", {}).get("conditions") or []
+                )
+                for i in items
+            )
+
+        self.wait_for(f"CRDs {names} Established", established, timeout=timeout)
         return names
 
     def serviceaccount_kubeconfig(self, namespace: str, name: str, duration: str = "6h") -> Path:
         """A kubeconfig authenticating as the ServiceAccount via a TokenRequest (must exist)."""
-        token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={duration}").stdout.strip()
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
         return write_kubeconfig(
             self.workdir / f"sa-{namespace}-{name}.kubeconfig",
             self.server,
