@@ -27,26 +27,19 @@ RESTRICTED = {
 
 
 @pytest.fixture(scope="module")
-def kube(kube_control_plane: KubeControlPlane) -> Iterator[KubeControlPlane]:
+def kube(
+    kube_control_plane: KubeControlPlane, helm: Helm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeControlPlane]:
+    """Strimzi and spark-operator CRDs, plus the CoinFeed CRD exactly as the crds chart renders it."""
     kube = kube_control_plane
-    kube.install_crds(*sorted(shared_crds_dir().glob("*/*.yaml")))
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": RESTRICTED},
-    }
-    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
-    yield kube
-
-
-@pytest.fixture(scope="module")
-def coinfeed_crd(kube: KubeControlPlane, helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The CoinFeed CRD exactly as the crds chart renders it, installed for real."""
     crd = [o for o in helm.objects("coinstream-crds") if o["kind"] == "CustomResourceDefinition"]
     assert len(crd) == 1
     crd_file = tmp_path_factory.mktemp("crd") / "coinfeed-crd.yaml"
     crd_file.write_text(yaml.safe_dump(crd[0]))
-    return kube.install_crds(crd_file)[0]
+    kube.install_crds(*sorted(shared_crds_dir().glob("*/*.yaml")), crd_file)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": RESTRICTED}}
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
+    yield kube
 
 
 def dry_run(kube: KubeControlPlane, manifest: str) -> tuple[int, str]:
@@ -54,7 +47,11 @@ def dry_run(kube: KubeControlPlane, manifest: str) -> tuple[int, str]:
     accounts = [d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "ServiceAccount"]
     if accounts:
         kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(accounts))
-    out = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest, check=False, timeout=180)
+    # Server-side apply, as helm 4 installs by default.
+    out = kube.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=helm", "--dry-run=server", "-f", "-",
+        input=manifest, check=False, timeout=180,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Warning" not in out.stderr and "would violate PodSecurity" not in out.stderr, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.endswith("(server dry run)")]
@@ -71,9 +68,7 @@ def test_every_object_passes_server_side_dry_run(
     assert applied == expected, f"{applied} of {expected} objects accepted"
 
 
-def test_example_feeds_validate_against_the_generated_crd(
-    kube: KubeControlPlane, helm: Helm, coinfeed_crd: str
-) -> None:
+def test_example_feeds_validate_against_the_generated_crd(kube: KubeControlPlane, helm: Helm) -> None:
     manifest = helm.template("coinstream", "values-kind.yaml", ["exampleFeed.enabled=true"])
     assert "kind: CoinFeed" in manifest
     dry_run(kube, manifest)
@@ -82,7 +77,7 @@ def test_example_feeds_validate_against_the_generated_crd(
         assert dry_run(kube, text)[0] >= 1, example
 
 
-def test_the_generated_crd_rejects_a_bad_feed(kube: KubeControlPlane, coinfeed_crd: str) -> None:
+def test_the_generated_crd_rejects_a_bad_feed(kube: KubeControlPlane) -> None:
     """The dry-run would be worthless if the CRD accepted anything: a wrong type must fail."""
     bad = {
         "apiVersion": "coinstream.io/v1alpha1",
