@@ -97,14 +97,20 @@ def test_hadolint(dockerfile: Path) -> None:
 
 
 def test_versions_match_the_local_stack() -> None:
+    """The cluster runs what `make demo` runs: Spark, Iceberg, Trino (the Kafka broker: render tests)."""
+    from coinstream.lakehouse.jars import ICEBERG_VERSION, SPARK_VERSION
+    from coinstream.local.trino import TRINO_VERSION
+
+    values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
+    assert values["trino"]["image"]["tag"] == TRINO_VERSION
+    pom = (REPO / "images/spark/pom.xml").read_text()
+    assert f"<spark.version>{SPARK_VERSION}</spark.version>" in pom
+    assert f"<iceberg.version>{ICEBERG_VERSION}</iceberg.version>" in pom
     lock = (REPO / "requirements.lock").read_text()
     pyspark = re.search(r"^pyspark==([0-9.]+)", lock, re.M)
     assert pyspark
     spark = (REPO / "images/spark/Dockerfile").read_text()
     assert f"apache/spark:{pyspark.group(1)}" in spark
-    pom = (REPO / "images/spark/pom.xml").read_text()
-    assert f"<spark.version>{pyspark.group(1)}</spark.version>" in pom
-    values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
     hive = re.search(r"FROM apache/hive:([0-9.]+)", (REPO / "images/metastore/Dockerfile").read_text())
     assert hive and values["metastore"]["image"]["tag"].startswith(hive.group(1) + "-")
 
