@@ -110,6 +110,7 @@ def prepared_chart(src: Path, workdir: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest)
+    shutil.rmtree(dest / "charts", ignore_errors=True)  # real archives from a `helm dependency build`
     for dep in deps:
         stub = dest / "charts" / dep["name"]
         stub.mkdir(parents=True, exist_ok=True)

@@ -222,13 +222,29 @@ def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
     assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "coinstream-metastore-db-credentials"
 
 
-def test_trino_catalog_points_at_the_rendered_metastore() -> None:
+def test_trino_catalog_is_the_local_stacks_on_the_rendered_metastore(rendered: dict) -> None:
+    """Same properties as coinstream.local.trino (HDFS flavour), pointing at this release's metastore."""
+    from coinstream.local.trino import CATALOG, catalog_properties
+
     values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
     chart = yaml.safe_load((CHARTS / "coinstream/Chart.yaml").read_text())
-    props = dict(line.split("=", 1) for line in values["trino"]["catalogs"]["iceberg"].splitlines() if "=" in line)
-    assert props["connector.name"] == "iceberg" and props["iceberg.catalog.type"] == "hive_metastore"
-    assert props["hive.metastore.uri"] == f"thrift://{RELEASE}-metastore:{values['metastore']['port']}"
-    assert props["fs.hadoop.enabled"] == "true"
+    catalogs = {
+        name: dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        for name, text in values["trino"]["catalogs"].items()
+    }
+    props = catalogs["iceberg"]
+    assert catalogs[CATALOG] == props, f"the local stack's catalog name {CATALOG!r} must be the same catalog"
+    objs = rendered[("coinstream", None)]
+    svc = by_kind_name(objs, "Service", f"{RELEASE}-metastore")
+    assert props["hive.metastore.uri"] == f"thrift://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}"
+    mounts = {m["path"]: m for m in values["trino"]["configMounts"]}
+    resources = props["hive.config.resources"].split(",")
+    assert set(resources) <= set(mounts), resources
+    hadoop = by_kind_name(objs, "ConfigMap", f"{RELEASE}-hadoop-config")
+    assert {mounts[r]["configMap"] for r in resources} == {hadoop["metadata"]["name"]}
+    assert {mounts[r]["subPath"] for r in resources} <= set(hadoop["data"])
+    local = catalog_properties(props["hive.metastore.uri"], "hdfs://coinstream-hdfs-namenode:8020/warehouse", None)
+    assert {k: v for k, v in props.items() if k != "hive.config.resources"} == local
     assert values["trino"]["image"]["tag"] == "476"
     pins = {d["name"]: (d["version"], d["repository"]) for d in chart["dependencies"]}
     assert pins["strimzi-kafka-operator"][0] == "1.2.0" and pins["spark-operator"][0] == "2.5.2"
