@@ -6,7 +6,6 @@ Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -31,8 +30,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     )
     settings.persistence.finalizer = f"{API_GROUP}/operator"
     settings.execution.max_workers = CONFIG.max_workers
-    # Only problems become Kubernetes Events (a timer "succeeded" every minute is noise).
-    settings.posting.level = logging.WARNING
+    # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
+    # every drift interval and need one more permission.
+    settings.posting.enabled = False
     memo.api = KubeClient(load_credentials(CONFIG.kubeconfig), CONFIG.field_manager, pool=CONFIG.max_workers)
 
 
@@ -52,10 +52,14 @@ def login(**_: Any) -> kopf.ConnectionInfo:
     )
 
 
-def _run(memo: kopf.Memo, body: kopf.Body, retry: int) -> dict[str, Any]:
+def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> dict[str, Any]:
     try:
         result = reconcile(memo.api, CONFIG, body)
     except SpecCannotWork as exc:
+        if timer:
+            # Already Degraded in status and reported by the change handler; re-checked each
+            # interval (a backfill start in the future becomes valid), but not re-reported.
+            return {"applied": []}
         raise kopf.PermanentError(str(exc)) from None
     except NotWorkableYet as exc:
         raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None
@@ -73,4 +77,4 @@ def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Lo
 @kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_seconds, initial_delay=CONFIG.drift_interval_seconds)
 def repair_drift(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     """Re-apply desired state: restores deleted or hand-edited children, refreshes health."""
-    _run(memo, body, retry)
+    _run(memo, body, retry, timer=True)

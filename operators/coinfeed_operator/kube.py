@@ -20,7 +20,6 @@ from requests.adapters import HTTPAdapter
 RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "configmaps",
     ("v1", "Secret"): "secrets",
-    ("v1", "Event"): "events",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
     ("kafka.strimzi.io/v1", "KafkaTopic"): "kafkatopics",

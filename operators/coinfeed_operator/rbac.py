@@ -27,8 +27,6 @@ RULES: list[dict[str, Any]] = [
         "resources": ["customresourcedefinitions"],
         "verbs": ["list", "watch"],
     },
-    # Problems become Events on the CoinFeed.
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     # Children: server-side apply creates (create) and updates (patch) them.
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch"]},

@@ -21,6 +21,7 @@ from coinstream.crd import CRD_FILE
 from coinstream.testing.kubeapi import KubeControlPlane, shared_crds_dir
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout (CRD file lives in charts/)
+VERBOSE = ["--verbose"] if os.environ.get("COINSTREAM_OPERATOR_VERBOSE") else []
 KAFKA_CLUSTER = "test-kafka"
 DRIFT_SECONDS = 2
 OPERATOR_NS = "coinstream-system"
@@ -101,7 +102,7 @@ def run_operator() -> Iterator[Any]:
 
     # Cluster-wide like in production (a namespaced kopf would also need to list namespaces,
     # which the ClusterRole rightly lacks); tests delete their feeds, so each sees only its own.
-    args = ["run", "--standalone", "--all-namespaces", "-m", "coinfeed_operator.handlers"]
+    args = ["run", "--standalone", "--all-namespaces", "-m", "coinfeed_operator.handlers", *VERBOSE]
     with KopfRunner(args, timeout=60) as runner:
         yield runner
 

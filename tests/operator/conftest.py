@@ -47,7 +47,9 @@ def fresh_namespace(env: Env) -> Iterator[str]:
     yield ns
     # Feeds still here had no operator to remove kopf's finalizer: drop it, then the namespace.
     for name in env.kubectl("get", "coinfeeds", "-n", ns, "-o", "name").stdout.split():
-        env.kubectl("patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+        env.kubectl(
+            "patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+        )
     env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 

@@ -61,7 +61,9 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("path", "value", "field", "model_rejects"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("path", "value", "field", "model_rejects"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_api_server_rejects_invalid_coinfeed(
     env: Env, module_namespace: str, path: str, value: Any, field: str, model_rejects: bool
 ) -> None:
