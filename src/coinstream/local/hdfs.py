@@ -322,6 +322,18 @@ class LocalHDFS:
             raise ServiceError(f"hdfs dfs {cmd} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc
 
+    def warehouse(self, path: str = "/coinstream/warehouse") -> str:
+        """The lakehouse's warehouse URI here, created world-writable with the sticky bit (like
+        /tmp): the metastore, Spark and Trino may act as different HDFS users, none may delete
+        another's files. The chart's init Job does the same with an owner."""
+        return self.ensure_dir(path, mode="1777")
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """Catalog properties for pyiceberg/DuckDB: hdfs:// over WebHDFS (see coinstream.webhdfs_io)."""
+        from coinstream.webhdfs_io import webhdfs_properties
+
+        return webhdfs_properties(self.webhdfs_url)
+
     def ensure_dir(self, path: str, mode: str = "755") -> str:
         """mkdir -p `path` (absolute, in HDFS); returns its full hdfs:// URI."""
         self.dfs("-mkdir", "-p", path)
