@@ -163,3 +163,20 @@ def test_kind_workflow_builds_what_the_kind_profiles_run() -> None:
     operator = yaml.safe_load((CHARTS / "coinstream-operator/values.yaml").read_text())["config"]
     used |= {operator["COINSTREAM_OPERATOR_PRODUCER_IMAGE"], operator["COINSTREAM_OPERATOR_SPARK_IMAGE"]}
     assert used <= built, f"used by the charts but not built by kind/run.sh: {used - built}"
+
+
+@pytest.mark.parametrize("name", ["app", "notebook"])
+def test_package_builds_see_every_wheel_package(name: str) -> None:
+    """`pip install .` in the image needs every directory the wheel packages (and the readme)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    copied = [args.split()[0] for ins, args in instructions(REPO / f"images/{name}/Dockerfile") if ins == "COPY"]
+    copied_words = {
+        w for ins, args in instructions(REPO / f"images/{name}/Dockerfile") if ins == "COPY" for w in args.split()
+    }
+    for package in packages:
+        top = package.split("/")[0]
+        assert top in copied or f"{top}/" in copied_words or package in copied_words, f"{name}: {package} not copied"
+    assert project["project"]["readme"] in copied_words
