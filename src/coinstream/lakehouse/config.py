@@ -1,0 +1,55 @@
+"""Where the lakehouse job reads and writes: arguments or COINSTREAM_LAKE_* env, nothing else.
+
+The same settings drive the job locally and as a SparkApplication in the cluster;
+the warehouse is one URI (file:// now, hdfs:// later) and Hadoop settings pass
+through untouched, so no code path depends on the storage scheme.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TRIGGER = re.compile(r"^(availableNow|once|[1-9][0-9]* (millisecond|second|minute)s?)$")
+
+
+class LakeConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COINSTREAM_LAKE_", frozen=True, extra="ignore")
+
+    bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    topics: str = Field(default=r"coinstream\.quotes\..*", description="Kafka topic regex (subscribePattern)")
+    warehouse: str = Field(default="file:///tmp/coinstream/warehouse", description="Warehouse URI")
+    metastore_uri: str = Field(default="thrift://127.0.0.1:9083")
+    catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]*$")
+    namespace: str = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_]*$")
+    table: str = Field(default="quotes", pattern=r"^[a-z_][a-z0-9_]*$")
+    quarantine_table: str = Field(default="quotes_quarantine", pattern=r"^[a-z_][a-z0-9_]*$")
+    checkpoint: str = Field(default="file:///tmp/coinstream/checkpoints/quotes")
+    trigger: str = Field(default="5 seconds", description="'N seconds', 'availableNow' or 'once'")
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    starting_offsets: str = "earliest"
+    dedup_window: str = Field(default="10 minutes", description="In-stream dedup horizon (watermark)")
+    future_tolerance_seconds: int = Field(default=300, ge=0)
+    shuffle_partitions: int = Field(default=2, ge=1)
+    master: str | None = Field(default=None, description="local[2] locally; unset in the cluster")
+    driver_memory: str = "1g"
+    hadoop_conf: dict[str, str] = Field(default_factory=dict, description="Passed as spark.hadoop.*")
+    spark_conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings")
+    jars: list[str] | None = Field(default=None, description="Explicit spark.jars; None resolves locally")
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        if not _TRIGGER.match(value):
+            raise ValueError(f"trigger {value!r}: use 'N seconds', 'N minutes', 'availableNow' or 'once'")
+        return value
+
+    @property
+    def quotes(self) -> str:
+        return f"{self.catalog}.{self.namespace}.{self.table}"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.catalog}.{self.namespace}.{self.quarantine_table}"

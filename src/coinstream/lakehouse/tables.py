@@ -1,0 +1,67 @@
+"""The Iceberg tables the job writes: typed quotes, day-partitioned, and the quarantine.
+
+Columns come from the Quote model (plus Kafka lineage), so the table cannot drift
+from the event. Partitioning by day of source_ts (not coin) keeps the file count
+independent of how many coins are tracked; hash distribution makes each commit
+write one file per day touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coinstream.lakehouse.config import LakeConfig
+from coinstream.models.quote import Quote
+from coinstream.models.spark import spark_columns
+
+#: The dedup identity end to end (Quote.identity).
+IDENTITY = ("vs_currency", "coin_id", "source", "source_ts")
+LINEAGE = (("kafka_topic", "STRING"), ("kafka_partition", "INT"), ("kafka_offset", "BIGINT"), ("lake_ts", "TIMESTAMP"))
+QUARANTINE_COLUMNS = (
+    ("raw_value", "STRING"),
+    ("reason", "STRING"),
+    ("kafka_topic", "STRING"),
+    ("kafka_partition", "INT"),
+    ("kafka_offset", "BIGINT"),
+    ("kafka_ts", "TIMESTAMP"),
+    ("quarantined_at", "TIMESTAMP"),
+)
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    "write.distribution-mode": "hash",
+    "write.parquet.compression-codec": "zstd",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+    "history.expire.max-snapshot-age-ms": str(6 * 3600 * 1000),
+    "commit.retry.num-retries": "10",
+}
+
+
+def quote_columns() -> list[tuple[str, str]]:
+    return [(name, spark) for name, spark, _ in spark_columns(Quote)] + list(LINEAGE)
+
+
+def _props() -> str:
+    return ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
+
+
+def quotes_ddl(cfg: LakeConfig) -> str:
+    cols = ", ".join(f"{n} {t}" for n, t in quote_columns())
+    return (
+        f"CREATE TABLE IF NOT EXISTS {cfg.quotes} ({cols}) USING iceberg "
+        f"PARTITIONED BY (days(source_ts)) TBLPROPERTIES ({_props()})"
+    )
+
+
+def quarantine_ddl(cfg: LakeConfig) -> str:
+    cols = ", ".join(f"{n} {t}" for n, t in QUARANTINE_COLUMNS)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {cfg.quarantine} ({cols}) USING iceberg "
+        f"PARTITIONED BY (days(quarantined_at)) TBLPROPERTIES ({_props()})"
+    )
+
+
+def ensure_tables(spark: Any, cfg: LakeConfig) -> None:
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {cfg.catalog}.{cfg.namespace}")
+    spark.sql(quotes_ddl(cfg))
+    spark.sql(quarantine_ddl(cfg))

@@ -1,0 +1,91 @@
+"""Two engines behind one `query(sql, params)`: Trino (cluster) and DuckDB (embedded).
+
+SQL is always written in Trino's dialect with `?` placeholders; DuckDB gets it
+translated by sqlglot. Values are bound by the drivers, never formatted into SQL.
+DuckDB reads the very same Iceberg tables: pyiceberg loads the current snapshot
+through the Hive metastore into Arrow, which DuckDB scans without a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+import pandas as pd
+
+TABLES = ("quotes",)
+
+
+class Engine(Protocol):
+    name: str
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame: ...
+
+
+@lru_cache(maxsize=256)
+def to_duckdb(sql: str) -> str:
+    import sqlglot
+
+    return str(sqlglot.transpile(sql, read="trino", write="duckdb")[0])
+
+
+class TrinoEngine:
+    name = "trino"
+
+    def __init__(self, host: str, port: int, *, catalog: str = "lake", schema: str = "coinstream",
+                 user: str = "coinstream", http_scheme: str = "http") -> None:  # fmt: skip
+        import trino
+
+        self._conn = trino.dbapi.connect(
+            host=host, port=port, user=user, catalog=catalog, schema=schema, http_scheme=http_scheme
+        )
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        cur = self._conn.cursor()
+        cur.execute(sql, list(params) if params else None)
+        rows = cur.fetchall()
+        cols = [d[0] for d in cur.description]
+        return pd.DataFrame(rows, columns=cols)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class DuckDBEngine:
+    """Embedded engine over the Iceberg tables; `refresh()` picks up new snapshots."""
+
+    name = "duckdb"
+
+    def __init__(self, metastore_uri: str, warehouse: str, *, namespace: str = "coinstream",
+                 tables: dict[str, str] | None = None, hadoop_conf: dict[str, str] | None = None) -> None:  # fmt: skip
+        import duckdb
+        from pyiceberg.catalog.hive import HiveCatalog
+
+        props = {"uri": metastore_uri, "warehouse": warehouse, **(hadoop_conf or {})}
+        self._catalog = HiveCatalog("lake", **props)
+        self._namespace = namespace
+        self._tables = tables or {t: t for t in TABLES}
+        self._db = duckdb.connect()
+        self._db.execute("SET TimeZone = 'UTC'")
+        self.refresh()
+
+    def refresh(self) -> None:
+        for view, table in self._tables.items():
+            arrow = self._catalog.load_table(f"{self._namespace}.{table}").scan().to_arrow()
+            self._db.register(view, arrow)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        return self._db.execute(to_duckdb(sql), list(params)).df()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_engine(kind: str, **kw: Any) -> Engine:
+    """`trino` (host, port) or `duckdb` (metastore_uri, warehouse); one switch for notebooks."""
+    if kind == "trino":
+        return TrinoEngine(**kw)
+    if kind == "duckdb":
+        return DuckDBEngine(**kw)
+    raise ValueError(f"unknown engine {kind!r}: use 'trino' or 'duckdb'")
