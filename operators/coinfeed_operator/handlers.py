@@ -37,6 +37,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=API_GROUP, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{API_GROUP}/operator"
+    # Resources are discovered once at start-up (the CRDs come with the chart, before us): no
+    # cluster-wide watch on CRDs or namespaces, so neither needs a permission, and namespaced mode
+    # (`--namespace=...`) works with RoleBindings alone.
+    settings.scanning.disabled = True
     settings.execution.max_workers = CONFIG.max_workers
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.

@@ -21,12 +21,6 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/status"], "verbs": ["patch"]},
     # ownerReferences with blockOwnerDeletion need this (OwnerReferencesPermissionEnforcement).
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/finalizers"], "verbs": ["update"]},
-    # kopf discovers which CRDs are served.
-    {
-        "apiGroups": ["apiextensions.k8s.io"],
-        "resources": ["customresourcedefinitions"],
-        "verbs": ["list", "watch"],
-    },
     # Children: server-side apply creates (create) and updates (patch) them.
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch"]},
