@@ -5,9 +5,10 @@ parse → dedup → Iceberg MERGE) drains the same topic into two Iceberg catalo
 one Spark session: one whose warehouse and checkpoint are on local disk, one on a
 real single-node HDFS (NameNode + DataNode on 127.0.0.1). Both share the Kafka
 broker, the Hive metastore and the JVM; only the storage URI differs. Runs
-alternate (file, hdfs, file, hdfs, ...) so warm-up and machine noise hit both.
+alternate (file, hdfs, hdfs, file, ...) so order and machine noise hit both; the first
+round warms the JVMs up and is reported but not counted.
 
-    python bench/stream_hdfs.py [--quotes 30000] [--batch 5000] [--rounds 2]
+    python bench/stream_hdfs.py [--quotes 30000] [--batch 5000] [--rounds 2] [--warmup 1]
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ TOPIC = "coinstream.quotes.bench"
 
 def quotes(n: int, coins: int = 100) -> list[Quote]:
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    common = {"symbol": "cn", "name": "Coin", "vs_currency": "usd", "market_cap": 1e9, "total_volume": 1e7,
+              "source": "simulated", "ingest_ts": t0, "feed": "bench", "origin": "live",
+              "granularity": "tick"}  # fmt: skip
     return [
-        Quote(
-            coin_id=f"coin-{i % coins}", symbol="cn", name="Coin", vs_currency="usd", price=100.0 + i % 97,
-            market_cap=1e9, total_volume=1e7, source="simulated", source_ts=t0 + dt.timedelta(seconds=i // coins),
-            ingest_ts=t0, feed="bench", origin="live", granularity="tick",
-        )  # fmt: skip
+        Quote.model_validate(
+            {
+                **common,
+                "coin_id": f"coin-{i % coins}",
+                "price": 100.0 + i % 97,
+                "source_ts": t0 + dt.timedelta(seconds=i // coins),
+            }
+        )
         for i in range(n)
     ]
 
@@ -62,7 +69,7 @@ def run(spark: Any, cfg: LakeConfig, expected: int) -> float:
     t0 = time.perf_counter()
     start_stream(spark, cfg).awaitTermination()
     elapsed = time.perf_counter() - t0
-    got = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]
+    got = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]  # noqa: S608 - validated name
     assert got == expected, f"{cfg.quotes}: {got} rows, expected {expected}"
     return expected / elapsed
 
@@ -71,7 +78,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quotes", type=int, default=30_000)
     ap.add_argument("--batch", type=int, default=5_000, help="maxOffsetsPerTrigger: quotes per micro-batch")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="measured rounds")
+    ap.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted")
     args = ap.parse_args()
     items = quotes(args.quotes)
 
@@ -108,10 +116,13 @@ def main() -> None:
             spark.sparkContext.setLogLevel("ERROR")
 
             results: dict[str, list[float]] = {"file": [], "hdfs": []}
-            for r in range(args.rounds):
-                for storage in ("file", "hdfs"):
-                    results[storage].append(run(spark, cfg(storage, r), len(items)))
-                    print(f"round {r} {storage}: {results[storage][-1]:,.0f} quotes/s", flush=True)
+            for r in range(args.warmup + args.rounds):
+                for storage in ("file", "hdfs") if r % 2 == 0 else ("hdfs", "file"):
+                    rate = run(spark, cfg(storage, r), len(items))
+                    label = "warm-up" if r < args.warmup else "measured"
+                    print(f"round {r} ({label}) {storage}: {rate:,.0f} quotes/s", flush=True)
+                    if r >= args.warmup:
+                        results[storage].append(rate)
         finally:
             if spark is not None:
                 spark.stop()
@@ -123,7 +134,7 @@ def main() -> None:
     f, h = statistics.median(results["file"]), statistics.median(results["hdfs"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Hadoop {HADOOP_VERSION} single node")  # fmt: skip
-    print(f"quotes: {len(items)}, per micro-batch: {args.batch}, rounds: {args.rounds}")
+    print(f"quotes: {len(items)}, per micro-batch: {args.batch}, rounds: {args.rounds} (+{args.warmup} warm-up)")
     print(f"file:// warehouse : {f:8,.0f} quotes/s  (rounds: {', '.join(f'{x:,.0f}' for x in results['file'])})")
     print(f"hdfs:// warehouse : {h:8,.0f} quotes/s  (rounds: {', '.join(f'{x:,.0f}' for x in results['hdfs'])})")
     print(f"ratio hdfs/file   : {h / f:8.2f}x")

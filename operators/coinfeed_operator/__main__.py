@@ -5,6 +5,4 @@ import sys
 from kopf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(
-        main(["run", "--standalone", "--all-namespaces", "-m", "coinfeed_operator.handlers", *sys.argv[1:]])
-    )
+    sys.exit(main(["run", "--standalone", "--all-namespaces", "-m", "coinfeed_operator.handlers", *sys.argv[1:]]))

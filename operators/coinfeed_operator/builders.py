@@ -20,8 +20,9 @@ from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
 MANAGED_BY = "coinfeed-operator"
 FEED_LABEL = f"{API_GROUP}/feed"
+FEED_NAMESPACE_LABEL = f"{API_GROUP}/feed-namespace"
 FEED_FILE = "/etc/coinstream/feed.yaml"
-SECRET_DIR = "/etc/coinstream/secrets"
+SECRET_DIR = "/etc/coinstream/secrets"  # noqa: S105 (a mount path, not a secret)
 API_KEY_FILE = f"{SECRET_DIR}/api-key"
 PRODUCER_HASH = f"{API_GROUP}/producer-config-hash"
 BACKFILL_HASH = f"{API_GROUP}/backfill-hash"
@@ -85,8 +86,16 @@ def deployment_name(feed: CoinFeed) -> str:
     return f"{feed.name}-producer"
 
 
-def spark_app_name(feed: CoinFeed) -> str:
-    return f"{feed.name}-stream"
+def spark_namespace(owner: Owner, config: OperatorConfig) -> str:
+    return config.spark_namespace or owner.namespace
+
+
+def spark_app_name(feed_name: str, owner: Owner, config: OperatorConfig) -> str:
+    """`<feed>-stream`; in a shared Spark namespace the feed's namespace is hashed in, so feeds of
+    the same name in two namespaces cannot collide (and `<app>-driver` stays a valid name)."""
+    if spark_namespace(owner, config) == owner.namespace:
+        return f"{feed_name}-stream"
+    return f"{feed_name}-{short_hash(owner.namespace, 6)}-stream"
 
 
 def backfill_hash(feed: CoinFeed) -> str | None:
@@ -311,10 +320,17 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         },
         "securityContext": _spark_security(),
     }
+    meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
+    if spark_namespace(owner, config) != owner.namespace:
+        # Owner references cannot cross namespaces (the GC would delete the app at once):
+        # labels find it instead, and the operator deletes it with the feed (see handlers).
+        del meta["ownerReferences"]
+        meta["namespace"] = spark_namespace(owner, config)
+        meta["labels"][FEED_NAMESPACE_LABEL] = owner.namespace
     return {
         "apiVersion": "sparkoperator.k8s.io/v1beta2",
         "kind": "SparkApplication",
-        "metadata": _meta(feed, owner, spark_app_name(feed), "stream"),
+        "metadata": meta,
         "spec": {
             "type": "Python",
             "pythonVersion": "3",
@@ -334,7 +350,7 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
                 feed.spec.sink.trigger,
                 "--checkpoint",
                 checkpoint,
-            ],  # fmt: skip
+            ],
             "sparkConf": {
                 cat: "org.apache.iceberg.spark.SparkCatalog",
                 f"{cat}.type": "hive",

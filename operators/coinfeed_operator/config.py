@@ -21,6 +21,9 @@ class OperatorConfig(BaseSettings):
     producer_image: str = Field(default="ghcr.io/coinstream/coinstream:0.1.0", pattern=_PINNED)
     spark_image: str = Field(default="ghcr.io/coinstream/coinstream-spark:0.1.0", pattern=_PINNED)
     spark_version: str = "4.1.3"
+    spark_namespace: str | None = Field(
+        default=None, description="Run every SparkApplication here; unset: in the CoinFeed's namespace"
+    )
     spark_service_account: str = "coinstream-spark"
     spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
     spark_catalog: str = "lakehouse"
@@ -30,7 +33,9 @@ class OperatorConfig(BaseSettings):
     metrics_port: int = Field(default=9100, ge=1024, le=65535)
     #: How often every feed's children are re-applied (drift repair) and their health re-read.
     drift_interval_seconds: float = Field(default=60.0, gt=0)
-    max_workers: int = Field(default=16, ge=1, le=256)
+    #: Handler threads. A handful: each reconcile is a chain of API round-trips, and when the
+    #: API server is the bottleneck more threads only interleave feeds and delay all of them.
+    max_workers: int = Field(default=4, ge=1, le=256)
 
     @field_validator("producer_image", "spark_image")
     @classmethod

@@ -12,7 +12,7 @@ import kopf
 
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.kube import KubeClient, load_credentials
-from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, reconcile
+from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
 from coinstream.models import API_GROUP, API_VERSION, PLURAL
 
 # Read at import: the timer interval is fixed when the decorator registers the handler.
@@ -75,6 +75,12 @@ def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Lo
 
 
 @kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_seconds, initial_delay=CONFIG.drift_interval_seconds)
-def repair_drift(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+def repair_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Re-apply desired state: restores deleted or hand-edited children, refreshes health."""
-    _run(memo, body, retry, timer=True)
+    _run(memo, body, retry=0, timer=True)
+
+
+@kopf.on.delete(*RESOURCE)
+def delete_shared_stream(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Only for a shared Spark namespace; the finalizer this needs is the timer's anyway."""
+    cleanup(memo.api, CONFIG, body)

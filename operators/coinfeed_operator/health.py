@@ -116,11 +116,7 @@ def compute_status(
         ready = (False, "ChildrenNotReady", "; ".join(waiting))
         progressing = (True, "Reconciling", "children applied, waiting for them to become healthy")
     else:
-        msg = (
-            "suspended: producer at 0 replicas, stream suspended"
-            if observed.suspended
-            else "all children healthy"
-        )
+        msg = "suspended: producer at 0 replicas, stream suspended" if observed.suspended else "all children healthy"
         ready = (True, "Suspended" if observed.suspended else "AllChildrenReady", msg)
         progressing = (False, "Reconciled", f"generation {generation} applied")
     conditions = [

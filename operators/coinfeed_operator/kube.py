@@ -47,9 +47,7 @@ class Credentials:
 
     def authorization(self) -> str | None:
         cfg = self.configuration
-        header: str | None = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix(
-            "authorization"
-        )
+        header: str | None = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
         return header
 
 
@@ -137,9 +135,7 @@ class KubeClient:
         return self._request("GET", resource_path(api_version, kind, namespace, name))
 
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        out = self._request(
-            "GET", resource_path(api_version, kind, namespace), params={"labelSelector": selector}
-        )
+        out = self._request("GET", resource_path(api_version, kind, namespace), params={"labelSelector": selector})
         return list((out or {}).get("items", []))
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +173,4 @@ class KubeClient:
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        return (
-            self._request("DELETE", resource_path(api_version, kind, namespace, name), body=body) is not None
-        )
+        return self._request("DELETE", resource_path(api_version, kind, namespace, name), body=body) is not None

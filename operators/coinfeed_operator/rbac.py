@@ -31,9 +31,10 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch"]},
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["create", "patch"]},
+    # delete: only a SparkApplication in a shared Spark namespace (owner references can't reach it).
+    {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["create", "patch", "delete"]},
     # Backfill Jobs: one per backfill spec, older ones listed and deleted.
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create", "patch", "delete"]},
     # Preflight: the referenced API-key Secret and Kafka cluster exist (read by name only).
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkas"], "verbs": ["get"]},

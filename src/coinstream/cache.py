@@ -79,9 +79,7 @@ def maven_url(coords: str) -> str:
     return f"{MAVEN_CENTRAL}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}{classifier}.{ext}"
 
 
-def fetch_maven(
-    coords: str, *, sha256: str | None = None, progress: Callable[[int, int], None] | None = None
-) -> Path:
+def fetch_maven(coords: str, *, sha256: str | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
     url = maven_url(coords)
     dest = cache_dir() / "maven" / url.removeprefix(MAVEN_CENTRAL + "/")
     if dest.exists():

@@ -21,13 +21,10 @@ def ticks(start: dt.datetime, n: int, coins: Iterable[str] = COINS, step_s: int 
         ts = start + dt.timedelta(seconds=i * step_s)
         for coin in coins:
             p = profile(coin)
-            out.append(
-                Quote(
-                    coin_id=coin, symbol=p.symbol, name=p.name, vs_currency="usd",
-                    price=market.price_at(coin, ts), source="simulated", source_ts=ts, ingest_ts=ts,
-                    feed="hdfs-test", origin="live", granularity="tick",
-                )  # fmt: skip
-            )
+            fields = {"coin_id": coin, "symbol": p.symbol, "name": p.name, "vs_currency": "usd",
+                      "price": market.price_at(coin, ts), "source": "simulated", "source_ts": ts, "ingest_ts": ts,
+                      "feed": "hdfs-test", "origin": "live", "granularity": "tick"}  # fmt: skip
+            out.append(Quote.model_validate(fields))
     return out
 
 

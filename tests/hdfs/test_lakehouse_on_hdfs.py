@@ -36,6 +36,11 @@ from tests.hdfs.data import producer, send, ticks
 
 pytestmark = pytest.mark.integration
 
+# Same SQL for Trino and DuckDB; table names come from validated LakeConfig fields.
+SUMMARY = (
+    "SELECT count(*), count(DISTINCT concat(coin_id, CAST(source_ts AS VARCHAR))), round(sum(price), 4) FROM {table}"
+)
+
 
 @dataclass
 class HdfsLake:
@@ -119,7 +124,7 @@ def spark(lake: HdfsLake) -> Iterator[Any]:
 
 
 def _identities(spark: Any, table: str) -> Counter[tuple[Any, ...]]:
-    rows = spark.sql(f"SELECT vs_currency, coin_id, source, source_ts FROM {table}").collect()
+    rows = spark.sql(f"SELECT vs_currency, coin_id, source, source_ts FROM {table}").collect()  # noqa: S608
     return Counter(tuple(r) for r in rows)
 
 
@@ -142,28 +147,23 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: An
     assert set(got) == _want(quotes)
 
     # The bytes really are in HDFS: every data file, the metadata and the checkpoint.
-    files = [r[0] for r in spark.sql(f"SELECT file_path FROM {cfg.quotes}.files").collect()]
+    files = [r[0] for r in spark.sql(f"SELECT file_path FROM {cfg.quotes}.files").collect()]  # noqa: S608
     assert files and all(f.startswith(f"{lake.hdfs.uri}/coinstream/warehouse/") for f in files)
     listing = lake.hdfs.dfs("-ls", "-R", "/coinstream").stdout
     assert ".parquet" in listing and ".metadata.json" in listing
     assert "/coinstream/checkpoints/hdfs/offsets" in listing
 
     total = round(sum(q.price for q in quotes), 4)
-    trino = lake.trino.query(
-        f"SELECT count(*), count(DISTINCT concat(coin_id, CAST(source_ts AS VARCHAR))), round(sum(price), 4) FROM {cfg.table}"
-    )
+    summary = SUMMARY.format(table=cfg.table)
+    trino = lake.trino.query(summary)
     assert trino == [(len(quotes), len(quotes), pytest.approx(total))]
 
     con = lake.duckdb(cfg.table)
-    duck = con.execute(
-        f"SELECT count(*), count(DISTINCT concat(coin_id, CAST(source_ts AS VARCHAR))), round(sum(price), 4) FROM {cfg.table}"
-    ).fetchall()
+    duck = con.execute(summary).fetchall()
     assert duck == [(len(quotes), len(quotes), pytest.approx(total))]
 
 
-def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(
-    lake: HdfsLake, spark: Any
-) -> None:
+def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: HdfsLake, spark: Any) -> None:
     from coinstream.lakehouse.stream import start_stream
 
     cfg = lake.config("outage", trigger="2 seconds")
@@ -194,9 +194,12 @@ def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(
     try:
         _wait_for(lambda: _count(spark, cfg.quotes) > 0, 120, "first micro-batch never committed")
 
+        before = _count(spark, cfg.quotes)
+        t_down = time.monotonic()
         lake.hdfs.datanode_down()
         failure = _await_failure(query, timeout=180)
         assert failure is not None, "the stream kept running without its DataNode: the outage never hit it"
+        t_failed = time.monotonic()
 
         lake.hdfs.datanode_up()
         recovered = start_stream(spark, cfg)  # what the SparkApplication's restartPolicy does
@@ -204,6 +207,11 @@ def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(
         assert not feeder.is_alive()
         _wait_for(lambda: _count(spark, cfg.quotes) >= len(quotes), 240, "recovered stream fell behind")
         _wait_for(lambda: not recovered.status["isDataAvailable"], 60, "stream never drained")
+        print(
+            f"HDFS-OUTAGE: {before} rows before the outage; query failed {t_failed - t_down:.1f}s after the "
+            f"DataNode stopped; caught up {time.monotonic() - t_failed:.1f}s after restart; "
+            f"failure: {failure.splitlines()[0][:300]}"
+        )
     finally:
         stop_feed.set()
         for q in (query, recovered):
@@ -216,11 +224,11 @@ def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(
     assert sum(got.values()) == len(quotes), f"{len(quotes) - sum(got.values())} rows lost"
     assert max(got.values()) == 1, "duplicated rows after the outage"
     assert set(got) == _want(quotes)
-    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(len(quotes),)]
+    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(len(quotes),)]  # noqa: S608
 
 
 def _count(spark: Any, table: str) -> int:
-    return int(spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0])
+    return int(spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0])  # noqa: S608
 
 
 def _wait_for(cond: Any, timeout: float, message: str) -> None:
@@ -239,3 +247,25 @@ def _await_failure(query: Any, timeout: float) -> str | None:
     except Exception as exc:
         return str(exc)[:2000]
     return None if query.isActive else "terminated without an exception"
+
+
+def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
+    """The maintenance job on the outage table: many small files from 2-second batches."""
+    from coinstream.lakehouse.maintain import maintain
+
+    cfg = lake.config("outage")
+    rows = _count(spark, cfg.quotes)
+    assert rows > 0, "runs after the outage test, on its table"
+    # A file no snapshot references (like one of a batch that died with the DataNode), made old.
+    data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
+    lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
+    lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
+
+    result = maintain(spark, cfg, cfg.table, keep_snapshots=1, snapshot_age=dt.timedelta(0))
+
+    assert result.files_after < result.files_before and result.max_files_per_partition == 1
+    assert result.orphans_removed >= 1
+    assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
+    assert _count(spark, cfg.quotes) == rows
+    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
+    assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608

@@ -47,9 +47,7 @@ def fresh_namespace(env: Env) -> Iterator[str]:
     yield ns
     # Feeds still here had no operator to remove kopf's finalizer: drop it, then the namespace.
     for name in env.kubectl("get", "coinfeeds", "-n", ns, "-o", "name").stdout.split():
-        env.kubectl(
-            "patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
-        )
+        env.kubectl("patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
     env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
@@ -71,4 +69,4 @@ def operator(env: Env, namespace: str) -> Iterator[Any]:
     with run_operator() as runner:
         yield runner
         # While the operator runs, so it releases its finalizer (kopf timers need one).
-        env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=60s")
+        env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=120s", check=False, timeout=150)

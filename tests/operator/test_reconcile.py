@@ -123,22 +123,14 @@ def test_coin_change_rolls_producer_only_and_backfill_change_makes_new_job(
     cf = env.wait("second reconcile", lambda: _reconciled(env, namespace, "alts"))
     assert cf["status"]["coinCount"] == 3
     same_job = env.get("job", job_name, namespace)
-    assert same_job is not None and same_job["metadata"]["uid"] == job_uid, (
-        "coins alone must not re-run backfill"
-    )
+    assert same_job is not None and same_job["metadata"]["uid"] == job_uid, "coins alone must not re-run backfill"
     # The stream does not read coins: its spec is untouched.
     assert env.get("sparkapplication", "alts-stream", namespace)["metadata"]["generation"] == app_gen  # type: ignore[index]
 
-    _apply_feed(
-        env, namespace, "alts", coins=["bitcoin", "ethereum", "solana"], backfill={"from": "2023-06-01"}
-    )
+    _apply_feed(env, namespace, "alts", coins=["bitcoin", "ethereum", "solana"], backfill={"from": "2023-06-01"})
     cf = env.wait(
         "new backfill job",
-        lambda: (
-            (c := _reconciled(env, namespace, "alts"))
-            and c["status"]["children"]["backfillJob"] != job_name
-            and c
-        ),
+        lambda: (c := _reconciled(env, namespace, "alts")) and c["status"]["children"]["backfillJob"] != job_name and c,
     )
     new_job = env.get("job", cf["status"]["children"]["backfillJob"], namespace)
     assert new_job is not None and new_job["metadata"]["annotations"][BACKFILL_HASH]
@@ -209,3 +201,28 @@ def test_delete_feed_garbage_collects_children(env: Env, namespace: str, operato
     assert len(_children(env, namespace, "gone")) == 5
     env.kubectl("delete", "coinfeed", "gone", "-n", namespace)
     env.wait("children collected", lambda: _children(env, namespace, "gone") == {}, timeout=90)
+
+
+def test_shared_spark_namespace_is_applied_and_cleaned_up(env: Env, namespace: str) -> None:
+    """Operator config `sparkNamespace`: reconcile and the delete handler's cleanup, as the operator SA."""
+    from coinfeed_operator.config import OperatorConfig
+    from coinfeed_operator.kube import KubeClient, load_credentials
+    from coinfeed_operator.reconcile import cleanup, reconcile
+
+    spark_ns = f"{namespace}-spark"
+    env.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spark_ns}})
+    try:
+        _apply_feed(env, namespace, "shared")
+        body = env.get("coinfeed", "shared", namespace)
+        config = OperatorConfig(kafka_cluster=KAFKA_CLUSTER, spark_namespace=spark_ns)
+        api = KubeClient(load_credentials(env.operator_kubeconfig), "coinfeed-operator")
+        result = reconcile(api, config, body)  # type: ignore[arg-type]
+        ref = result.status.children.spark_application
+        assert ref is not None and ref.startswith(f"{spark_ns}/shared-")
+        app = env.get("sparkapplication", ref.split("/")[1], spark_ns)
+        assert app is not None and "ownerReferences" not in app["metadata"]
+        assert env.get("sparkapplication", "shared-stream", namespace) is None
+        assert cleanup(api, config, body)  # type: ignore[arg-type]
+        assert env.get("sparkapplication", ref.split("/")[1], spark_ns) is None
+    finally:
+        env.kubectl("delete", "namespace", spark_ns, "--wait=false", check=False)

@@ -71,10 +71,7 @@ def test_unknown_kafka_cluster_is_degraded_until_it_exists(env: Env, namespace: 
     env.kubectl("delete", "kafka", KAFKA_CLUSTER, "-n", namespace)
     _apply(env, namespace, "nokafka")
     cf = env.wait("Degraded", lambda: _cond(env, namespace, "nokafka", "Degraded", "True"))
-    assert (
-        f"Kafka cluster '{KAFKA_CLUSTER}' not found in namespace {namespace}"
-        in condition(cf, "Degraded")["message"]
-    )  # type: ignore[index]
+    assert f"Kafka cluster '{KAFKA_CLUSTER}' not found in namespace {namespace}" in condition(cf, "Degraded")["message"]  # type: ignore[index]
     env.apply(kafka_cluster(namespace))
     env.wait("recovered", lambda: _cond(env, namespace, "nokafka", "Degraded", "False"), timeout=60)
 
@@ -86,9 +83,7 @@ def test_future_backfill_is_a_permanent_error(
     _apply(env, namespace, "future", backfill={"from": tomorrow})  # CEL has no clock: accepted
     cf = env.wait("Degraded", lambda: _cond(env, namespace, "future", "Degraded", "True", "SpecCannotWork"))
     assert "backfill start is in the future" in condition(cf, "Degraded")["message"]  # type: ignore[index]
-    failures = [
-        r.getMessage() for r in caplog.records if r.name == "kopf.objects" and "failed" in r.getMessage()
-    ]
+    failures = [r.getMessage() for r in caplog.records if r.name == "kopf.objects" and "failed" in r.getMessage()]
     assert any("'reconcile_feed' failed permanently" in m for m in failures), failures
     assert not any("temporarily" in m for m in failures), "a spec that cannot work is not retried"
     assert env.get("deployment", "future-producer", namespace) is None

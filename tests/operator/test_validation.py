@@ -30,6 +30,7 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 _DELETE = object()
+PUBLIC = {"type": "coingecko", "plan": "public"}
 # (id, path to change, new value, text the API server's message must contain, pydantic rejects too)
 CASES = [
     ("no-coins", "spec.coins", [], "spec.coins", True),
@@ -41,8 +42,8 @@ CASES = [
     ("unknown-plan", "spec.source", {"type": "coingecko", "plan": "gold"}, "spec.source.plan", True),
     ("demo-without-key", "spec.source", {"type": "coingecko", "plan": "demo"}, "spec.source.apiKeySecretRef", False),
     ("simulated-with-url", "spec.source.baseUrl", "https://example.org", "a simulated source calls no API", False),
-    ("bad-base-url", "spec.source", {"type": "coingecko", "plan": "public", "baseUrl": "ftp://x"}, "spec.source.baseUrl", True),
-    ("bad-secret-name", "spec.source", {"type": "coingecko", "apiKeySecretRef": {"name": "Bad_Name"}}, "spec.source.apiKeySecretRef.name", True),
+    ("bad-base-url", "spec.source", {**PUBLIC, "baseUrl": "ftp://x"}, "spec.source.baseUrl", True),
+    ("bad-secret-name", "spec.source", {**PUBLIC, "apiKeySecretRef": {"name": "Bad_"}}, "apiKeySecretRef.name", True),
     ("missing-source", "spec.source", _DELETE, "spec.source", False),
     ("poll-too-fast", "spec.pollIntervalSeconds", 1, "spec.pollIntervalSeconds", True),
     ("poll-not-int", "spec.pollIntervalSeconds", "often", "spec.pollIntervalSeconds", True),
@@ -61,9 +62,7 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("path", "value", "field", "model_rejects"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("path", "value", "field", "model_rejects"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_api_server_rejects_invalid_coinfeed(
     env: Env, module_namespace: str, path: str, value: Any, field: str, model_rejects: bool
 ) -> None:

@@ -38,9 +38,7 @@ def test_crd_schema_is_structural() -> None:
     assert spec["required"] == ["coins", "source"]
     assert spec["properties"]["coins"]["x-kubernetes-list-type"] == "set"
     assert spec["properties"]["kafka"]["default"] == {"partitions": 3, "replicas": 1}
-    assert schema["properties"]["status"]["properties"]["conditions"]["x-kubernetes-list-map-keys"] == [
-        "type"
-    ]
+    assert schema["properties"]["status"]["properties"]["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
 
 def test_crd_names_and_columns() -> None:

@@ -154,9 +154,7 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
         warehouse_uri="hdfs://nn:8020/wh",
         metastore_uri="thrift://hms:9083",
     )
-    app = builders.spark_application(
-        make(sink={"table": "coinstream.quotes", "trigger": "5 seconds"}), OWNER, cfg
-    )
+    app = builders.spark_application(make(sink={"table": "coinstream.quotes", "trigger": "5 seconds"}), OWNER, cfg)
     spec = app["spec"]
     assert app["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
     assert spec["image"] == "registry.example/spark:4.1.3-1"
@@ -198,3 +196,16 @@ def test_rbac_covers_exactly_the_resources_the_client_touches() -> None:
 def test_resource_paths() -> None:
     assert resource_path("v1", "ConfigMap", "ns", "a") == "/api/v1/namespaces/ns/configmaps/a"
     assert resource_path("apps/v1", "Deployment", "ns") == "/apis/apps/v1/namespaces/ns/deployments"
+
+
+def test_shared_spark_namespace_has_no_cross_namespace_owner() -> None:
+    cfg = OperatorConfig(spark_namespace="spark")
+    app = builders.spark_application(make(), OWNER, cfg)
+    meta = app["metadata"]
+    assert meta["namespace"] == "spark" and "ownerReferences" not in meta
+    assert meta["labels"][builders.FEED_NAMESPACE_LABEL] == "markets"
+    other = builders.spark_application(make(), builders.Owner("majors", "other", "u2"), cfg)
+    assert other["metadata"]["name"] != meta["name"], "same feed name in two namespaces must not collide"
+    assert len(meta["name"]) + len("-driver") <= 63
+    same = builders.spark_application(make(), OWNER, OperatorConfig(spark_namespace="markets"))
+    assert same["metadata"]["name"] == "majors-stream" and same["metadata"]["ownerReferences"]

@@ -17,9 +17,7 @@ SPARK_RUNNING = {"status": {"applicationState": {"state": "RUNNING"}}}
 
 
 def status(observed: Observed, old: Any = None, now: dt.datetime = T0, generation: int = 3) -> Any:
-    return compute_status(
-        old=old, generation=generation, children=CHILDREN, coin_count=2, observed=observed, now=now
-    )
+    return compute_status(old=old, generation=generation, children=CHILDREN, coin_count=2, observed=observed, now=now)
 
 
 def conds(s: Any) -> dict[str, tuple[str, str]]:
@@ -63,9 +61,7 @@ def test_last_transition_time_moves_only_on_flips() -> None:
     first = status(Observed(topic={}, deployment={}, spark_app={}), now=T0)
     same = status(Observed(topic={}, deployment={}, spark_app={}), old=first, now=T1)
     assert same.condition("Ready").last_transition_time == T0
-    flipped = status(
-        Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING), old=same, now=T1
-    )
+    flipped = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING), old=same, now=T1)
     assert flipped.condition("Ready").last_transition_time == T1
     assert flipped.condition("Degraded").last_transition_time == T0  # stayed False
 

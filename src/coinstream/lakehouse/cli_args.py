@@ -28,3 +28,15 @@ def config_from_argv(argv: list[str], description: str) -> LakeConfig:
             continue
         given[name] = json.loads(value) if name in _JSON_FIELDS else value
     return LakeConfig(**given)
+
+
+def config_to_argv(cfg: LakeConfig) -> list[str]:
+    """The flags that reproduce `cfg` in a job subprocess (or a SparkApplication's arguments)."""
+    out: list[str] = []
+    for name in LakeConfig.model_fields:
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        out += [flag, json.dumps(value) if name in _JSON_FIELDS else str(value)]
+    return out

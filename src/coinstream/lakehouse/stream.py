@@ -54,12 +54,21 @@ def _quarantined(batch: Any) -> Any:
     )
 
 
-def merge_quotes(spark: Any, quotes: Any, table: str) -> int:
-    """Insert quotes not yet in `table`; returns the number of candidate rows (0 = no commit)."""
+def batch_stats(batch: Any) -> Any:
+    """One pass over the (persisted) batch: how many good and bad rows, and the time span."""
     from pyspark.sql import functions as F
 
-    stats = quotes.agg(F.count("*").alias("n"), F.min("source_ts").alias("lo"), F.max("source_ts").alias("hi"))
-    row = stats.collect()[0]
+    good = F.col("reason").isNull()
+    return batch.agg(
+        F.count(F.when(good, 1)).alias("n"),
+        F.count(F.when(~good, 1)).alias("bad"),
+        F.min(F.when(good, F.col("q.source_ts"))).alias("lo"),
+        F.max(F.when(good, F.col("q.source_ts"))).alias("hi"),
+    ).collect()[0]
+
+
+def merge_quotes(spark: Any, quotes: Any, table: str, row: Any) -> int:
+    """Insert quotes not yet in `table`; returns the number of candidate rows (0 = no commit)."""
     if not row["n"]:
         return 0
     quotes.createOrReplaceTempView("coinstream_batch_quotes")
@@ -72,8 +81,7 @@ def merge_quotes(spark: Any, quotes: Any, table: str) -> int:
     return int(row["n"])
 
 
-def merge_quarantine(spark: Any, bad: Any, table: str) -> int:
-    rows = bad.count()
+def merge_quarantine(spark: Any, bad: Any, table: str, rows: int) -> int:
     if not rows:
         return 0
     bad.createOrReplaceTempView("coinstream_batch_quarantine")
@@ -87,8 +95,9 @@ def batch_writer(cfg: LakeConfig) -> Any:
         spark = batch.sparkSession
         batch = batch.persist()
         try:
-            good = merge_quotes(spark, _typed_quotes(batch), cfg.quotes)
-            bad = merge_quarantine(spark, _quarantined(batch), cfg.quarantine)
+            stats = batch_stats(batch)
+            good = merge_quotes(spark, _typed_quotes(batch), cfg.quotes, stats)
+            bad = merge_quarantine(spark, _quarantined(batch), cfg.quarantine, int(stats["bad"]))
             log.info("batch committed", batch_id=batch_id, quotes=good, quarantined=bad)
         finally:
             batch.unpersist()

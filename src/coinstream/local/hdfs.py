@@ -165,9 +165,7 @@ class LocalHDFS:
         return (self.home / "data" / "namenode" / "current" / "VERSION").exists()
 
     def format(self) -> None:
-        argv = self._java(
-            "org.apache.hadoop.hdfs.server.namenode.NameNode", "-format", "-force", "-nonInteractive"
-        )
+        argv = self._java("org.apache.hadoop.hdfs.server.namenode.NameNode", "-format", "-force", "-nonInteractive")
         proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=self.home)
         if proc.returncode != 0 or not self.formatted():
             raise ServiceError(f"formatting the NameNode failed:\n{proc.stderr[-4000:]}")

@@ -95,8 +95,7 @@ def local_hdfs_site(*, host: str, ports: HdfsPorts, name_dir: str, data_dir: str
 def render_xml(props: dict[str, str]) -> str:
     """A Hadoop `*-site.xml` document, keys sorted so diffs stay readable."""
     body = "".join(
-        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-        for k, v in sorted(props.items())
+        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in sorted(props.items())
     )
     return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
 

@@ -52,9 +52,7 @@ def resolve_jars(component: str, version: str, **extra: str) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(out, ignore_errors=True)
-            raise JavaError(
-                f"resolving {component} {version} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
-            )
+            raise JavaError(f"resolving {component} {version} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
     (out / ".done").touch()
     return out
 

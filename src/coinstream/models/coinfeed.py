@@ -111,7 +111,8 @@ class BackfillSpec(_Spec):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.from >= timestamp('{EARLIEST_HISTORY.isoformat()}T00:00:00Z')",  # format: date is a CEL timestamp
+                    # `format: date` fields are CEL timestamps.
+                    f"self.from >= timestamp('{EARLIEST_HISTORY.isoformat()}T00:00:00Z')",
                     f"no market history exists before {EARLIEST_HISTORY.isoformat()}",
                     ".from",
                 )
@@ -237,8 +238,7 @@ class CoinFeed(BaseModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"size(self.metadata.name) <= {FEED_NAME_MAX} "
-                    f"&& self.metadata.name.matches('{FEED_NAME_PATTERN}')",
+                    f"size(self.metadata.name) <= {FEED_NAME_MAX} && self.metadata.name.matches('{FEED_NAME_PATTERN}')",
                     f"metadata.name must be at most {FEED_NAME_MAX} characters of a-z, 0-9 and '-', "
                     "starting with a letter (child objects and Spark services derive their names from it)",
                 )

@@ -285,9 +285,7 @@ class KubeControlPlane:
 
     def serviceaccount_kubeconfig(self, namespace: str, name: str, duration: str = "6h") -> Path:
         """A kubeconfig authenticating as the ServiceAccount via a TokenRequest (must exist)."""
-        token = self.kubectl(
-            "create", "token", name, "-n", namespace, f"--duration={duration}"
-        ).stdout.strip()
+        token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={duration}").stdout.strip()
         return write_kubeconfig(
             self.workdir / f"sa-{namespace}-{name}.kubeconfig",
             self.server,

@@ -117,8 +117,6 @@ class TestPKI:
         priv, pub = self.root / "sa.key", self.root / "sa.pub"
         _write_key(key, priv)
         pub.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         return priv, pub

@@ -1,0 +1,10 @@
+# Lakehouse area: Kafka -> Spark Structured Streaming -> Iceberg (Hive metastore) -> Trino / DuckDB.
+TEST_TARGETS += test-lakehouse
+
+test-lakehouse: venv ## Lakehouse on real Kafka, Spark, Hive metastore and Trino (+ notebook)
+	$(PYTEST) tests/lakehouse
+
+bench-stream: venv ## Kafka -> Iceberg rows/s and freshness vs the original project's sink; writes bench/README.md
+	$(PY) bench/stream.py
+
+.PHONY: test-lakehouse bench-stream
