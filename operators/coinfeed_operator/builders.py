@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from coinfeed_operator.config import OperatorConfig
+from coinstream.lakehouse.config import LakeConfig
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
 MANAGED_BY = "coinfeed-operator"
@@ -303,10 +305,27 @@ def _spark_security() -> dict[str, Any]:
     }
 
 
+def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[str]:
+    """Flags of jobs/stream_quotes.py: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
+    namespace, table = feed.spec.sink.table.split(".", 1)
+    given = {
+        "bootstrap": config.kafka_bootstrap,
+        "topics": re.escape(feed.topic),  # the job subscribes by pattern
+        "warehouse": config.warehouse_uri,
+        "metastore_uri": config.metastore_uri,
+        "catalog": config.spark_catalog,
+        "namespace": namespace,
+        "table": table,
+        "checkpoint": f"{config.checkpoints.rstrip('/')}/{owner.namespace}/{feed.name}",
+        "trigger": feed.spec.sink.trigger,
+    }
+    unknown = set(given) - set(LakeConfig.model_fields)
+    assert not unknown, f"jobs/stream_quotes.py has no flags for {unknown}"
+    return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
+
+
 def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
     """The streaming job: Kafka topic -> Iceberg table, restarted forever (it is a stream)."""
-    cat = f"spark.sql.catalog.{config.spark_catalog}"
-    checkpoint = f"{config.checkpoints.rstrip('/')}/{owner.namespace}/{feed.name}"
     pod_labels = labels(feed, "stream")
     role = {
         "cores": 1,
@@ -339,27 +358,8 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             "imagePullPolicy": "IfNotPresent",
             "sparkVersion": config.spark_version,
             "mainApplicationFile": config.spark_main_file,
-            "arguments": [
-                "--bootstrap",
-                config.kafka_bootstrap,
-                "--topic",
-                feed.topic,
-                "--table",
-                f"{config.spark_catalog}.{feed.spec.sink.table}",
-                "--trigger",
-                feed.spec.sink.trigger,
-                "--checkpoint",
-                checkpoint,
-            ],
-            "sparkConf": {
-                cat: "org.apache.iceberg.spark.SparkCatalog",
-                f"{cat}.type": "hive",
-                f"{cat}.uri": config.metastore_uri,
-                f"{cat}.warehouse": config.warehouse_uri,
-                "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
-                "spark.sql.streaming.checkpointLocation": checkpoint,
-                "spark.sql.session.timeZone": "UTC",
-            },
+            # The job builds its whole Spark/Iceberg session from these (coinstream.lakehouse).
+            "arguments": stream_arguments(feed, owner, config),
             "suspend": feed.spec.suspend,
             # A stream should never end: restart on success and failure, backing off between tries.
             "restartPolicy": {

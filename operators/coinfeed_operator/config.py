@@ -26,11 +26,13 @@ class OperatorConfig(BaseSettings):
     )
     spark_service_account: str = "coinstream-spark"
     spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
-    spark_catalog: str = "lakehouse"
+    spark_catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]*$")
     warehouse_uri: str = "hdfs://coinstream-hdfs-namenode:8020/warehouse"
     metastore_uri: str = "thrift://coinstream-metastore:9083"
     checkpoint_root: str | None = Field(default=None, description="Default: <warehouseUri>/_checkpoints")
+    #: Prometheus port of the producer pods, and of the operator itself when serve_metrics is on.
     metrics_port: int = Field(default=9100, ge=1024, le=65535)
+    serve_metrics: bool = Field(default=False, description="Serve the operator's own /metrics")
     #: How often every feed's children are re-applied (drift repair) and their health re-read.
     drift_interval_seconds: float = Field(default=60.0, gt=0)
     #: Handler threads. A handful: each reconcile is a chain of API round-trips, and when the

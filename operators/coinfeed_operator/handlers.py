@@ -6,9 +6,11 @@ Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
+from prometheus_client import Histogram, start_http_server
 
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.kube import KubeClient, load_credentials
@@ -19,6 +21,12 @@ from coinstream.models import API_GROUP, API_VERSION, PLURAL
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 MAX_BACKOFF = 300.0
+RECONCILE_SECONDS = Histogram(
+    "coinstream_operator_reconcile_seconds",
+    "One reconcile pass of a CoinFeed",
+    ["trigger", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 
 
 @kopf.on.startup()
@@ -33,6 +41,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.
     settings.posting.enabled = False
+    if CONFIG.serve_metrics:
+        start_http_server(CONFIG.metrics_port)
     memo.api = KubeClient(load_credentials(CONFIG.kubeconfig), CONFIG.field_manager, pool=CONFIG.max_workers)
 
 
@@ -53,16 +63,24 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> dict[str, Any]:
+    trigger, outcome, started = ("timer" if timer else "change"), "ok", time.monotonic()
     try:
         result = reconcile(memo.api, CONFIG, body)
     except SpecCannotWork as exc:
+        outcome = "spec_cannot_work"
         if timer:
             # Already Degraded in status and reported by the change handler; re-checked each
             # interval (a backfill start in the future becomes valid), but not re-reported.
             return {"applied": []}
         raise kopf.PermanentError(str(exc)) from None
     except NotWorkableYet as exc:
+        outcome = "not_workable_yet"
         raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None
+    except Exception:
+        outcome = "error"
+        raise
+    finally:
+        RECONCILE_SECONDS.labels(trigger, outcome).observe(time.monotonic() - started)
     return {"applied": result.applied}
 
 

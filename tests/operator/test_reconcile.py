@@ -94,6 +94,11 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert degraded and degraded["status"] == "False"
     assert all(c["observedGeneration"] == cf["metadata"]["generation"] for c in cf["status"]["conditions"])
 
+    from prometheus_client import REGISTRY
+
+    labels = {"trigger": "change", "outcome": "ok"}
+    assert (REGISTRY.get_sample_value("coinstream_operator_reconcile_seconds_count", labels) or 0) >= 1
+
 
 def test_coin_change_rolls_producer_only_and_backfill_change_makes_new_job(
     env: Env, namespace: str, operator: Any

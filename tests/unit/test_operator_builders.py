@@ -11,6 +11,7 @@ from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.kube import RESOURCES, resource_path
 from coinfeed_operator.rbac import RULES
+from coinstream.lakehouse.cli_args import config_from_argv
 from coinstream.models import CoinFeed, load_coinfeed, parse_coinfeed
 
 OWNER = builders.Owner(name="majors", namespace="markets", uid="0000-1111")
@@ -161,11 +162,18 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     assert spec["mainApplicationFile"].endswith("jobs/stream_quotes.py")
     assert spec["restartPolicy"]["type"] == "Always"
     args = dict(zip(spec["arguments"][::2], spec["arguments"][1::2], strict=True))
-    assert args["--topic"] == "coinstream.quotes.majors"
-    assert args["--table"] == "lakehouse.coinstream.quotes"
+    assert args["--topics"] == r"coinstream\.quotes\.majors"
+    assert (args["--catalog"], args["--namespace"], args["--table"]) == ("lake", "coinstream", "quotes")
     assert args["--trigger"] == "5 seconds"
     assert args["--checkpoint"] == "hdfs://nn:8020/wh/_checkpoints/markets/majors"
-    assert spec["sparkConf"]["spark.sql.catalog.lakehouse.uri"] == "thrift://hms:9083"
+    assert (args["--warehouse"], args["--metastore-uri"]) == ("hdfs://nn:8020/wh", "thrift://hms:9083")
+    # The job parses exactly these flags into its settings.
+    job = config_from_argv(spec["arguments"], "test")
+    assert (job.topics, job.quotes, job.checkpoint) == (
+        args["--topics"],
+        "lake.coinstream.quotes",
+        args["--checkpoint"],
+    )
     for role in ("driver", "executor"):
         assert spec[role]["securityContext"]["allowPrivilegeEscalation"] is False
         assert spec[role]["podSecurityContext"]["runAsNonRoot"] is True
