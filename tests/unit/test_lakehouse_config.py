@@ -65,3 +65,8 @@ def test_trino_catalog_follows_the_warehouse_scheme() -> None:
     assert local["fs.native-local.enabled"] == "true" and "fs.hadoop.enabled" not in local
     hdfs = catalog_properties("thrift://h:1", "hdfs://nn:8020/wh", None)
     assert hdfs["fs.hadoop.enabled"] == "true" and hdfs["hive.metastore.uri"] == "thrift://h:1"
+
+
+def test_cluster_mode_fetches_nothing_at_start() -> None:
+    conf = spark_conf(LakeConfig())  # no master: spark-submit in the cluster provides jars
+    assert "spark.jars" not in conf and "spark.master" not in conf
