@@ -161,6 +161,8 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     assert spec["image"] == "registry.example/spark:4.1.3-1"
     assert spec["mainApplicationFile"].endswith("jobs/stream_quotes.py")
     assert spec["restartPolicy"]["type"] == "Always"
+    for role in ("driver", "executor"):  # HDFS simple auth: Spark acts as the warehouse owner
+        assert {"name": "HADOOP_USER_NAME", "value": "coinstream"} in spec[role]["env"]
     args = dict(zip(spec["arguments"][::2], spec["arguments"][1::2], strict=True))
     assert args["--topics"] == r"coinstream\.quotes\.majors"
     assert (args["--catalog"], args["--namespace"], args["--table"]) == ("lake", "coinstream", "quotes")
