@@ -11,6 +11,6 @@ test-operator: venv ## Operator: builders (unit) + reconcile against etcd/kube-a
 
 bench-operator: venv ## Operator: apply -> children + status latency for 1 and 50 CoinFeeds
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
-	$(PY) bench/operator.py --write-readme
+	$(PY) bench/reconcile.py --write-readme
 
 .PHONY: crds test-operator bench-operator

@@ -1,4 +1,4 @@
-"""Helpers to run the operator against a test control plane (tests and bench/operator.py).
+"""Helpers to run the operator against a test control plane (tests and bench/reconcile.py).
 
 The operator runs in-process (kopf's KopfRunner) as its own ServiceAccount, bound to exactly the
 ClusterRole in rbac.py, so a missing permission fails the tests like it would fail a cluster.

@@ -7,34 +7,27 @@ status only after every child was applied). Baseline in the same run: the same r
 directly, one feed after another (no kopf, no watch): what the API server's writes alone cost.
 Target: p50 <= 2 s per feed with 50 feeds applied at once.
 
-    python bench/operator.py [--feeds 1 50] [--write-readme]
+    python bench/reconcile.py [--feeds 1 50] [--write-readme]
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import json
 import os
-import sys
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-# This file is named like the stdlib `operator` module: run as a script, its directory would
-# shadow it (argparse -> re -> enum -> operator). Drop the script's directory from the path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import yaml
 
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import yaml  # noqa: E402
-
-from coinfeed_operator.testenv import (  # noqa: E402
+from coinfeed_operator.testenv import (
     Env,
     configure_operator_env,
     feed,
@@ -43,7 +36,7 @@ from coinfeed_operator.testenv import (  # noqa: E402
     kafka_cluster,
     run_operator,
 )
-from coinstream.testing.kubeapi import KubeControlPlane  # noqa: E402
+from coinstream.testing.kubeapi import KubeControlPlane
 
 README = Path(__file__).resolve().parent / "README.md"
 TARGET_P50 = 2.0
@@ -205,7 +198,7 @@ def render(runs: dict[int, list[Run]], startup: float, rounds: int) -> str:
     lines = [
         "## Operator",
         "",
-        "`make bench-operator` (bench/operator.py): `kubectl apply` of N CoinFeeds at once -> every child",
+        "`make bench-operator` (bench/reconcile.py): `kubectl apply` of N CoinFeeds at once -> every child",
         "(KafkaTopic, ConfigMap, Deployment, backfill Job, SparkApplication) server-side applied and the",
         "status written, on the test control plane (etcd + kube-apiserver v1.34.4 + controller manager),",
         "operator in-process as its least-privilege ServiceAccount, completion seen through one watch.",
