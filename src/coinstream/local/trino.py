@@ -53,6 +53,30 @@ def install_trino(version: str = TRINO_VERSION) -> Path:
     return root
 
 
+#: Trino's HDFS file system (`fs.hadoop.enabled`) lives in `plugin/<connector>/hdfs/`, which the
+#: Maven plugin zips leave out; `io.trino:trino-hdfs:<v>:zip` supplies it, but Maven Central
+#: has it only for some releases (474, not 476). 474 is the nearest: it is loaded in its own
+#: class loader behind the trino-filesystem SPI and reads hdfs:// fine (tests/hdfs prove it).
+TRINO_HDFS_VERSION = "474"
+
+
+def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:
+    """Add `plugin/iceberg/hdfs/` to an install once (only needed for hdfs:// warehouses)."""
+    target = root / "plugin" / "iceberg" / "hdfs"
+    if (target / ".done").exists():
+        return target
+    archive = fetch_maven(f"io.trino:trino-hdfs:{version}:zip")
+    tmp = root / "plugin" / ".hdfs.part"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp)  # noqa: S202 - checksum-verified Maven Central archive
+    (tmp / "hdfs" / ".done").touch()
+    shutil.rmtree(target, ignore_errors=True)
+    (tmp / "hdfs").rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Path | None) -> dict[str, str]:
     """Iceberg-on-Hive-metastore catalog; file-system support chosen from the warehouse scheme."""
     props = {
@@ -130,6 +154,8 @@ class LocalTrino:
 
     def argv(self) -> list[str]:
         install = install_trino(self.version)
+        if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
+            install_hdfs_support(install)
         etc = self._write_config(install)
         java = java_bin(TRINO_JAVA_HOME)
         if not Path(TRINO_JAVA_HOME, "bin", "java").exists():
