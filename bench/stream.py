@@ -254,7 +254,8 @@ the same run, one after the other).
 coinstream does more per row than the baseline (validation, quarantine, in-stream dedup, a MERGE
 against the table for exactly-once), so raw rows/s is expected to be lower; freshness is bounded by
 the trigger plus one MERGE commit. Freshness = source_ts to the commit of the Iceberg snapshot that
-made the row visible (baseline: mtime of the Parquet file). Raw results:
+made the row visible (baseline: mtime of the Parquet file), over the quotes of a 60 s live period
+that follows a 30 s warm-up (a freshly started query's cold first batches are left out). Raw results:
 
 ```json
 {json.dumps(r, indent=1, default=float)}
