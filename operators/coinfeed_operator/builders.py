@@ -339,6 +339,8 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         },
         "securityContext": _spark_security(),
     }
+    if config.hdfs_user:
+        role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
     meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
     if spark_namespace(owner, config) != owner.namespace:
         # Owner references cannot cross namespaces (the GC would delete the app at once):

@@ -30,6 +30,9 @@ class OperatorConfig(BaseSettings):
     warehouse_uri: str = "hdfs://coinstream-hdfs-namenode:8020/warehouse"
     metastore_uri: str = "thrift://coinstream-metastore:9083"
     checkpoint_root: str | None = Field(default=None, description="Default: <warehouseUri>/_checkpoints")
+    #: HDFS trusts the user a client names (simple auth): Spark must act as the warehouse owner
+    #: (the platform chart's hdfs.user) or it cannot write the tables. None: leave it unset.
+    hdfs_user: str | None = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_-]*$")
     #: Prometheus port of the producer pods, and of the operator itself when serve_metrics is on.
     metrics_port: int = Field(default=9100, ge=1024, le=65535)
     serve_metrics: bool = Field(default=False, description="Serve the operator's own /metrics")

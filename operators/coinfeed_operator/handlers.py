@@ -17,7 +17,8 @@ from coinfeed_operator.kube import KubeClient, load_credentials
 from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
 from coinstream.models import API_GROUP, API_VERSION, PLURAL
 
-# Read at import: the timer interval is fixed when the decorator registers the handler.
+# Only the timer interval is read at import (the decorator needs it); everything else is read
+# again at each start-up into memo.config.
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 MAX_BACKOFF = 300.0
@@ -37,18 +38,23 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=API_GROUP, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{API_GROUP}/operator"
-    settings.execution.max_workers = CONFIG.max_workers
+    # Resources are discovered once at start-up (the CRDs come with the chart, before us): no
+    # cluster-wide watch on CRDs or namespaces, so neither needs a permission, and namespaced mode
+    # (`--namespace=...`) works with RoleBindings alone.
+    settings.scanning.disabled = True
+    config = memo.config = OperatorConfig()
+    settings.execution.max_workers = config.max_workers
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.
     settings.posting.enabled = False
-    if CONFIG.serve_metrics:
-        start_http_server(CONFIG.metrics_port)
-    memo.api = KubeClient(load_credentials(CONFIG.kubeconfig), CONFIG.field_manager, pool=CONFIG.max_workers)
+    if config.serve_metrics:
+        start_http_server(config.metrics_port)
+    memo.api = KubeClient(load_credentials(config.kubeconfig), config.field_manager, pool=config.max_workers)
 
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    creds = load_credentials(CONFIG.kubeconfig)
+    creds = load_credentials(OperatorConfig().kubeconfig)
     header = creds.authorization()
     scheme, token = header.split(" ", 1) if header else (None, None)
     return kopf.ConnectionInfo(
@@ -65,7 +71,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> dict[str, Any]:
     trigger, outcome, started = ("timer" if timer else "change"), "ok", time.monotonic()
     try:
-        result = reconcile(memo.api, CONFIG, body)
+        result = reconcile(memo.api, memo.config, body)
     except SpecCannotWork as exc:
         outcome = "spec_cannot_work"
         if timer:
@@ -101,4 +107,4 @@ def repair_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.delete(*RESOURCE)
 def delete_shared_stream(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Only for a shared Spark namespace; the finalizer this needs is the timer's anyway."""
-    cleanup(memo.api, CONFIG, body)
+    cleanup(memo.api, memo.config, body)

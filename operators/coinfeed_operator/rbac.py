@@ -21,20 +21,19 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/status"], "verbs": ["patch"]},
     # ownerReferences with blockOwnerDeletion need this (OwnerReferencesPermissionEnforcement).
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/finalizers"], "verbs": ["update"]},
-    # kopf discovers which CRDs are served.
-    {
-        "apiGroups": ["apiextensions.k8s.io"],
-        "resources": ["customresourcedefinitions"],
-        "verbs": ["list", "watch"],
-    },
-    # Children: server-side apply creates (create) and updates (patch) them.
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch"]},
+    # Children: server-side apply creates (create) and updates (patch) them; get only when an apply
+    # is refused, to name the controller that owns the object already.
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch", "get"]},
+    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch", "get"]},
     # delete: only a SparkApplication in a shared Spark namespace (owner references can't reach it).
-    {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["create", "patch", "delete"]},
+    {
+        "apiGroups": ["sparkoperator.k8s.io"],
+        "resources": ["sparkapplications"],
+        "verbs": ["create", "patch", "get", "delete"],
+    },
     # Backfill Jobs: one per backfill spec, older ones listed and deleted.
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create", "patch", "delete"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "get", "create", "patch", "delete"]},
     # Preflight: the referenced API-key Secret and Kafka cluster exist (read by name only).
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkas"], "verbs": ["get"]},

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import Observed, compute_status
-from coinfeed_operator.kube import KubeClient
+from coinfeed_operator.kube import KubeClient, KubeError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
 
@@ -56,7 +56,7 @@ def parse(body: Mapping[str, Any]) -> CoinFeed:
     try:
         return parse_coinfeed(doc, origin=f"CoinFeed {meta['namespace']}/{meta['name']}")
     except CoinFeedError as exc:
-        raise SpecCannotWork(str(exc).replace("\n", " ")) from None
+        raise SpecCannotWork("; ".join(line.strip() for line in str(exc).splitlines())) from None
 
 
 #: A Kafka cluster seen recently is not looked up again for every feed in its namespace (50 feeds
@@ -129,7 +129,7 @@ def _sync_backfill(
         return None  # it ran to completion and was cleaned up: history is loaded, don't load it again
     manifest = builders.backfill_job(feed, owner, config)
     assert manifest is not None
-    return api.apply(manifest)
+    return _apply_child(api, manifest, owner)
 
 
 def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) -> str:
@@ -148,6 +148,31 @@ def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) ->
         return False
     name = builders.spark_app_name(meta["name"], owner, config)
     return api.delete("sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, name)
+
+
+class OwnedByOther(Exception):
+    """A child's name is taken by an object another controller owns (e.g. two feeds, one topic)."""
+
+
+def _apply_child(api: KubeClient, obj: dict[str, Any], owner: builders.Owner) -> dict[str, Any]:
+    try:
+        return api.apply(obj)
+    except KubeError as exc:
+        # Adding our controller reference to someone else's object is refused (403 by
+        # OwnerReferencesPermissionEnforcement, 422 for a second controller): say whose it is.
+        if exc.status not in {403, 409, 422}:
+            raise
+        meta = obj["metadata"]
+        existing = api.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        refs = (existing or {}).get("metadata", {}).get("ownerReferences", [])
+        theirs = [r for r in refs if r.get("controller") and r.get("uid") != owner.uid]
+        if not theirs:
+            raise
+        hint = " (set another spec.kafka.topic)" if obj["kind"] == "KafkaTopic" else ""
+        raise OwnedByOther(
+            f"{obj['kind']} {meta['namespace']}/{meta['name']} already belongs to "
+            f"{theirs[0]['kind']} {theirs[0]['name']}{hint}"
+        ) from None
 
 
 def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> Result:
@@ -176,6 +201,15 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         spark_application=_spark_ref(feed, owner, config),
     )
     problems = preflight(api, feed, namespace, config)
+    if not problems:
+        try:
+            topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
+            _apply_child(api, builders.config_map(feed, owner), owner)
+            deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
+            spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
+            job = _sync_backfill(api, feed, owner, config, old)
+        except OwnedByOther as exc:
+            problems = [str(exc)]
     if problems:
         status = compute_status(
             old=old,
@@ -186,11 +220,6 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         )
         _write_status(api, namespace, name, old, status)
         raise NotWorkableYet("; ".join(problems))
-    topic = api.apply(builders.kafka_topic(feed, owner, config))
-    api.apply(builders.config_map(feed, owner))
-    deployment = api.apply(builders.producer_deployment(feed, owner, config))
-    spark_app = api.apply(builders.spark_application(feed, owner, config))
-    job = _sync_backfill(api, feed, owner, config, old)
     observed = Observed(topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend)
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed

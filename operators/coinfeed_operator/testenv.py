@@ -97,12 +97,12 @@ def kafka_cluster(ns: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def run_operator() -> Iterator[Any]:
+def run_operator(namespaces: list[str] | None = None) -> Iterator[Any]:
+    """Cluster-wide by default; tests delete their feeds, so each sees only its own."""
     from kopf.testing import KopfRunner
 
-    # Cluster-wide like in production (a namespaced kopf would also need to list namespaces,
-    # which the ClusterRole rightly lacks); tests delete their feeds, so each sees only its own.
-    args = ["run", "--standalone", "--all-namespaces", "-m", "coinfeed_operator.handlers", *VERBOSE]
+    scope = [f"--namespace={ns}" for ns in namespaces] if namespaces else ["--all-namespaces"]
+    args = ["run", "--standalone", *scope, "-m", "coinfeed_operator.handlers", *VERBOSE]
     with KopfRunner(args, timeout=60) as runner:
         yield runner
 

@@ -126,8 +126,8 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
     # The resource rules are granted only in the watched namespace, never cluster-wide.
     assert by_kind_name(objs, "RoleBinding", "coinstream-operator")["metadata"]["namespace"] == "coinstream"
     assert not [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "coinstream-operator"]
-    framework = by_kind_name(objs, "ClusterRole", "coinstream-operator-framework")
-    assert {v for r in framework["rules"] for v in r["verbs"]} <= {"get", "list", "watch"}
+    assert not [o for o in objs if o["kind"] == "ClusterRoleBinding"], "nothing cluster-wide by default"
+    assert env["COINSTREAM_OPERATOR_SERVE_METRICS"] == "true"
     svc = by_kind_name(objs, "Service", "coinstream-operator-metrics")
     assert svc["spec"]["ports"][0]["targetPort"] == "metrics"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from coinfeed_operator.builders import BACKFILL_HASH, FEED_LABEL, PRODUCER_HASH
-from coinfeed_operator.testenv import KAFKA_CLUSTER, Env, condition, feed, run_operator
+from coinfeed_operator.testenv import KAFKA_CLUSTER, OPERATOR_NS, Env, condition, feed, run_operator
 
 
 def _apply_feed(env: Env, ns: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -231,3 +232,22 @@ def test_shared_spark_namespace_is_applied_and_cleaned_up(env: Env, namespace: s
         assert env.get("sparkapplication", ref.split("/")[1], spark_ns) is None
     finally:
         env.kubectl("delete", "namespace", spark_ns, "--wait=false", check=False)
+
+
+def test_namespaced_mode_needs_only_a_rolebinding(env: Env, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--namespace=<ns>` with the ClusterRole bound by a RoleBinding in <ns> only (the chart's default)."""
+    sa = "coinfeed-scoped"
+    env.kubectl("create", "serviceaccount", sa, "-n", OPERATOR_NS)
+    env.kubectl(
+        "create", "rolebinding", sa, "-n", namespace, "--clusterrole=coinfeed-operator",
+        f"--serviceaccount={OPERATOR_NS}:{sa}",
+    )  # fmt: skip
+    monkeypatch.setenv("COINSTREAM_OPERATOR_KUBECONFIG", str(env.kube.serviceaccount_kubeconfig(OPERATOR_NS, sa)))
+    _apply_feed(env, namespace, "scoped")
+    try:
+        with run_operator([namespace]):
+            env.wait("reconciled by the namespaced operator", lambda: _reconciled(env, namespace, "scoped"))
+            assert len(_children(env, namespace, "scoped")) == 5
+            env.kubectl("delete", "coinfeed", "scoped", "-n", namespace, "--timeout=60s")
+    finally:
+        env.kubectl("delete", "serviceaccount", sa, "-n", OPERATOR_NS, check=False)

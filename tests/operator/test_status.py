@@ -175,3 +175,17 @@ def test_operator_serviceaccount_has_least_privilege(env: Env) -> None:
     ):
         assert not can(*denied), f"operator may {' '.join(denied)}"
     assert yaml.safe_dump(RULES)  # rules are plain data, as the chart includes them
+
+
+def test_topic_owned_by_another_feed_is_degraded(env: Env, namespace: str, operator: Any) -> None:
+    _apply(env, namespace, "first", kafka={"topic": "shared.quotes"})
+    first = env.wait("first reconciled", lambda: _cond(env, namespace, "first", "Progressing", "True"))
+    _apply(env, namespace, "second", kafka={"topic": "shared.quotes"})
+    cf = env.wait("second Degraded", lambda: _cond(env, namespace, "second", "Degraded", "True"))
+    message = condition(cf, "Degraded")["message"]  # type: ignore[index]
+    assert (
+        message
+        == f"KafkaTopic {namespace}/shared.quotes already belongs to CoinFeed first (set another spec.kafka.topic)"
+    )
+    topic = env.get("kafkatopic", "shared.quotes", namespace)
+    assert [r["uid"] for r in topic["metadata"]["ownerReferences"]] == [first["metadata"]["uid"]]  # type: ignore[index]

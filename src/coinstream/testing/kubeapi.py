@@ -308,7 +308,9 @@ class KubeControlPlane:
 def _http_ok(url: str) -> bool:
     import requests
 
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    with requests.Session() as session:
+        session.trust_env = False  # local etcd: never through an HTTP(S)_PROXY from the env
+        try:
+            return session.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
