@@ -49,7 +49,7 @@ def bad_records(now: dt.datetime, n: int, template: Quote) -> list[tuple[bytes, 
     def variant(i: int) -> tuple[bytes, str]:
         ts = (now - dt.timedelta(days=400, seconds=i)).isoformat().replace("+00:00", "Z")
         rec = {**good, "source_ts": ts}
-        kind = i % 7
+        kind = i % 8
         if kind == 0:
             return b"{not json at all " + str(i).encode(), "malformed_json"
         if kind == 1:
@@ -62,6 +62,8 @@ def bad_records(now: dt.datetime, n: int, template: Quote) -> list[tuple[bytes, 
             return json.dumps({**rec, "source_ts": future}).encode(), "future_timestamp"
         if kind == 5:
             return json.dumps({**rec, "schema_version": 99}).encode(), "unknown_schema_version"
+        if kind == 6:
+            return json.dumps({**rec, "source_ts": "0001-01-01T00:00:00.000Z"}).encode(), "ancient_timestamp"
         return json.dumps({**rec, "price": "abc"}).encode(), "malformed_json"
 
     return [variant(i) for i in range(n)]

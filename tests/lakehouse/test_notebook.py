@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ def test_notebook_renders_report_with_charts(lake: Lake, loaded: Loaded, tmp_pat
     out = render(tmp_path / "report.html", engine="duckdb", coins=["bitcoin", "ethereum", "litecoin"],
                  window_days=60, env=env)  # fmt: skip
     html = out.read_text()
-    assert html.count("data:image/png;base64") >= 5, "expected the five charts"
+    charts = re.findall(r'<img[^>]+src="data:image/png;base64', html)
+    assert len(charts) == 5, "expected five charts: last hour, cumulative, drawdowns, correlation, candles"
     assert "Traceback" not in html
     assert "bitcoin" in html and "Investor overview" in html

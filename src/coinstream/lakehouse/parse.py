@@ -26,7 +26,10 @@ REASONS = (
     "missing_price",
     "invalid_price",
     "future_timestamp",
+    "ancient_timestamp",
 )
+#: Nothing was priced before Bitcoin's genesis block; older times are corrupt data.
+EARLIEST_TS = "2009-01-03 00:00:00"
 
 
 def parse_schema() -> Any:
@@ -63,6 +66,7 @@ def reason_column(q: Any, raw: Any, future_tolerance_seconds: int) -> Any:
         .when(price.isNull(), F.lit("missing_price"))
         .when(F.isnan(price) | (price <= 0) | (price == float("inf")), F.lit("invalid_price"))
         .when(q["source_ts"] > horizon, F.lit("future_timestamp"))
+        .when(q["source_ts"] < F.to_timestamp(F.lit(EARLIEST_TS)), F.lit("ancient_timestamp"))
     )
 
 

@@ -15,7 +15,7 @@ re-sent snapshots before they reach the table) and against the table by the MERG
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 from typing import Any
 
 from coinstream.lakehouse.config import LakeConfig
@@ -25,12 +25,19 @@ from coinstream.logs import get_logger
 
 log = get_logger(__name__)
 
+_TS_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+_TS_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
-def _ts_literal(value: dt.datetime) -> str:
-    """A Spark TIMESTAMP literal from a computed (never user-supplied) UTC datetime."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+
+def _ts_literal(value: str) -> str:
+    """A Spark TIMESTAMP literal from a timestamp Spark itself formatted (session time zone UTC).
+
+    Formatting in Spark, not Python, matters: collect() turns timestamps into naive datetimes
+    in the *driver's* local zone, which would shift the bounds if the pod's TZ is not UTC.
+    """
+    if not _TS_TEXT.match(value):
+        raise ValueError(f"unexpected timestamp text {value!r}")
+    return f"TIMESTAMP '{value}'"
 
 
 def _typed_quotes(batch: Any) -> Any:
@@ -62,8 +69,8 @@ def batch_stats(batch: Any) -> Any:
     return batch.agg(
         F.count(F.when(good, 1)).alias("n"),
         F.count(F.when(~good, 1)).alias("bad"),
-        F.min(F.when(good, F.col("q.source_ts"))).alias("lo"),
-        F.max(F.when(good, F.col("q.source_ts"))).alias("hi"),
+        F.date_format(F.min(F.when(good, F.col("q.source_ts"))), _TS_FORMAT).alias("lo"),
+        F.date_format(F.max(F.when(good, F.col("q.source_ts"))), _TS_FORMAT).alias("hi"),
     ).collect()[0]
 
 
