@@ -5,6 +5,6 @@ test-lakehouse: venv ## Lakehouse on real Kafka, Spark, Hive metastore and Trino
 	$(PYTEST) tests/lakehouse
 
 bench-stream: venv ## Kafka -> Iceberg rows/s and freshness vs the original project's sink; writes bench/README.md
-	$(PY) -P bench/stream.py  # -P: bench/operator.py would shadow the stdlib `operator`
+	$(PY) bench/stream.py
 
 .PHONY: test-lakehouse bench-stream
