@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from coinstream.local.jars import JavaError, resolve_jars
-from coinstream.local.process import Service, ServiceError, free_port, java_bin, port_open
+from coinstream.local.process import Service, ServiceError, free_port, java_bin, pid_alive, port_open
 
 
 def test_missing_java_is_a_clear_error(monkeypatch, tmp_path):
@@ -30,7 +30,7 @@ def test_service_lifecycle_and_failed_start(tmp_path):
     server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     pid = svc.start(server, lambda: port_open(port), timeout=30)
     assert svc.running() and svc.start(server, lambda: True) == pid, "start is idempotent"
-    assert svc.stop() and not svc.running() and not port_open(port)
+    assert svc.stop() and not svc.running() and not pid_alive(pid)
     assert not svc.stop(), "stopping a stopped service is a no-op"
     crash = Service("crash", tmp_path, [free_port()])
     with pytest.raises(ServiceError, match="exited with 3"):
