@@ -216,7 +216,7 @@ def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lak
         stop_feed.set()
         for q in (query, recovered):
             if q is not None and q.isActive:
-                q.stop()
+                _stop_when_idle(q)
         if not lake.hdfs.datanode.running():
             lake.hdfs.datanode_up()
 
@@ -238,6 +238,18 @@ def _wait_for(cond: Any, timeout: float, message: str) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"{message} (after {timeout:.0f}s)")
+
+
+def _stop_when_idle(query: Any, timeout: float = 60) -> None:
+    """Stop between micro-batches: interrupting one (even a no-data batch that evicts dedup
+    state) mid-commit kills the stream thread and can leave the local scheduler's slots taken."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = query.status
+        if not status["isTriggerActive"] and not status["isDataAvailable"]:
+            break
+        time.sleep(0.1)
+    query.stop()
 
 
 def _await_failure(query: Any, timeout: float) -> str | None:
