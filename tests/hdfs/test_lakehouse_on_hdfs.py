@@ -163,6 +163,32 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: An
     assert duck == [(len(quotes), len(quotes), pytest.approx(total))]
 
 
+def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
+    """The maintenance job on the first test's table, after more small micro-batches."""
+    from coinstream.lakehouse.maintain import maintain
+    from coinstream.lakehouse.stream import start_stream
+
+    cfg = lake.config("hdfs", max_offsets_per_trigger=60)
+    more = ticks(dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC), 60)  # same day: many files per partition
+    send(lake.kafka.bootstrap, "coinstream.quotes.hdfs", more)
+    start_stream(spark, cfg).awaitTermination()
+    rows = _count(spark, cfg.quotes)
+    assert rows == 300 + len(more), "runs after the first test, on its table"
+    # A file no snapshot references (like one of a batch that died with the DataNode), made old.
+    data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
+    lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
+    lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
+
+    result = maintain(spark, cfg, cfg.table, keep_snapshots=1, snapshot_age=dt.timedelta(0))
+
+    assert result.files_after < result.files_before and result.max_files_per_partition == 1
+    assert result.orphans_removed >= 1
+    assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
+    assert _count(spark, cfg.quotes) == rows
+    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
+    assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608
+
+
 def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: HdfsLake, spark: Any) -> None:
     from coinstream.lakehouse.stream import start_stream
 
@@ -259,25 +285,3 @@ def _await_failure(query: Any, timeout: float) -> str | None:
     except Exception as exc:
         return str(exc)[:2000]
     return None if query.isActive else "terminated without an exception"
-
-
-def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
-    """The maintenance job on the outage table: many small files from 2-second batches."""
-    from coinstream.lakehouse.maintain import maintain
-
-    cfg = lake.config("outage")
-    rows = _count(spark, cfg.quotes)
-    assert rows > 0, "runs after the outage test, on its table"
-    # A file no snapshot references (like one of a batch that died with the DataNode), made old.
-    data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
-    lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
-    lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
-
-    result = maintain(spark, cfg, cfg.table, keep_snapshots=1, snapshot_age=dt.timedelta(0))
-
-    assert result.files_after < result.files_before and result.max_files_per_partition == 1
-    assert result.orphans_removed >= 1
-    assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
-    assert _count(spark, cfg.quotes) == rows
-    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
-    assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608
