@@ -14,6 +14,8 @@ knows about HDFS.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +37,7 @@ from tests.hdfs.conftest import new_hdfs
 from tests.hdfs.data import producer, send, ticks
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 # Same SQL for Trino and DuckDB; table names come from validated LakeConfig fields.
 SUMMARY = (
@@ -163,9 +166,10 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: An
     assert duck == [(len(quotes), len(quotes), pytest.approx(total))]
 
 
-def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
-    """The maintenance job on the first test's table, after more small micro-batches."""
-    from coinstream.lakehouse.maintain import maintain
+def test_maintenance_job_compacts_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
+    """jobs/maintain_tables.py, run as the separate batch job it is in production (its own
+    Spark driver), on the first test's table after more small micro-batches."""
+    from coinstream.lakehouse.cli_args import config_to_argv
     from coinstream.lakehouse.stream import start_stream
 
     cfg = lake.config("hdfs", max_offsets_per_trigger=60)
@@ -174,19 +178,26 @@ def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake
     start_stream(spark, cfg).awaitTermination()
     rows = _count(spark, cfg.quotes)
     assert rows == 300 + len(more), "runs after the first test, on its table"
+    assert _max_files_per_day(spark, cfg.quotes) > 1
     # A file no snapshot references (like one of a batch that died with the DataNode), made old.
     data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
     lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
     lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
 
-    result = maintain(spark, cfg, cfg.table, keep_snapshots=1, snapshot_age=dt.timedelta(0))
+    argv = [sys.executable, str(ROOT / "jobs" / "maintain_tables.py"), *config_to_argv(cfg)]
+    job = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, cwd=lake.home)
+    assert job.returncode == 0, job.stderr[-3000:]
 
-    assert result.files_after < result.files_before and result.max_files_per_partition == 1
-    assert result.orphans_removed >= 1
+    spark.sql(f"REFRESH TABLE {cfg.quotes}")
+    assert _max_files_per_day(spark, cfg.quotes) == 1
     assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
     assert _count(spark, cfg.quotes) == rows
     assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
     assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608
+
+
+def _max_files_per_day(spark: Any, table: str) -> int:
+    return int(spark.sql(f"SELECT max(file_count) FROM {table}.partitions").collect()[0][0])  # noqa: S608
 
 
 def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: HdfsLake, spark: Any) -> None:
