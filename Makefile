@@ -57,7 +57,7 @@ schemas: venv ## Regenerate schemas/ from the models (a unit test fails when the
 demo: venv ## The embedded platform end to end on a simulated market
 	$(BIN)/coinstream demo
 
-bench: venv ## Benchmarks; results go to bench/README.md
+bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (record in bench/README.md)
 	$(PY) bench/produce.py
 
 clean: ## Remove the venv and local state (not the download cache)
@@ -67,4 +67,6 @@ include $(wildcard mk/*.mk)
 
 test: lint $(TEST_TARGETS) ## Everything CI runs
 
-.PHONY: help venv lock lint fmt schemas test test-unit test-integration demo bench clean
+bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
+
+.PHONY: help venv lock lint fmt schemas test test-unit test-integration demo bench bench-produce clean

@@ -15,6 +15,9 @@ build_module() {  # module-dir output-subdir package...
   local mod=$1 out=$cache/bin/$1-$(key "$1"); shift
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   mkdir -p "$out"
+  # Parallel test runs share the cache: the second caller waits for the first build.
+  exec 9>"$out.lock"; flock 9
+  if [ -f "$out/.done" ]; then echo "$out"; return; fi
   echo "building $* into $out (cold build: several minutes on 2 cores)" >&2
   for pkg in "$@"; do
     (cd "$here/$mod" && go build -trimpath -ldflags=-s -o "$out/" "$pkg") >&2
@@ -24,8 +27,9 @@ build_module() {  # module-dir output-subdir package...
 
 build_helm() {
   local out=$cache/bin/helm-$HELM_VERSION
+  mkdir -p "$out"; exec 9>"$out.lock"; flock 9
   if [ ! -f "$out/.done" ]; then
-    mkdir -p "$out"; echo "building helm $HELM_VERSION" >&2
+    echo "building helm $HELM_VERSION" >&2
     GOBIN=$out go install -trimpath -ldflags=-s "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" >&2
     touch "$out/.done"
   fi

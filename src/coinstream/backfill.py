@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
+from coinstream.kafka_admin import reader
 from coinstream.logs import get_logger
 from coinstream.models import CoinFeed
 from coinstream.producer import QuoteProducer
@@ -38,11 +39,7 @@ class BackfillResult:
 
 def read_progress(bootstrap: str, topic: str, timeout: float = 60.0) -> dict[ProgressKey, dt.datetime]:
     """Newest backfilled source_ts per series already in `topic` (unparseable records ignored)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        fetch_max_bytes=1024 * 1024,  # kafka-python rejects frames above 2 MiB group_id=None, consumer_timeout_ms=2000
-    )
+    consumer = reader(bootstrap, consumer_timeout_ms=2000)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -1,16 +1,20 @@
 """`make demo`: the embedded platform end to end on a simulated market, offline.
 
-Local Kafka up -> the feed's history backfilled -> live ticks for a while ->
-an independent consumer reads everything back and the summary is built from
-what Kafka holds (not from what we think we sent).
+Local Kafka and Hive metastore up -> the feed's history backfilled -> live ticks
+for a while -> the Spark streaming job lands everything in Iceberg -> the investor
+report is rendered from the lakehouse with the embedded engine (DuckDB). Every
+number printed is read back from where it landed, not from what we think we sent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from coinstream.cli.common import console
 from coinstream.cli.progress import backfill_with_progress, progress_bar
@@ -29,14 +33,22 @@ class DemoSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def run_demo(feed: CoinFeed, *, live_seconds: int = 60, keep_running: bool = False) -> DemoSummary:
+def run_demo(
+    feed: CoinFeed,
+    *,
+    live_seconds: int = 60,
+    keep_running: bool = False,
+    report: Path = Path("reports/investor_overview.html"),
+) -> DemoSummary:
+    from coinstream.lakehouse.demo import run_lakehouse_demo
     from coinstream.local.stack import LocalStack
 
+    began = time.monotonic()
     settings = get_settings()
     stack = LocalStack(settings)
-    with console.status("starting local Kafka (first run downloads pinned jars)..."):
+    with console.status("starting local Kafka and Hive metastore (first run downloads pinned jars)..."):
         stack.up([feed])
-    console.print(f"Kafka {stack.bootstrap} up; topic {feed.topic}")
+    console.print(f"Kafka {stack.bootstrap} and metastore {stack.metastore.uri} up; topic {feed.topic}")
     try:
         metrics = Metrics()
         source = make_source(feed, settings, metrics)
@@ -44,16 +56,47 @@ def run_demo(feed: CoinFeed, *, live_seconds: int = 60, keep_running: bool = Fal
             result = backfill_with_progress(feed, source, producer, stack.bootstrap)
             console.print(f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s")
             _live(feed, FeedRunner(feed, source, producer), live_seconds)
-        summary = summarize(stack.bootstrap, feed.topic)
-        summary.notes.append(f"{producer.acked} quotes produced to {feed.topic} at {stack.bootstrap}")
+        kafka_rows = sum(int(str(r[2])) + int(str(r[3])) for r in summarize(stack.bootstrap, feed.topic).rows)
+        with console.status("streaming into Iceberg (Spark local[2])...") as status:
+
+            def progress(rows: int, elapsed: float) -> None:
+                status.update(f"streaming into Iceberg: {rows:,} rows queryable after {elapsed:.0f}s")
+
+            lake = run_lakehouse_demo(
+                stack.bootstrap,
+                re.escape(feed.topic),
+                home=stack.home / "lakehouse",
+                vs_currency=feed.spec.vs_currencies[0],
+                metastore=stack.metastore,
+                report=report.resolve(),
+                progress=progress,
+            )
+        summary = DemoSummary(
+            rows=[
+                (c.coin_id, c.latest_price, _pct(c.return_24h), _pct(c.return_total), _pct(c.volatility_30d))
+                for c in lake.coins
+            ]
+        )
+        summary.notes += [
+            f"Kafka: {kafka_rows:,} quotes in {feed.topic} ({producer.acked:,} produced this run) at {stack.bootstrap}",
+            f"Iceberg: {lake.rows:,} rows in the lakehouse, {lake.quarantined} quarantined ({stack.warehouse})",
+            f"report: {lake.report}",
+            f"demo took {time.monotonic() - began:.0f}s",
+        ]
     finally:
         if keep_running:
             console.print(
-                "local stack left running: `coinstream watch -f <feed>` tails it, `coinstream local down` stops it"
+                "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
+                f"to {stack.trino.url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
+                f"'{stack.metastore.uri}', '{stack.warehouse}'). `coinstream local down` stops everything."
             )
         else:
             stack.down()
     return summary
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:+.2f}%"
 
 
 def _live(feed: CoinFeed, runner: FeedRunner, seconds: int) -> None:

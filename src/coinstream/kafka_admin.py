@@ -1,8 +1,10 @@
-"""Topic administration against any broker (local or a cluster's bootstrap)."""
+"""Topic administration and plain readers against any broker (local or a cluster's bootstrap)."""
 
 from __future__ import annotations
 
-from kafka import KafkaAdminClient
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -28,3 +30,20 @@ def list_topics(bootstrap: str) -> list[str]:
         return sorted(t for t in admin.list_topics() if not t.startswith("__"))
     finally:
         admin.close()
+
+
+def reader(bootstrap: str, *topics: str, **config: Any) -> KafkaConsumer:
+    """A group-less consumer that commits nothing: reading a topic never changes it.
+
+    kafka-python caps network frames at 1 MB by default, below what one fetch of a busy
+    topic returns (the broker sends fetch_max_bytes plus framing): raise the cap instead
+    of tripping over "Invalid frame length" and refetching.
+    """
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        receive_message_max_bytes=64 * 1024 * 1024,
+        **config,
+    )

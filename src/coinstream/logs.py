@@ -23,9 +23,19 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=lambda *_: structlog.PrintLogger(file=_Stderr()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
     )
+
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (pytest and CliRunner swap it; a captured one goes stale)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

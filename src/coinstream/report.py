@@ -21,9 +21,7 @@ def _inject(nb: Any, params: Mapping[str, Any]) -> None:
     lines = [f"{k} = {v!r}" for k, v in params.items()]
     cell = nbformat.v4.new_code_cell("# Injected by coinstream.report.render\n" + "\n".join(lines))
     cell.metadata["tags"] = ["injected-parameters"]
-    idx = next(
-        (i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), -1
-    )
+    idx = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), -1)
     nb.cells.insert(idx + 1, cell)
 
 

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    metastore_port: int = 9083
+    trino_port: int = 8080
+    hdfs_namenode_port: int = 8020
+    hdfs_namenode_http_port: int = 9870
+    hdfs_datanode_port: int = 9866
+    hdfs_datanode_ipc_port: int = 9867
+    hdfs_datanode_http_port: int = 9864
     metrics_port: int = 0
     log_level: str = "INFO"
     log_json: bool = False

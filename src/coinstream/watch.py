@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer
+from coinstream.kafka_admin import reader
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,9 @@ def tail(
     bootstrap: str, topic: str, *, from_beginning: bool = False, idle_timeout: float | None = None
 ) -> Iterator[Record]:
     """Records as they arrive; stops after `idle_timeout` seconds without one (None = never)."""
-    consumer = KafkaConsumer(
+    consumer = reader(
+        bootstrap,
         topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_bytes=1024 * 1024,  # kafka-python rejects frames above 2 MiB
         auto_offset_reset="earliest" if from_beginning else "latest",
         consumer_timeout_ms=int(idle_timeout * 1000) if idle_timeout else float("inf"),
     )

@@ -7,7 +7,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
+
+from coinstream.kafka_admin import reader
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,7 @@ class Row:
 
 
 def read_all(bootstrap: str, topic: str) -> list[Row]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             fetch_max_bytes=1024 * 1024)  # fmt: skip
+    consumer = reader(bootstrap)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(tps)

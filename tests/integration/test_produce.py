@@ -154,3 +154,25 @@ def test_coingecko_feed_dedups_cached_snapshots_and_clamps_demo_history(kafka):
     assert len(rows) == 3 * days + 3 and duplicates(rows) == {}
     assert {r.value["symbol"] for r in rows} == {"btc", "eth", "usdt"}, "history rows carry symbol and name"
     assert_keyed_and_ordered(rows)
+
+
+def test_metrics_are_served_on_a_port(kafka):
+    import requests
+
+    from coinstream.local.process import free_port
+
+    feed = make_feed(kafka, coins=["bitcoin", "ethereum"], vs=["usd"])
+    metrics = Metrics()
+    port = free_port()
+    metrics.serve(port)
+    clock = Clock(NOW)
+    with QuoteProducer(kafka.bootstrap, feed.topic, metrics=metrics) as producer:
+        runner = FeedRunner(feed, SimulatedMarket(1, clock=clock, metrics=metrics), producer)
+        runner.cycle()
+        runner.cycle()
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert f'coinstream_quotes_produced_total{{topic="{feed.topic}"}} 2.0' in text
+    assert 'coinstream_quotes_deduplicated_total{origin="live"} 2.0' in text
+    assert 'coinstream_quotes_fetched_total{origin="live",source="simulated"} 4.0' in text
+    line = next(x for x in text.splitlines() if x.startswith('coinstream_last_source_timestamp_seconds{coin="bitcoin"'))
+    assert float(line.split()[-1]) == NOW.timestamp()

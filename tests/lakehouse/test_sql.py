@@ -2,6 +2,8 @@
 Iceberg tables; answers are checked against the quotes that were sent; bad parameters
 fail clearly; Spark and Trino read and write the same tables."""
 
+# ruff: noqa: S608  # table identifiers come from validated LakeConfig fields, not user input
+
 from __future__ import annotations
 
 import datetime as dt
@@ -83,8 +85,10 @@ def test_returns_use_the_price_as_of_each_window_start(engines: dict[str, Invest
     last = max(coin, key=lambda q: q.source_ts)
     for row in df.itertuples():
         seconds = WINDOWS[row.window_name]
-        start = min(coin, key=lambda q: q.source_ts) if seconds is None else _asof(coin, "bitcoin",
-                                                                                    last.source_ts - dt.timedelta(seconds=seconds))  # fmt: skip
+        if seconds is None:
+            start = min(coin, key=lambda q: q.source_ts)
+        else:
+            start = _asof(coin, "bitcoin", last.source_ts - dt.timedelta(seconds=seconds))
         assert row.start_price == pytest.approx(start.price, rel=1e-12), row.window_name
         assert row.pct_return == pytest.approx(last.price / start.price - 1, rel=1e-9), row.window_name
 

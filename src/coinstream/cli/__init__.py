@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -99,9 +100,36 @@ def demo(
     from coinstream.demo import run_demo
 
     summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
-    table = Table("coin", "vs", "backfill rows", "live rows", "first", "latest price", title="coinstream demo")
-    for row in summary.rows:
-        table.add_row(*[str(x) for x in row])
+    table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
+    for coin, price, r24, total, vol in summary.rows:
+        table.add_row(str(coin), f"{price:,.6g}", str(r24), str(total), str(vol))
     out.print(table)
     for line in summary.notes:
         out.print(line)
+
+
+@app.command()
+def report(
+    output: Path = typer.Option(Path("reports/investor_overview.html"), "--output", "-o"),
+    engine: str = typer.Option("duckdb", help="duckdb (embedded, reads the local stack) or trino"),
+    coin: list[str] = typer.Option([], "--coin", help="Coins to show (default: all in the table)"),
+    vs_currency: str = typer.Option("usd", "--vs"),
+    window_days: int = typer.Option(90, min=1, max=3650, help="Look-back of the candles and drawdown charts"),
+) -> None:
+    """Render the investor notebook to HTML from the lakehouse (the local stack by default)."""
+    from coinstream.local.stack import LocalStack
+    from coinstream.report import render
+
+    if engine not in {"duckdb", "trino"}:
+        console.print(f"[red]error:[/red] unknown engine {engine!r}: choose duckdb or trino")
+        raise typer.Exit(2)
+    stack = LocalStack(get_settings())
+    env = {
+        "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,
+        "COINSTREAM_LAKE_WAREHOUSE": stack.warehouse,
+        "COINSTREAM_TRINO_PORT": os.environ.get("COINSTREAM_TRINO_PORT", str(get_settings().trino_port)),
+    }
+    with console.status(f"rendering the investor report with {engine}..."):
+        path = render(output, engine=engine, coins=coin or None, vs_currency=vs_currency,
+                      window_days=window_days, env=env)  # fmt: skip
+    out.print(f"report: {path.resolve()}")

@@ -19,17 +19,22 @@ local_app = typer.Typer(help="Start and stop the local (embedded) platform.", no
 @local_app.command("up")
 def up(
     file: list[Path] = typer.Option([], "--file", "-f", help="Create the topics of these CoinFeeds"),
+    trino: bool = typer.Option(False, "--trino", help="Also start Trino 476 (needs a JDK 24+)"),
+    hdfs: bool = typer.Option(False, "--hdfs", help="Keep the warehouse on a local HDFS (decided on first up)"),
 ) -> None:
     """Start the local services (idempotent: running ones are left alone)."""
     feeds = [load_or_exit(f) for f in file]
     stack = LocalStack(get_settings())
     try:
         with console.status("starting local services (first run downloads pinned jars)..."):
-            started = stack.up(feeds)
+            started = stack.up(feeds, trino=trino, hdfs=hdfs)
     except (ServiceError, JavaError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"local stack up (state in {stack.home}): Kafka at {stack.bootstrap}")
+    console.print(f"  Hive metastore at {stack.metastore.uri}, warehouse {stack.warehouse}")
+    if trino:
+        console.print(f"  Trino at {stack.trino.url} (catalog lake, schema coinstream)")
     for topic in started.get("topics_created", []):
         console.print(f"  created topic {topic}")
 

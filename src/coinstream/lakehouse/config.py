@@ -37,7 +37,11 @@ class LakeConfig(BaseSettings):
     driver_memory: str = "1g"
     hadoop_conf: dict[str, str] = Field(default_factory=dict, description="Passed as spark.hadoop.*")
     spark_conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings")
-    jars: list[str] | None = Field(default=None, description="Explicit spark.jars; None resolves locally")
+    jars: list[str] | None = Field(
+        default=None,
+        description="Explicit spark.jars; None: resolved into the cache when master is local[*], else "
+        "left to spark-submit (the SparkApplication's image and deps)",
+    )
 
     @field_validator("trigger")
     @classmethod

@@ -47,7 +47,8 @@ def table_rows(metastore_uri: str, warehouse: str, ident: str) -> int:
     except NoSuchTableError:
         return 0
     snap = table.current_snapshot()
-    return int(snap.summary["total-records"]) if snap and snap.summary else 0
+    total = snap.summary.get("total-records") if snap and snap.summary else None
+    return int(total) if total is not None else 0
 
 
 def run_lakehouse_demo(bootstrap: str, topics: str, *, home: Path, vs_currency: str = "usd",

@@ -16,7 +16,8 @@ from coinstream.local.metastore import pyspark_jars
 SPARK_VERSION = "4.1.3"
 ICEBERG_VERSION = "1.12.0"
 
-_VERSIONED = re.compile(r"^(?P<artifact>.+?)-\d[\w.\-]*\.jar$")
+# artifact-1.2.3[-classifier].jar; a version has dots and no underscore (unlike `_2.13` suffixes).
+_VERSIONED = re.compile(r"^(?P<artifact>.+?)-\d+(?:\.\d+)+(?:[-.][A-Za-z0-9]+)*\.jar$")
 
 
 def artifact_name(jar: str) -> str:

@@ -7,6 +7,8 @@ Runs as a batch job (locally or as a scheduled SparkApplication) beside the stre
 Iceberg's optimistic commits keep both correct.
 """
 
+# ruff: noqa: S608  # table identifiers come from validated LakeConfig fields, not user input
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,9 +43,10 @@ def _ts(value: dt.datetime) -> str:
 
 def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5,
              snapshot_age: dt.timedelta = dt.timedelta(hours=1),
-             orphan_age: dt.timedelta = dt.timedelta(hours=1)) -> MaintenanceResult:  # fmt: skip
+             orphan_age: dt.timedelta = dt.timedelta(days=3)) -> MaintenanceResult:  # fmt: skip
     """Compact, expire and clean one table. Ages are minimums: files younger than
-    `orphan_age` may belong to a commit in flight and are never touched."""
+    `orphan_age` may belong to a commit in flight and are never touched (Iceberg's
+    procedure refuses less than 24 h)."""
     full = f"{cfg.catalog}.{cfg.namespace}.{table}"
     ident = f"{cfg.namespace}.{table}"
     before = files_per_partition(spark, full)

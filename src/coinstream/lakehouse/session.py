@@ -40,7 +40,9 @@ def spark_conf(cfg: LakeConfig) -> dict[str, str]:
     if cfg.master:
         conf["spark.master"] = cfg.master
     jars = cfg.jars
-    if jars is None:
+    if jars is None and (cfg.master or "").startswith("local"):
+        # Locally: resolve once into the cache. In the cluster (no master set here) the
+        # SparkApplication's image/deps provide the same jars; nothing is fetched at start.
         from coinstream.lakehouse.jars import lakehouse_jars
 
         jars = lakehouse_jars()

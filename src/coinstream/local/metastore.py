@@ -49,8 +49,7 @@ def pyspark_jars() -> Path:
 
 def hive_site(properties: dict[str, str]) -> str:
     body = "".join(
-        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-        for k, v in properties.items()
+        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in properties.items()
     )
     return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
 

@@ -26,6 +26,23 @@ PLURAL = "coinfeeds"
 SOURCE_CACHE_SECONDS = {"public": 60, "demo": 60, "pro": 20}
 #: The first daily price CoinGecko has (bitcoin); nothing older exists anywhere.
 EARLIEST_HISTORY = dt.date(2013, 4, 28)
+#: Child objects are named `<feed>-producer`, `<feed>-backfill-<hash>`, and spark-operator
+#: derives `<app>-driver` and `<app>-ui-svc` (a Service: DNS-1035, must start with a letter).
+FEED_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+FEED_NAME_MAX = 40
+
+
+def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """A CRD `x-kubernetes-validations` entry, for rules that span fields.
+
+    The API server enforces these (pydantic cannot run CEL); they live here so the model stays
+    the single source of the CRD schema.
+    """
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
 
 CoinId = Annotated[
     str,
@@ -49,6 +66,26 @@ class SecretKeyRef(_Spec):
 
 
 class SourceSpec(_Spec):
+    """In a cluster the CoinGecko key can only come from a Secret (no env), hence the CEL rules."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.type != 'coingecko' || self.plan == 'public' || has(self.apiKeySecretRef)",
+                    "the demo and pro plans need an API key: set apiKeySecretRef "
+                    "(a Secret in the CoinFeed's namespace), or use plan: public",
+                    ".apiKeySecretRef",
+                ),
+                _cel(
+                    "self.type == 'coingecko' || (!has(self.apiKeySecretRef) && !has(self.baseUrl))",
+                    "a simulated source calls no API: remove apiKeySecretRef and baseUrl",
+                    ".type",
+                ),
+            ]
+        }
+    )
+
     type: Literal["coingecko", "simulated"] = Field(
         default="coingecko", description="Where quotes come from; `simulated` works offline"
     )
@@ -68,6 +105,21 @@ class SourceSpec(_Spec):
 
 
 class BackfillSpec(_Spec):
+    """CEL has no clock: a start in the future is caught by the operator (pydantic), not the API."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    # `format: date` fields are CEL timestamps.
+                    f"self.from >= timestamp('{EARLIEST_HISTORY.isoformat()}T00:00:00Z')",
+                    f"no market history exists before {EARLIEST_HISTORY.isoformat()}",
+                    ".from",
+                )
+            ]
+        }
+    )
+
     from_: dt.date = Field(alias="from", description="First day of history to load (UTC)")
     granularity: Literal["auto", "daily", "hourly"] = Field(
         default="auto", description="auto: CoinGecko's own (daily beyond 90 days)"
@@ -115,18 +167,36 @@ class SinkSpec(_Spec):
         return int(m.group(1)) * (60 if m.group(2).startswith("minute") else 1)
 
 
+def _require_source_in_cluster(schema: dict[str, Any]) -> None:
+    """Locally the key may come from the environment; in a cluster only from a Secret. So the
+    CRD makes `source` explicit: its default (coingecko/demo, no key) could never work there."""
+    schema["properties"]["source"].pop("default", None)
+    schema.setdefault("required", []).append("source")
+
+
 class CoinFeedSpec(_Spec):
-    coins: list[CoinId] = Field(min_length=1, max_length=250, description="CoinGecko coin ids to track")
-    vs_currencies: list[Currency] = Field(
-        default_factory=lambda: ["usd"], min_length=1, max_length=10, description="Quote currencies"
+    model_config = ConfigDict(json_schema_extra=_require_source_in_cluster)
+
+    coins: list[CoinId] = Field(
+        min_length=1,
+        max_length=250,
+        description="CoinGecko coin ids to track",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    source: SourceSpec = Field(default_factory=SourceSpec)
+    vs_currencies: list[Currency] = Field(
+        default_factory=lambda: ["usd"],
+        min_length=1,
+        max_length=10,
+        description="Quote currencies",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    source: SourceSpec = Field(default_factory=SourceSpec, description="Where quotes come from")
     poll_interval_seconds: int = Field(
         default=60, ge=5, le=3600, description="Seconds between live polls (the poll budget)"
     )
     backfill: BackfillSpec | None = Field(default=None, description="History to load once")
-    kafka: KafkaSpec = Field(default_factory=KafkaSpec)
-    sink: SinkSpec = Field(default_factory=SinkSpec)
+    kafka: KafkaSpec = Field(default_factory=KafkaSpec, description="The Kafka topic quotes go to")
+    sink: SinkSpec = Field(default_factory=SinkSpec, description="The Iceberg table the stream writes")
     suspend: bool = Field(default=False, description="Stop producing and streaming, keep everything")
 
     @field_validator("coins", "vs_currencies")
@@ -152,7 +222,7 @@ class CoinFeedSpec(_Spec):
 
 class ObjectMeta(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=FEED_NAME_MAX, pattern=FEED_NAME_PATTERN)
     namespace: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -161,7 +231,20 @@ class ObjectMeta(BaseModel):
 class CoinFeed(BaseModel):
     """The whole document, exactly as `kubectl apply -f` takes it."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"size(self.metadata.name) <= {FEED_NAME_MAX} && self.metadata.name.matches('{FEED_NAME_PATTERN}')",
+                    f"metadata.name must be at most {FEED_NAME_MAX} characters of a-z, 0-9 and '-', "
+                    "starting with a letter (child objects and Spark services derive their names from it)",
+                )
+            ]
+        },
+    )
     api_version: Literal["coinstream.io/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["CoinFeed"]
     metadata: ObjectMeta

@@ -161,32 +161,56 @@ class SimulatedMarket:
         fx = self._fx(vs_currency)
         out = []
         for coin in coins:
-            p = profile(coin)
             price = self.price_at(coin, now) * fx
             high, low = self._window(coin, now)
             before = self.price_at(coin, max(now - dt.timedelta(days=1), self._genesis_ts(coin))) * fx
             out.append(
-                Quote(
-                    coin_id=coin,
-                    symbol=p.symbol,
-                    name=p.name,
-                    vs_currency=vs_currency,
-                    price=price,
-                    market_cap=price * p.supply,
-                    total_volume=price * p.supply * self._turnover(coin, now.date()),
+                self._quote(
+                    coin,
+                    vs_currency,
+                    price,
+                    now,
+                    now,
+                    feed,
+                    "live",
+                    "tick",
                     high_24h=high * fx,
                     low_24h=low * fx,
                     price_change_pct_24h=(price / before - 1.0) * 100.0,
-                    source="simulated",
-                    source_ts=now,
-                    ingest_ts=now,
-                    feed=feed,
-                    origin="live",
-                    granularity="tick",
                 )
             )
         self.metrics.quotes_fetched.labels("simulated", "live").inc(len(out))
         return out
+
+    def _quote(
+        self,
+        coin: str,
+        vs: str,
+        price: float,
+        ts: dt.datetime,
+        ingest: dt.datetime,
+        feed: str,
+        origin: Literal["live", "backfill"],
+        granularity: Literal["tick", "5m", "hourly", "daily"],
+        **extra: float,
+    ) -> Quote:
+        p = profile(coin)
+        return Quote(
+            coin_id=coin,
+            symbol=p.symbol,
+            name=p.name,
+            vs_currency=vs,
+            price=price,
+            market_cap=price * p.supply,
+            total_volume=price * p.supply * self._turnover(coin, ts.date()),
+            source="simulated",
+            source_ts=ts,
+            ingest_ts=ingest,
+            feed=feed,
+            origin=origin,
+            granularity=granularity,
+            **extra,
+        )
 
     def _genesis_ts(self, coin: str) -> dt.datetime:
         return dt.datetime.combine(profile(coin).genesis, dt.time(), dt.UTC)
@@ -206,7 +230,6 @@ class SimulatedMarket:
         """Chunks of up to a year (daily) or 90 days (hourly), like the CoinGecko client's calls."""
         from coinstream.sources.coingecko import history_chunks
 
-        p = profile(coin)
         fx = self._fx(vs_currency)
         start = max(start.astimezone(dt.UTC), self._genesis_ts(coin))
         end = min(end.astimezone(dt.UTC), self.clock().astimezone(dt.UTC))
@@ -220,23 +243,7 @@ class SimulatedMarket:
             chunk = []
             while ts < chunk_end:
                 price = self.price_at(coin, ts) * fx
-                chunk.append(
-                    Quote(
-                        coin_id=coin,
-                        symbol=p.symbol,
-                        name=p.name,
-                        vs_currency=vs_currency,
-                        price=price,
-                        market_cap=price * p.supply,
-                        total_volume=price * p.supply * self._turnover(coin, ts.date()),
-                        source="simulated",
-                        source_ts=ts,
-                        ingest_ts=ingest,
-                        feed=feed,
-                        origin="backfill",
-                        granularity=label,
-                    )
-                )
+                chunk.append(self._quote(coin, vs_currency, price, ts, ingest, feed, "backfill", label))
                 ts += step
             self.metrics.quotes_fetched.labels("simulated", "backfill").inc(len(chunk))
             yield chunk

@@ -1,8 +1,8 @@
 """Investor queries, written once in Trino SQL, run on Trino or embedded DuckDB.
 
-    from coinstream.sql import open_engine, Investor
-    inv = Investor(open_engine("duckdb", metastore_uri=..., warehouse=...))
-    inv.returns("usd", ["bitcoin", "ethereum"])
+from coinstream.sql import open_engine, Investor
+inv = Investor(open_engine("duckdb", metastore_uri=..., warehouse=...))
+inv.returns("usd", ["bitcoin", "ethereum"])
 """
 
 from coinstream.sql.engines import DuckDBEngine, Engine, TrinoEngine, open_engine

@@ -52,7 +52,9 @@ class Investor:
             raise QueryError(f"unknown coin(s) {', '.join(unknown)} in {vs_currency}; known: {', '.join(known)}")
         return list(dict.fromkeys(coins))
 
-    def _run(self, template: str, vs_currency: str, coins: Sequence[str] | None, *extra: Any, **fmt: str) -> pd.DataFrame:
+    def _run(
+        self, template: str, vs_currency: str, coins: Sequence[str] | None, *extra: Any, **fmt: str
+    ) -> pd.DataFrame:
         chosen = self._check(vs_currency, coins)
         sql = template.format(coins=", ".join("?" * len(chosen)), **fmt)
         return self.engine.query(sql, [vs_currency, *chosen, *extra])

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The kind workflow behind `make kind-up|feed|trino-port-forward|notebook|status|kind-down|e2e-kind`.
+# Needs a container engine (docker; podman via KIND_EXPERIMENTAL_PROVIDER=podman DOCKER=podman) and
+# the internet for the base images and the upstream charts. Everything else is pinned and cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
+KIND_VERSION=${KIND_VERSION:-v0.33.0}
+CLUSTER=${KIND_CLUSTER:-coinstream}
+NS=${NAMESPACE:-coinstream}
+TAG=${IMAGE_TAG:-0.1.0}
+HIVE_TAG=${HIVE_IMAGE_TAG:-4.0.1-coinstream0.1.0}
+DOCKER=${DOCKER:-docker}
+FEED=${FEED:-simulated}
+TRINO_PORT=${TRINO_PORT:-8080}
+NOTEBOOK_PORT=${NOTEBOOK_PORT:-8888}
+CTX=kind-$CLUSTER
+PY=${PY:-.venv/bin/python}
+
+say() { printf '\033[1;36m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[1;31merror: %s\033[0m\n' "$*" >&2; exit 1; }
+k() { kubectl --context "$CTX" -n "$NS" "$@"; }
+
+kind_bin() {  # sigs.k8s.io/kind, built once into the cache
+  local dir=$CACHE/bin/kind-$KIND_VERSION
+  if [ ! -x "$dir/kind" ]; then
+    say "building kind $KIND_VERSION into $dir"
+    mkdir -p "$dir"
+    GOBIN=$dir GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go install "sigs.k8s.io/kind@$KIND_VERSION" >&2
+  fi
+  echo "$dir/kind"
+}
+
+helm_bin() { echo "$(bash tools/build.sh helm)/helm"; }
+
+need_engine() {
+  command -v "$DOCKER" >/dev/null 2>&1 || die "no '$DOCKER' here: the kind workflow needs a container engine"
+  "$DOCKER" info >/dev/null 2>&1 || die "'$DOCKER info' failed: is the engine running?"
+}
+
+images() {  # name=dockerfile pairs, the tags the charts' values-kind.yaml expect
+  echo "ghcr.io/coinstream/coinstream:$TAG=images/app/Dockerfile"
+  echo "ghcr.io/coinstream/coinstream-spark:$TAG=images/spark/Dockerfile"
+  echo "ghcr.io/coinstream/notebook:$TAG=images/notebook/Dockerfile"
+  echo "ghcr.io/coinstream/hive-metastore:$HIVE_TAG=images/metastore/Dockerfile"
+}
+
+up() {
+  need_engine
+  local kind helm; kind=$(kind_bin); helm=$(helm_bin)
+  if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    say "kind cluster $CLUSTER exists"
+  else
+    say "creating kind cluster $CLUSTER"
+    "$kind" create cluster --name "$CLUSTER" --config kind/cluster.yaml --wait 180s \
+      ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"}
+  fi
+  "$kind" export kubeconfig --name "$CLUSTER" >/dev/null
+
+  for pair in $(images); do
+    local image=${pair%%=*} file=${pair#*=}
+    say "building $image"
+    "$DOCKER" build -f "$file" -t "$image" .
+    "$kind" load docker-image --name "$CLUSTER" "$image"
+  done
+
+  say "namespace $NS (Pod Security: restricted)"
+  kubectl --context "$CTX" create namespace "$NS" --dry-run=client -o yaml | kubectl --context "$CTX" apply -f -
+  kubectl --context "$CTX" label --overwrite namespace "$NS" \
+    pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest \
+    pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/warn-version=latest >/dev/null
+
+  say "upstream charts (Strimzi 1.2.0, spark-operator 2.5.2, Trino)"
+  "$helm" repo add strimzi https://strimzi.io/charts/ --force-update >/dev/null
+  "$helm" repo add spark-operator https://kubeflow.github.io/spark-operator --force-update >/dev/null
+  "$helm" repo add trino https://trinodb.github.io/charts --force-update >/dev/null
+  "$helm" dependency build charts/coinstream
+
+  say "installing coinstream-crds"
+  "$helm" upgrade --install coinstream-crds charts/coinstream-crds -n "$NS" \
+    -f charts/coinstream-crds/values-kind.yaml --wait --timeout 2m
+  say "installing the platform (Kafka, HDFS, metastore, Trino, Spark operator, Jupyter)"
+  "$helm" upgrade --install coinstream charts/coinstream -n "$NS" \
+    -f charts/coinstream/values-kind.yaml --set "sparkOperator.spark.jobNamespaces={$NS}" \
+    --wait --timeout 20m
+  say "installing coinstream-operator"
+  "$helm" upgrade --install coinstream-operator charts/coinstream-operator -n "$NS" \
+    -f charts/coinstream-operator/values-kind.yaml --wait --timeout 5m
+
+  say "waiting for Kafka"
+  k wait kafka/coinstream --for=condition=Ready --timeout=15m
+  status
+  echo
+  echo "Ready. Next: make feed   (then: make trino-port-forward, make notebook)"
+}
+
+feed() {
+  local file=examples/coinfeed-$FEED.yaml
+  [ -f "$file" ] || die "no $file (FEED=simulated or FEED=coingecko)"
+  if [ "$FEED" = coingecko ] && ! k get secret coingecko >/dev/null 2>&1; then
+    [ -n "${COINSTREAM_COINGECKO_API_KEY:-}" ] || die "set COINSTREAM_COINGECKO_API_KEY (a CoinGecko demo key) first"
+    k create secret generic coingecko --from-literal=apiKey="$COINSTREAM_COINGECKO_API_KEY" >/dev/null
+  fi
+  k apply -f "$file"
+  local name; name=$(yq_name "$file")
+  say "waiting for CoinFeed $name to be Ready (topic, producer, Spark stream)"
+  k wait "coinfeed/$name" --for=condition=Ready --timeout="${FEED_TIMEOUT:-15m}"
+  k get coinfeed "$name"
+}
+
+yq_name() { "$PY" -c 'import sys,yaml; print(next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d)["metadata"]["name"])' "$1"; }
+
+trino_port_forward() {
+  say "Trino on http://localhost:$TRINO_PORT (Ctrl-C to stop)"
+  echo "  trino --server http://localhost:$TRINO_PORT --catalog iceberg --schema coinstream --execute 'SELECT count(*) FROM quotes'"
+  k port-forward svc/coinstream-trino "$TRINO_PORT:8080"
+}
+
+notebook() {
+  local token; token=$(k get secret coinstream-notebook -o jsonpath='{.data.token}' | base64 -d)
+  say "JupyterLab: http://localhost:$NOTEBOOK_PORT/lab/tree/notebooks/cluster-quickstart.ipynb?token=$token"
+  k port-forward svc/coinstream-notebook "$NOTEBOOK_PORT:8888"
+}
+
+status() {
+  local helm; helm=$(helm_bin)
+  "$helm" list -n "$NS"
+  k get coinfeeds,kafka,kafkatopics,sparkapplications 2>/dev/null || true
+  k get pods -o wide
+}
+
+down() {
+  local kind; kind=$(kind_bin)
+  "$kind" delete cluster --name "$CLUSTER"
+}
+
+e2e() {
+  # kind-up -> a CoinFeed -> rows in Trino -> helm test -> the notebook against Trino -> kind-down.
+  [ -x "$PY" ] || die "run 'make venv' first"
+  local pf_pid="" port
+  cleanup() {
+    [ -n "$pf_pid" ] && kill "$pf_pid" 2>/dev/null || true
+    if [ "${KEEP_CLUSTER:-0}" != 1 ]; then down; fi
+  }
+  trap cleanup EXIT
+  up
+  FEED=simulated feed
+  port=$("$PY" -c 'from coinstream.local.process import free_port; print(free_port())')
+  k port-forward svc/coinstream-trino "$port:8080" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
+  pf_pid=$!
+  say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
+  "$PY" kind/e2e_check.py wait-rows --port "$port" --timeout "${ROWS_TIMEOUT:-900}"
+  say "helm test coinstream (a Trino query from inside the cluster)"
+  "$(helm_bin)" test coinstream -n "$NS" --timeout 10m --logs
+  say "running notebooks/cluster-quickstart.ipynb against Trino"
+  "$PY" kind/e2e_check.py run-notebook --port "$port" notebooks/cluster-quickstart.ipynb
+  say "e2e-kind passed"
+}
+
+case ${1:-} in
+  up) up ;;
+  feed) feed ;;
+  trino-port-forward) trino_port_forward ;;
+  notebook) notebook ;;
+  status) status ;;
+  down) down ;;
+  e2e) e2e ;;
+  *) die "usage: $0 up|feed|trino-port-forward|notebook|status|down|e2e" ;;
+esac

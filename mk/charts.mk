@@ -1,0 +1,35 @@
+# Helm charts, images and the kind workflow. Tests here need no container engine; the kind targets do.
+TEST_TARGETS += test-charts
+
+KIND_RUN := bash kind/run.sh
+
+test-charts: venv ## Charts: helm lint/template, schemas, Dockerfiles, server-side dry-run on a real kube-apiserver
+	bash tools/build.sh helm >/dev/null && bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
+	$(PYTEST) tests/charts
+
+kind-up: venv ## kind cluster + images + crds/operator/platform charts, waits until ready (needs docker)
+	$(KIND_RUN) up
+
+feed: venv ## Apply examples/coinfeed-$(FEED).yaml (FEED=simulated|coingecko) and wait until Ready
+	$(KIND_RUN) feed
+
+trino-port-forward: ## Trino of the kind cluster on localhost:$(TRINO_PORT) (default 8080)
+	$(KIND_RUN) trino-port-forward
+
+notebook: ## JupyterLab of the kind cluster on localhost:8888 (prints the URL with its token)
+	$(KIND_RUN) notebook
+
+status: ## Releases, CoinFeeds, Kafka, topics, Spark applications and pods of the kind cluster
+	$(KIND_RUN) status
+
+kind-down: ## Delete the kind cluster
+	$(KIND_RUN) down
+
+e2e-kind: venv ## kind-up -> CoinFeed -> rows in Trino -> helm test -> notebook -> kind-down (needs docker)
+	$(KIND_RUN) e2e
+
+notebook-lock: ## Re-resolve images/notebook/requirements.lock (JupyterLab on top of requirements.lock)
+	$(UV) pip compile images/notebook/requirements.in -c requirements.lock --generate-hashes \
+	  --python-version 3.11 -o images/notebook/requirements.lock -q
+
+.PHONY: test-charts kind-up feed trino-port-forward notebook status kind-down e2e-kind notebook-lock

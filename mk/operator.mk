@@ -1,0 +1,16 @@
+# CoinFeed operator: CRD + RBAC generation, tests against a real kube-apiserver, benchmark.
+TEST_TARGETS += test-operator
+
+crds: venv ## Regenerate the CoinFeed CRD and the operator's ClusterRole rules from the models
+	$(PY) -m coinstream.crd charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml
+	$(PY) -m coinfeed_operator.rbac charts/coinstream-operator/files/clusterrole-rules.yaml
+
+test-operator: venv ## Operator: builders (unit) + reconcile against etcd/kube-apiserver/controller-manager
+	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
+	$(PYTEST) tests/unit/test_operator_builders.py tests/unit/test_operator_health.py tests/unit/test_crd.py tests/operator
+
+bench-operator: venv ## Operator: apply -> children + status latency for 1 and 50 CoinFeeds
+	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
+	$(PY) bench/reconcile.py --write-readme
+
+.PHONY: crds test-operator bench-operator

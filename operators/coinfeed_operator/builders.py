@@ -1,0 +1,389 @@
+"""Pure builders: (CoinFeed, owner, config) -> the desired manifest of every child.
+
+No I/O here, so every child can be unit-tested without a cluster, and the reconcile loop is just
+"apply what the builders say". Hash annotations make a spec change touch only the children that
+read the changed fields: coins roll the producer, a new backfill spec makes a new Job, a new
+trigger only updates the SparkApplication.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from coinfeed_operator.config import OperatorConfig
+from coinstream.lakehouse.config import LakeConfig
+from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
+
+MANAGED_BY = "coinfeed-operator"
+FEED_LABEL = f"{API_GROUP}/feed"
+FEED_NAMESPACE_LABEL = f"{API_GROUP}/feed-namespace"
+FEED_FILE = "/etc/coinstream/feed.yaml"
+SECRET_DIR = "/etc/coinstream/secrets"  # noqa: S105 (a mount path, not a secret)
+API_KEY_FILE = f"{SECRET_DIR}/api-key"
+PRODUCER_HASH = f"{API_GROUP}/producer-config-hash"
+BACKFILL_HASH = f"{API_GROUP}/backfill-hash"
+RUN_AS = 10001  # the coinstream image's non-root user
+SPARK_UID = 185  # apache/spark images run as `spark` (185)
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The CoinFeed object as Kubernetes knows it: children point back at it."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        # controller=True: one owner manages it; blockOwnerDeletion: foreground deletes wait.
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def short_hash(data: Any, n: int = 10) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def labels(feed: CoinFeed, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "coinstream",
+        "app.kubernetes.io/instance": feed.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        FEED_LABEL: feed.name,
+    }
+
+
+def _meta(feed: CoinFeed, owner: Owner, name: str, component: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(feed, component),
+        "ownerReferences": [owner.reference()],
+    }
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+
+def configmap_name(feed: CoinFeed) -> str:
+    return f"{feed.name}-feed"
+
+
+def deployment_name(feed: CoinFeed) -> str:
+    return f"{feed.name}-producer"
+
+
+def spark_namespace(owner: Owner, config: OperatorConfig) -> str:
+    return config.spark_namespace or owner.namespace
+
+
+def spark_app_name(feed_name: str, owner: Owner, config: OperatorConfig) -> str:
+    """`<feed>-stream`; in a shared Spark namespace the feed's namespace is hashed in, so feeds of
+    the same name in two namespaces cannot collide (and `<app>-driver` stays a valid name)."""
+    if spark_namespace(owner, config) == owner.namespace:
+        return f"{feed_name}-stream"
+    return f"{feed_name}-{short_hash(owner.namespace, 6)}-stream"
+
+
+def backfill_hash(feed: CoinFeed) -> str | None:
+    if feed.spec.backfill is None:
+        return None
+    return short_hash(feed.spec.backfill.model_dump(by_alias=True, mode="json"))
+
+
+def backfill_job_name(feed: CoinFeed) -> str | None:
+    h = backfill_hash(feed)
+    return None if h is None else f"{feed.name}-backfill-{h}"
+
+
+def producer_view(feed: CoinFeed) -> dict[str, Any]:
+    """Exactly the fields the live producer reads; the pod template hashes these and only these."""
+    spec = feed.spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return {
+        "coins": spec["coins"],
+        "vsCurrencies": spec["vsCurrencies"],
+        "source": spec["source"],
+        "pollIntervalSeconds": spec["pollIntervalSeconds"],
+        "topic": feed.topic,
+    }
+
+
+# -- children ---------------------------------------------------------------------------------------
+
+
+def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
+    meta = _meta(feed, owner, feed.topic, "topic")
+    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaTopic",
+        "metadata": meta,
+        "spec": {
+            "topicName": feed.topic,
+            "partitions": feed.spec.kafka.partitions,
+            "replicas": feed.spec.kafka.replicas,
+            # Quotes are facts keyed per coin: keep a week; the lakehouse holds history.
+            "config": {"retention.ms": 7 * 24 * 3600 * 1000, "cleanup.policy": "delete"},
+        },
+    }
+
+
+def feed_document(feed: CoinFeed, namespace: str) -> dict[str, Any]:
+    """The CoinFeed as `coinstream feed run -f` / `coinstream backfill -f` read it."""
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "metadata": {"name": feed.name, "namespace": namespace},
+        "spec": feed.spec.model_dump(by_alias=True, mode="json", exclude_none=True),
+    }
+
+
+def config_map(feed: CoinFeed, owner: Owner) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(feed, owner, configmap_name(feed), "feed-config"),
+        "data": {"feed.yaml": yaml.safe_dump(feed_document(feed, owner.namespace), sort_keys=False)},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    """Pod Security Standard "restricted", plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any]) -> dict[str, Any]:
+    """What the producer and the backfill share: feed file, API key file, env, hardening."""
+    env = [
+        {"name": "COINSTREAM_KAFKA_BOOTSTRAP", "value": config.kafka_bootstrap},
+        {"name": "COINSTREAM_LOG_JSON", "value": "true"},
+        {"name": "COINSTREAM_STATE_DIR", "value": "/tmp/coinstream"},
+    ]
+    mounts = [
+        {"name": "feed", "mountPath": "/etc/coinstream/feed.yaml", "subPath": "feed.yaml", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "feed", "configMap": {"name": configmap_name(feed)}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    ref = feed.spec.source.api_key_secret_ref
+    if ref is not None:
+        # A file, not an env var: it never shows up in `kubectl describe` or a process dump.
+        env.append({"name": "COINSTREAM_COINGECKO_API_KEY_FILE", "value": API_KEY_FILE})
+        mounts.append({"name": "api-key", "mountPath": SECRET_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "api-key",
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": "api-key"}],
+                    "defaultMode": 0o440,
+                },
+            }
+        )
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(),
+        "containers": [
+            {
+                "image": config.producer_image,
+                "imagePullPolicy": "IfNotPresent",
+                "env": env,
+                "volumeMounts": mounts,
+                "securityContext": container_security(),
+                **container,
+            }
+        ],
+        "volumes": volumes,
+    }
+
+
+def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
+    component = "producer"
+    selector = {FEED_LABEL: feed.name, "app.kubernetes.io/component": component}
+    probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 3}
+    container = {
+        "name": component,
+        "command": ["coinstream", "feed", "run", "-f", FEED_FILE],
+        "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
+        "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 3},
+        "readinessProbe": {**probe, "initialDelaySeconds": 5, "periodSeconds": 10},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    }
+    pod = _pod_spec(feed, config, container)
+    pod["containers"][0]["env"].append({"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(feed, owner, deployment_name(feed), component),
+        "spec": {
+            # One producer per feed: two would poll twice and double the API bill.
+            "replicas": 0 if feed.spec.suspend else 1,
+            "strategy": {"type": "Recreate"},
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": labels(feed, component),
+                    "annotations": {
+                        PRODUCER_HASH: short_hash([producer_view(feed), config.producer_image]),
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(config.metrics_port),
+                    },
+                },
+                "spec": pod,
+            },
+        },
+    }
+
+
+def backfill_job(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest | None:
+    """One Job per backfill spec: the hash in the name makes a changed spec a new Job."""
+    name, h = backfill_job_name(feed), backfill_hash(feed)
+    if name is None or h is None:
+        return None
+    meta = _meta(feed, owner, name, "backfill")
+    meta["annotations"] = {BACKFILL_HASH: h}
+    container = {
+        "name": "backfill",
+        "command": ["coinstream", "backfill", "-f", FEED_FILE],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    }
+    pod = _pod_spec(feed, config, container)
+    pod["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 4,
+            "suspend": feed.spec.suspend,
+            "template": {"metadata": {"labels": labels(feed, "backfill")}, "spec": pod},
+        },
+    }
+
+
+def _spark_security() -> dict[str, Any]:
+    return {
+        **container_security(),
+        "runAsUser": SPARK_UID,
+        "runAsGroup": SPARK_UID,
+        "readOnlyRootFilesystem": False,
+    }
+
+
+def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[str]:
+    """Flags of jobs/stream_quotes.py: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
+    namespace, table = feed.spec.sink.table.split(".", 1)
+    given = {
+        "bootstrap": config.kafka_bootstrap,
+        "topics": re.escape(feed.topic),  # the job subscribes by pattern
+        "warehouse": config.warehouse_uri,
+        "metastore_uri": config.metastore_uri,
+        "catalog": config.spark_catalog,
+        "namespace": namespace,
+        "table": table,
+        "checkpoint": f"{config.checkpoints.rstrip('/')}/{owner.namespace}/{feed.name}",
+        "trigger": feed.spec.sink.trigger,
+    }
+    unknown = set(given) - set(LakeConfig.model_fields)
+    assert not unknown, f"jobs/stream_quotes.py has no flags for {unknown}"
+    return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
+
+
+def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
+    """The streaming job: Kafka topic -> Iceberg table, restarted forever (it is a stream)."""
+    pod_labels = labels(feed, "stream")
+    role = {
+        "cores": 1,
+        "memory": "1g",
+        "labels": pod_labels,
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SPARK_UID,
+            "fsGroup": SPARK_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": _spark_security(),
+    }
+    if config.hdfs_user:
+        role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
+    meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
+    if spark_namespace(owner, config) != owner.namespace:
+        # Owner references cannot cross namespaces (the GC would delete the app at once):
+        # labels find it instead, and the operator deletes it with the feed (see handlers).
+        del meta["ownerReferences"]
+        meta["namespace"] = spark_namespace(owner, config)
+        meta["labels"][FEED_NAMESPACE_LABEL] = owner.namespace
+    return {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": meta,
+        "spec": {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            "image": config.spark_image,
+            "imagePullPolicy": "IfNotPresent",
+            "sparkVersion": config.spark_version,
+            "mainApplicationFile": config.spark_main_file,
+            # The job builds its whole Spark/Iceberg session from these (coinstream.lakehouse).
+            "arguments": stream_arguments(feed, owner, config),
+            "suspend": feed.spec.suspend,
+            # A stream should never end: restart on success and failure, backing off between tries.
+            "restartPolicy": {
+                "type": "Always",
+                "onFailureRetryInterval": 10,
+                "onSubmissionFailureRetryInterval": 30,
+            },
+            "driver": {**role, "serviceAccount": config.spark_service_account},
+            "executor": {**role, "instances": 1},
+        },
+    }
+
+
+def desired_children(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[Manifest]:
+    """Every child, in apply order (the ConfigMap before the pods that mount it)."""
+    out = [
+        kafka_topic(feed, owner, config),
+        config_map(feed, owner),
+        producer_deployment(feed, owner, config),
+        spark_application(feed, owner, config),
+    ]
+    job = backfill_job(feed, owner, config)
+    if job is not None:
+        out.append(job)
+    return out

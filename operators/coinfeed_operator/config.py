@@ -1,0 +1,54 @@
+"""Operator settings (COINSTREAM_OPERATOR_*): where the platform runs, not what a feed tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Image references must be pinned: a tag other than `latest`, or a digest.
+_PINNED = r"^[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$"
+
+
+class OperatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COINSTREAM_OPERATOR_", frozen=True, extra="ignore")
+
+    kubeconfig: Path | None = Field(default=None, description="Unset: in-cluster ServiceAccount")
+    field_manager: str = "coinfeed-operator"
+    kafka_cluster: str = Field(default="coinstream", description="Strimzi Kafka CR name (same namespace)")
+    kafka_bootstrap: str = "coinstream-kafka-bootstrap:9092"
+    producer_image: str = Field(default="ghcr.io/coinstream/coinstream:0.1.0", pattern=_PINNED)
+    spark_image: str = Field(default="ghcr.io/coinstream/coinstream-spark:0.1.0", pattern=_PINNED)
+    spark_version: str = "4.1.3"
+    spark_namespace: str | None = Field(
+        default=None, description="Run every SparkApplication here; unset: in the CoinFeed's namespace"
+    )
+    spark_service_account: str = "coinstream-spark"
+    spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
+    spark_catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]*$")
+    warehouse_uri: str = "hdfs://coinstream-hdfs-namenode:8020/warehouse"
+    metastore_uri: str = "thrift://coinstream-metastore:9083"
+    checkpoint_root: str | None = Field(default=None, description="Default: <warehouseUri>/_checkpoints")
+    #: HDFS trusts the user a client names (simple auth): Spark must act as the warehouse owner
+    #: (the platform chart's hdfs.user) or it cannot write the tables. None: leave it unset.
+    hdfs_user: str | None = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_-]*$")
+    #: Prometheus port of the producer pods, and of the operator itself when serve_metrics is on.
+    metrics_port: int = Field(default=9100, ge=1024, le=65535)
+    serve_metrics: bool = Field(default=False, description="Serve the operator's own /metrics")
+    #: How often every feed's children are re-applied (drift repair) and their health re-read.
+    drift_interval_seconds: float = Field(default=60.0, gt=0)
+    #: Handler threads. A handful: each reconcile is a chain of API round-trips, and when the
+    #: API server is the bottleneck more threads only interleave feeds and delay all of them.
+    max_workers: int = Field(default=4, ge=1, le=256)
+
+    @field_validator("producer_image", "spark_image")
+    @classmethod
+    def _not_latest(cls, v: str) -> str:
+        if v.endswith(":latest"):
+            raise ValueError("images must be pinned to a version or digest, never :latest")
+        return v
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_root or f"{self.warehouse_uri.rstrip('/')}/_checkpoints"

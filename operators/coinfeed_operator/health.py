@@ -1,0 +1,147 @@
+"""Pure status logic: observed children -> conditions, so every rule is unit-testable.
+
+Ready: every child exists and is healthy (topic Ready, producer available, stream RUNNING;
+a suspended feed only needs its topic). Progressing: children exist but are not healthy yet.
+Degraded: the spec cannot work as written (missing Secret, unknown Kafka cluster, bad spec).
+lastTransitionTime only moves when a condition's status flips, as kubectl and alerting expect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus, Condition, ConditionType
+
+HEALTHY_SPARK_STATES = {"RUNNING"}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the operator read back from the API server after applying."""
+
+    topic: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None = None
+    spark_app: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
+    suspended: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def topic_ready(topic: dict[str, Any] | None) -> bool | None:
+    if topic is None:
+        return None
+    for cond in topic.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def available_replicas(deployment: dict[str, Any] | None) -> int | None:
+    if deployment is None:
+        return None
+    return int(deployment.get("status", {}).get("availableReplicas", 0) or 0)
+
+
+def spark_state(app: dict[str, Any] | None) -> str | None:
+    if app is None:
+        return None
+    state = app.get("status", {}).get("applicationState", {}).get("state")
+    return str(state) if state else None
+
+
+def job_succeeded(job: dict[str, Any] | None) -> bool | None:
+    if job is None:
+        return None
+    return any(
+        c.get("type") in {"Complete", "SuccessCriteriaMet"} and c.get("status") == "True"
+        for c in job.get("status", {}).get("conditions", []) or []
+    )
+
+
+def not_ready_reasons(obs: Observed) -> list[str]:
+    reasons = []
+    if topic_ready(obs.topic) is not True:
+        reasons.append("KafkaTopic not Ready yet (is the Strimzi topic operator running?)")
+    if not obs.suspended:
+        avail = available_replicas(obs.deployment) or 0
+        if avail < 1:
+            reasons.append(f"producer {avail}/1 replicas available")
+        state = spark_state(obs.spark_app)
+        if state not in HEALTHY_SPARK_STATES:
+            reasons.append(f"SparkApplication state {state or 'not reported yet'} (want RUNNING)")
+    return reasons
+
+
+def _condition(
+    old: CoinFeedStatus | None,
+    type_: ConditionType,
+    ok: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: dt.datetime,
+) -> Condition:
+    status = "True" if ok else "False"
+    prev = old.condition(type_) if old else None
+    since = prev.last_transition_time if prev is not None and prev.status == status else now
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
+def compute_status(
+    *,
+    old: CoinFeedStatus | None,
+    generation: int,
+    children: ChildNames,
+    coin_count: int | None,
+    observed: Observed,
+    now: dt.datetime | None = None,
+) -> CoinFeedStatus:
+    """The whole new status; `observed.problems` non-empty means Degraded."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    waiting = not_ready_reasons(observed)
+    degraded = bool(observed.problems)
+    if degraded:
+        ready = (False, "SpecCannotWork", "; ".join(observed.problems))
+        progressing = (False, "WaitingForFix", "fix the spec or its references; retrying with backoff")
+    elif waiting:
+        ready = (False, "ChildrenNotReady", "; ".join(waiting))
+        progressing = (True, "Reconciling", "children applied, waiting for them to become healthy")
+    else:
+        msg = "suspended: producer at 0 replicas, stream suspended" if observed.suspended else "all children healthy"
+        ready = (True, "Suspended" if observed.suspended else "AllChildrenReady", msg)
+        progressing = (False, "Reconciled", f"generation {generation} applied")
+    conditions = [
+        _condition(old, "Ready", *ready, generation, now),
+        _condition(old, "Progressing", *progressing, generation, now),
+        _condition(
+            old,
+            "Degraded",
+            degraded,
+            "SpecCannotWork" if degraded else "AsExpected",
+            "; ".join(observed.problems) if degraded else "",
+            generation,
+            now,
+        ),
+    ]
+    succeeded = job_succeeded(observed.job)
+    if succeeded is None and old is not None and old.children.backfill_job == children.backfill_job:
+        succeeded = old.backfill_succeeded  # the Job may be gone; remember that it finished
+    return CoinFeedStatus(
+        observed_generation=generation,
+        conditions=conditions,
+        children=children,
+        coin_count=coin_count,
+        topic_ready=topic_ready(observed.topic),
+        producer_available_replicas=available_replicas(observed.deployment),
+        spark_state=spark_state(observed.spark_app),
+        backfill_succeeded=succeeded if children.backfill_job else None,
+    )

@@ -1,0 +1,230 @@
+"""One idempotent reconcile pass: check references, apply every child, read health, write status.
+
+Used by the create/update/resume handlers and by the drift timer alike; running it twice (or
+after an operator restart mid-pass) converges on the same objects, because children have
+deterministic names and are server-side applied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from coinfeed_operator import builders
+from coinfeed_operator.config import OperatorConfig
+from coinfeed_operator.health import Observed, compute_status
+from coinfeed_operator.kube import KubeClient, KubeError
+from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
+from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
+
+FEED_API = f"{API_GROUP}/{API_VERSION}"
+
+
+class SpecCannotWork(Exception):
+    """The spec passed the API server's schema but can never work (e.g. a backfill in the future)."""
+
+
+class NotWorkableYet(Exception):
+    """A reference the spec needs is missing (Secret, Kafka cluster); creating it fixes the feed."""
+
+
+@dataclass(frozen=True)
+class Result:
+    status: CoinFeedStatus
+    applied: list[str]
+
+
+def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
+    try:
+        return CoinFeedStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return None
+
+
+def parse(body: Mapping[str, Any]) -> CoinFeed:
+    meta = body["metadata"]
+    doc = {
+        "apiVersion": FEED_API,
+        "kind": KIND,
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": dict(body.get("spec") or {}),
+    }
+    try:
+        return parse_coinfeed(doc, origin=f"CoinFeed {meta['namespace']}/{meta['name']}")
+    except CoinFeedError as exc:
+        raise SpecCannotWork("; ".join(line.strip() for line in str(exc).splitlines())) from None
+
+
+#: A Kafka cluster seen recently is not looked up again for every feed in its namespace (50 feeds
+#: applied at once would otherwise cost 50 identical GETs); a missing one is re-checked each time.
+KAFKA_SEEN_SECONDS = 30.0
+_kafka_seen: dict[tuple[str, str, str], float] = {}
+
+
+def _kafka_exists(api: KubeClient, namespace: str, cluster: str) -> bool:
+    key, now = (api.creds.server, namespace, cluster), time.monotonic()
+    if _kafka_seen.get(key, 0.0) > now:
+        return True
+    found = api.get("kafka.strimzi.io/v1", "Kafka", namespace, cluster) is not None
+    if found:
+        _kafka_seen[key] = now + KAFKA_SEEN_SECONDS
+    return found
+
+
+def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorConfig) -> list[str]:
+    """References the API server cannot check; each problem says what to fix."""
+    problems = []
+    ref = feed.spec.source.api_key_secret_ref
+    if ref is not None and feed.spec.source.type == "coingecko":
+        secret = api.get("v1", "Secret", namespace, ref.name)
+        if secret is None:
+            problems.append(
+                f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} not found; create it with "
+                f"`kubectl create secret generic {ref.name} -n {namespace} --from-literal={ref.key}=<key>`"
+            )
+        elif ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
+            problems.append(f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}")
+    if not _kafka_exists(api, namespace, config.kafka_cluster):
+        problems.append(
+            f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
+            "(Strimzi Kafka CR) or point the operator at yours with COINSTREAM_OPERATOR_KAFKA_CLUSTER"
+        )
+    return problems
+
+
+def _write_status(api: KubeClient, namespace: str, name: str, old: CoinFeedStatus | None, new: CoinFeedStatus) -> None:
+    # lastQuoteTime belongs to the producer: never overwrite it from a stale read.
+    fields = {"last_quote_time"}
+    if old is not None and old.model_dump(exclude=fields) == new.model_dump(exclude=fields):
+        return
+    body = new.model_dump(by_alias=True, mode="json", exclude=fields)
+    api.merge_patch(FEED_API, KIND, namespace, name, {"status": body}, status=True)
+
+
+def _sync_backfill(
+    api: KubeClient, feed: CoinFeed, owner: builders.Owner, config: OperatorConfig, old: CoinFeedStatus | None
+) -> dict[str, Any] | None:
+    """Create the Job for this backfill spec once; delete Jobs of earlier specs."""
+    name = builders.backfill_job_name(feed)
+    selector = f"{builders.FEED_LABEL}={feed.name},app.kubernetes.io/component=backfill"
+    job = None
+    for existing in api.list("batch/v1", "Job", owner.namespace, selector):
+        refs = existing["metadata"].get("ownerReferences", [])
+        if existing["metadata"]["name"] == name:
+            job = existing
+        elif any(r.get("uid") == owner.uid for r in refs):
+            api.delete("batch/v1", "Job", owner.namespace, existing["metadata"]["name"])
+    if name is None:
+        return None
+    if job is not None:
+        # The pod template is immutable; only suspension follows the feed.
+        if bool(job["spec"].get("suspend")) != feed.spec.suspend:
+            job = api.merge_patch("batch/v1", "Job", owner.namespace, name, {"spec": {"suspend": feed.spec.suspend}})
+        return job
+    if old is not None and old.children.backfill_job == name and old.backfill_succeeded:
+        return None  # it ran to completion and was cleaned up: history is loaded, don't load it again
+    manifest = builders.backfill_job(feed, owner, config)
+    assert manifest is not None
+    return _apply_child(api, manifest, owner)
+
+
+def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) -> str:
+    name = builders.spark_app_name(feed.name, owner, config)
+    ns = builders.spark_namespace(owner, config)
+    return name if ns == owner.namespace else f"{ns}/{name}"
+
+
+def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> bool:
+    """On CoinFeed deletion: remove what owner references cannot reach (a SparkApplication in
+    the shared Spark namespace). Everything in the feed's namespace is left to the GC."""
+    meta = body["metadata"]
+    owner = builders.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+    ns = builders.spark_namespace(owner, config)
+    if ns == owner.namespace:
+        return False
+    name = builders.spark_app_name(meta["name"], owner, config)
+    return api.delete("sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, name)
+
+
+class OwnedByOther(Exception):
+    """A child's name is taken by an object another controller owns (e.g. two feeds, one topic)."""
+
+
+def _apply_child(api: KubeClient, obj: dict[str, Any], owner: builders.Owner) -> dict[str, Any]:
+    try:
+        return api.apply(obj)
+    except KubeError as exc:
+        # Adding our controller reference to someone else's object is refused (403 by
+        # OwnerReferencesPermissionEnforcement, 422 for a second controller): say whose it is.
+        if exc.status not in {403, 409, 422}:
+            raise
+        meta = obj["metadata"]
+        existing = api.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        refs = (existing or {}).get("metadata", {}).get("ownerReferences", [])
+        theirs = [r for r in refs if r.get("controller") and r.get("uid") != owner.uid]
+        if not theirs:
+            raise
+        hint = " (set another spec.kafka.topic)" if obj["kind"] == "KafkaTopic" else ""
+        raise OwnedByOther(
+            f"{obj['kind']} {meta['namespace']}/{meta['name']} already belongs to "
+            f"{theirs[0]['kind']} {theirs[0]['name']}{hint}"
+        ) from None
+
+
+def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> Result:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    generation = int(meta.get("generation", 0))
+    owner = builders.Owner(name=name, namespace=namespace, uid=meta["uid"])
+    old = old_status(body)
+    try:
+        feed = parse(body)
+    except SpecCannotWork as exc:
+        status = compute_status(
+            old=old,
+            generation=generation,
+            children=ChildNames(),
+            coin_count=None,
+            observed=Observed(problems=[str(exc)]),
+        )
+        _write_status(api, namespace, name, old, status)
+        raise
+    children = ChildNames(
+        topic=feed.topic,
+        config_map=builders.configmap_name(feed),
+        deployment=builders.deployment_name(feed),
+        backfill_job=builders.backfill_job_name(feed),
+        spark_application=_spark_ref(feed, owner, config),
+    )
+    problems = preflight(api, feed, namespace, config)
+    if not problems:
+        try:
+            topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
+            _apply_child(api, builders.config_map(feed, owner), owner)
+            deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
+            spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
+            job = _sync_backfill(api, feed, owner, config, old)
+        except OwnedByOther as exc:
+            problems = [str(exc)]
+    if problems:
+        status = compute_status(
+            old=old,
+            generation=generation,
+            children=children,
+            coin_count=len(feed.spec.coins),
+            observed=Observed(problems=problems),
+        )
+        _write_status(api, namespace, name, old, status)
+        raise NotWorkableYet("; ".join(problems))
+    observed = Observed(topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend)
+    status = compute_status(
+        old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed
+    )
+    _write_status(api, namespace, name, old, status)
+    names = (children.topic, children.config_map, children.deployment, children.spark_application)
+    applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
+    return Result(status=status, applied=applied)

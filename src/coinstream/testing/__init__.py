@@ -1,0 +1,1 @@
+"""Test support shipped in the package, so every area's tests share one real control plane."""
