@@ -14,6 +14,8 @@ knows about HDFS.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +37,7 @@ from tests.hdfs.conftest import new_hdfs
 from tests.hdfs.data import producer, send, ticks
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 # Same SQL for Trino and DuckDB; table names come from validated LakeConfig fields.
 SUMMARY = (
@@ -163,6 +166,40 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: An
     assert duck == [(len(quotes), len(quotes), pytest.approx(total))]
 
 
+def test_maintenance_job_compacts_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
+    """jobs/maintain_tables.py, run as the separate batch job it is in production (its own
+    Spark driver), on the first test's table after more small micro-batches."""
+    from coinstream.lakehouse.cli_args import config_to_argv
+    from coinstream.lakehouse.stream import start_stream
+
+    cfg = lake.config("hdfs", max_offsets_per_trigger=60)
+    more = ticks(dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC), 60)  # same day: many files per partition
+    send(lake.kafka.bootstrap, "coinstream.quotes.hdfs", more)
+    start_stream(spark, cfg).awaitTermination()
+    rows = _count(spark, cfg.quotes)
+    assert rows == 300 + len(more), "runs after the first test, on its table"
+    assert _max_files_per_day(spark, cfg.quotes) > 1
+    # A file no snapshot references (like one of a batch that died with the DataNode), made old.
+    data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
+    lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
+    lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
+
+    argv = [sys.executable, str(ROOT / "jobs" / "maintain_tables.py"), *config_to_argv(cfg)]
+    job = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, cwd=lake.home)
+    assert job.returncode == 0, job.stderr[-3000:]
+
+    spark.sql(f"REFRESH TABLE {cfg.quotes}")
+    assert _max_files_per_day(spark, cfg.quotes) == 1
+    assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
+    assert _count(spark, cfg.quotes) == rows
+    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
+    assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608
+
+
+def _max_files_per_day(spark: Any, table: str) -> int:
+    return int(spark.sql(f"SELECT max(file_count) FROM {table}.partitions").collect()[0][0])  # noqa: S608
+
+
 def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: HdfsLake, spark: Any) -> None:
     from coinstream.lakehouse.stream import start_stream
 
@@ -216,7 +253,7 @@ def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lak
         stop_feed.set()
         for q in (query, recovered):
             if q is not None and q.isActive:
-                q.stop()
+                _stop_when_idle(q)
         if not lake.hdfs.datanode.running():
             lake.hdfs.datanode_up()
 
@@ -240,6 +277,18 @@ def _wait_for(cond: Any, timeout: float, message: str) -> None:
     raise AssertionError(f"{message} (after {timeout:.0f}s)")
 
 
+def _stop_when_idle(query: Any, timeout: float = 60) -> None:
+    """Stop between micro-batches: interrupting one (even a no-data batch that evicts dedup
+    state) mid-commit kills the stream thread and can leave the local scheduler's slots taken."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = query.status
+        if not status["isTriggerActive"] and not status["isDataAvailable"]:
+            break
+        time.sleep(0.1)
+    query.stop()
+
+
 def _await_failure(query: Any, timeout: float) -> str | None:
     """The query's failure message once it dies, None if it is still running at `timeout`."""
     try:
@@ -247,25 +296,3 @@ def _await_failure(query: Any, timeout: float) -> str | None:
     except Exception as exc:
         return str(exc)[:2000]
     return None if query.isActive else "terminated without an exception"
-
-
-def test_maintenance_compacts_expires_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
-    """The maintenance job on the outage table: many small files from 2-second batches."""
-    from coinstream.lakehouse.maintain import maintain
-
-    cfg = lake.config("outage")
-    rows = _count(spark, cfg.quotes)
-    assert rows > 0, "runs after the outage test, on its table"
-    # A file no snapshot references (like one of a batch that died with the DataNode), made old.
-    data_dir = f"/coinstream/warehouse/{cfg.namespace}.db/{cfg.table}/data"
-    lake.hdfs.dfs("-touchz", f"{data_dir}/orphan-00000.parquet")
-    lake.hdfs.dfs("-touch", "-m", "-t", "20250101:000000", f"{data_dir}/orphan-00000.parquet")
-
-    result = maintain(spark, cfg, cfg.table, keep_snapshots=1, snapshot_age=dt.timedelta(0))
-
-    assert result.files_after < result.files_before and result.max_files_per_partition == 1
-    assert result.orphans_removed >= 1
-    assert "orphan-00000.parquet" not in lake.hdfs.dfs("-ls", "-R", data_dir).stdout
-    assert _count(spark, cfg.quotes) == rows
-    assert lake.trino.query(f"SELECT count(*) FROM {cfg.table}") == [(rows,)]  # noqa: S608
-    assert lake.duckdb(cfg.table).execute(f"SELECT count(*) FROM {cfg.table}").fetchall() == [(rows,)]  # noqa: S608

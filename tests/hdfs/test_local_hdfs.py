@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -65,11 +66,21 @@ def test_datanode_stop_makes_blocks_unreadable_and_start_brings_them_back(hdfs: 
     assert hdfs.dfs("-cat", "/coinstream/smoke/quotes.csv").stdout == PAYLOAD
 
 
+def _still_open(ports: list[int], grace: float = 10.0) -> list[int]:
+    """Ports still accepting connections after `grace` s (a listener can outlive its pid by a
+    moment while the kernel tears the socket down)."""
+    deadline = time.monotonic() + grace
+    while (open_ := [p for p in ports if port_open(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return open_
+
+
 def test_down_then_up_keeps_data_and_cluster(hdfs: LocalHDFS) -> None:
     cluster_id = (hdfs.home / "data" / "namenode" / "current" / "VERSION").read_text()
     assert hdfs.down() is True
     assert hdfs.status()["running"] is False
-    assert not any(port_open(p) for p in hdfs.ports.all())
+    assert not hdfs.namenode.running() and not hdfs.datanode.running()
+    assert _still_open(hdfs.ports.all()) == []
 
     hdfs.up()
     assert (hdfs.home / "data" / "namenode" / "current" / "VERSION").read_text() == cluster_id

@@ -24,6 +24,10 @@ def spark_conf(cfg: LakeConfig) -> dict[str, str]:
         # Each commit must see the newest snapshot (another engine may have written).
         f"{cat}.cache-enabled": "false",
         "spark.sql.session.timeZone": "UTC",
+        # Iceberg asks HDFS for block locations to give read tasks preferred hosts. Executors
+        # never run beside the DataNodes here (local mode, or pods), and in local mode such
+        # tasks were never scheduled: expire_snapshots hung forever on an hdfs:// warehouse.
+        "spark.sql.iceberg.locality.enabled": "false",
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.enabled": "false",

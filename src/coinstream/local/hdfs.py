@@ -25,7 +25,7 @@ from coinstream.local.hdfs_config import (
     namenode_uri,
     render_xml,
 )
-from coinstream.local.jars import classpath, resolve_jars
+from coinstream.local.jars import resolve_jars
 from coinstream.local.process import Service, ServiceError, java_bin, port_open
 
 HOST = "127.0.0.1"
@@ -154,7 +154,7 @@ class LocalHDFS:
             f"-Dlog4j.configuration=file:{self.conf_dir / 'log4j.properties'}",
             *_JDK17_OPENS,
             "-cp",
-            f"{self.conf_dir}:{classpath(self.jars())}",
+            f"{self.conf_dir}:{self.jars()}/*",  # the JVM expands dir/*: short, readable `ps`
             main,
             *args,
         ]
