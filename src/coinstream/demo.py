@@ -73,7 +73,13 @@ def run_demo(
             )
         summary = DemoSummary(
             rows=[
-                (c.coin_id, c.latest_price, _pct(c.return_24h), _pct(c.return_total), _pct(c.volatility_30d))
+                (
+                    c.coin_id,
+                    c.latest_price,
+                    _pct(c.return_24h),
+                    _pct(c.return_total),
+                    _pct(c.volatility_30d, sign=False),
+                )
                 for c in lake.coins
             ]
         )
@@ -95,8 +101,10 @@ def run_demo(
     return summary
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:+.2f}%"
+def _pct(value: float | None, *, sign: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
 
 
 def _live(feed: CoinFeed, runner: FeedRunner, seconds: int) -> None:
