@@ -14,22 +14,9 @@ from pathlib import Path
 
 from coinstream.kafka_admin import ensure_topic, list_topics
 from coinstream.local.jars import classpath, resolve_jars
-from coinstream.local.process import Service, ServiceError, java_bin, port_open
+from coinstream.local.process import Service, ServiceError, java_bin, log4j2_file_config, port_open
 
 KAFKA_VERSION = "4.3.1"
-
-_LOG4J = """\
-status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {logs}/server.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = %d{{ISO8601}} %p %c{{1}} - %m%n
-rootLogger.level = info
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = org.apache.kafka
-logger.kafka.level = warn
-"""
 
 
 @dataclass
@@ -74,7 +61,9 @@ class LocalKafka:
         }
         cfg = self.home / "server.properties"
         cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (self.home / "log4j2.properties").write_text(_LOG4J.format(logs=logs))
+        (self.home / "log4j2.properties").write_text(
+            log4j2_file_config(logs / "server.log", "info", {"org.apache.kafka": "warn"})
+        )
         return cfg
 
     def _java(self, jars: Path, main: str, *args: str) -> list[str]:

@@ -19,25 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from coinstream.local.process import Service, java_bin, port_open
+from coinstream.local.process import Service, java_bin, log4j2_file_config, port_open
 
 HIVE_METASTORE_VERSION = "2.3.10"
 #: Single-file Java launcher (run from source by `java`): prepares the lock tables, then
 #: hands over to org.apache.hadoop.hive.metastore.HiveMetaStore.
 _LAUNCHER = Path(__file__).parent / "java" / "MetastoreMain.java"
-
-_LOG4J = """\
-status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {logs}/metastore.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = %d{{ISO8601}} %p %c{{1}} - %m%n
-rootLogger.level = warn
-rootLogger.appenderRef.file.ref = file
-logger.hms.name = org.apache.hadoop.hive.metastore
-logger.hms.level = info
-"""
 
 
 def pyspark_jars() -> Path:
@@ -96,7 +83,9 @@ class LocalMetastore:
             **self.hadoop_conf,
         }
         (conf / "hive-site.xml").write_text(hive_site(props))
-        (conf / "log4j2.properties").write_text(_LOG4J.format(logs=logs))
+        (conf / "log4j2.properties").write_text(
+            log4j2_file_config(logs / "metastore.log", "warn", {"org.apache.hadoop.hive.metastore": "info"})
+        )
         return conf
 
     def argv(self) -> list[str]:

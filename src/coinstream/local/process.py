@@ -140,6 +140,23 @@ class Service:
             return "(no log)"
 
 
+def log4j2_file_config(log_file: Path, root_level: str, loggers: dict[str, str]) -> str:
+    """A log4j2 properties file sending everything to `log_file` (the JVM services' own log)."""
+    lines = [
+        "status = warn",
+        "appender.file.type = File",
+        "appender.file.name = file",
+        f"appender.file.fileName = {log_file}",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = %d{ISO8601} %p %c{1} - %m%n",
+        f"rootLogger.level = {root_level}",
+        "rootLogger.appenderRef.file.ref = file",
+    ]
+    for i, (name, level) in enumerate(loggers.items()):
+        lines += [f"logger.l{i}.name = {name}", f"logger.l{i}.level = {level}"]
+    return "\n".join(lines) + "\n"
+
+
 def java_bin(home: str | None = None) -> str:
     """`java` from JAVA_HOME (or `home`), else PATH; a clear error when there is none."""
     base = home or os.environ.get("JAVA_HOME")
