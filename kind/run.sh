@@ -9,13 +9,23 @@ CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
 KIND_VERSION=${KIND_VERSION:-v0.33.0}
 CLUSTER=${KIND_CLUSTER:-coinstream}
 NS=${NAMESPACE:-coinstream}
-TAG=${IMAGE_TAG:-0.1.0}
+VERSION=0.1.0
+# The image tag follows the code: a changed source file gives new tags, so `make kind-up` after a
+# change rolls the pods (a fixed tag with IfNotPresent would keep running the old image).
+code_tag() {
+  local files; files=$(git ls-files src operators jobs notebooks images pyproject.toml requirements.lock 2>/dev/null || true)
+  if [ -z "$files" ]; then echo "$VERSION"; return; fi
+  # Content, not commits: an uncommitted edit changes the tag too.
+  echo "$VERSION-$(cd "$(git rev-parse --show-toplevel)" && echo "$files" | tr '\n' '\0' \
+    | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+}
+TAG=${IMAGE_TAG:-$(code_tag)}
 HIVE_TAG=${HIVE_IMAGE_TAG:-4.0.1-coinstream0.1.0}
 DOCKER=${DOCKER:-docker}
 FEED=${FEED:-simulated}
 TRINO_PORT=${TRINO_PORT:-8080}
 NOTEBOOK_PORT=${NOTEBOOK_PORT:-8888}
-CTX=kind-$CLUSTER
+CTX=${KUBE_CONTEXT:-kind-$CLUSTER}
 PY=${PY:-.venv/bin/python}
 
 say() { printf '\033[1;36m==> %s\033[0m\n' "$*" >&2; }
@@ -46,6 +56,37 @@ images() {  # name=dockerfile pairs, the tags the charts' values-kind.yaml expec
   echo "ghcr.io/coinstream/hive-metastore:$HIVE_TAG=images/metastore/Dockerfile"
 }
 
+# --set flags that point each chart at this build's images.
+chart_sets() {
+  case $1 in
+    coinstream) echo "--set notebook.image.tag=$TAG --set test.image.tag=$TAG" ;;
+    coinstream-operator) echo "--set image.tag=$TAG \
+      --set config.COINSTREAM_OPERATOR_PRODUCER_IMAGE=ghcr.io/coinstream/coinstream:$TAG \
+      --set config.COINSTREAM_OPERATOR_SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" ;;
+    *) echo "" ;;
+  esac
+}
+
+# The API server as pods reach it: the Service's ClusterIP and, since NetworkPolicies see the
+# address after kube-proxy's DNAT, every endpoint address. Read from the cluster, not assumed
+# (Docker, Podman and custom pools differ).
+api_server_sets() {
+  local ips ports cidrs
+  ips=$(kubectl --context "$CTX" -n default get endpointslices -l kubernetes.io/service-name=kubernetes \
+    -o jsonpath='{range .items[*].endpoints[*]}{.addresses[*]}{" "}{end}')
+  ports=$(kubectl --context "$CTX" -n default get endpointslices -l kubernetes.io/service-name=kubernetes \
+    -o jsonpath='{range .items[*].ports[*]}{.port}{" "}{end}')
+  [ -n "$ips" ] || die "no endpoints of the kubernetes Service in context $CTX"
+  cidrs="$(kubectl --context "$CTX" -n default get svc kubernetes -o jsonpath='{.spec.clusterIP}')/32"
+  for ip in $ips; do cidrs="$cidrs,$ip/32"; done
+  echo "--set networkPolicy.apiServer.cidrs={$cidrs} --set networkPolicy.apiServer.ports={443,${ports// /,}}" \
+    | sed 's/,}/}/'
+}
+
+# `helm test` runs only the platform's own test pod: the Trino subchart's test pod has no
+# securityContext (refused in a `restricted` namespace) and queries a catalog we do not configure.
+helm_test_filter() { echo "--filter name=coinstream-test-trino-query"; }
+
 up() {
   need_engine
   local kind helm; kind=$(kind_bin); helm=$(helm_bin)
@@ -72,21 +113,26 @@ up() {
     pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/warn-version=latest >/dev/null
 
   say "upstream charts (Strimzi 1.2.0, spark-operator 2.5.2, Trino)"
-  "$helm" repo add strimzi https://strimzi.io/charts/ --force-update >/dev/null
   "$helm" repo add spark-operator https://kubeflow.github.io/spark-operator --force-update >/dev/null
   "$helm" repo add trino https://trinodb.github.io/charts --force-update >/dev/null
   "$helm" dependency build charts/coinstream
+  # The archives must be the pinned ones (dependencies.sha256), whatever the repositories serve.
+  (cd charts/coinstream/charts && grep -v '^#' ../dependencies.sha256 | sha256sum -c --quiet -) \
+    || die "an upstream chart archive does not match charts/coinstream/dependencies.sha256"
 
   say "installing coinstream-crds"
   "$helm" upgrade --install coinstream-crds charts/coinstream-crds -n "$NS" \
     -f charts/coinstream-crds/values-kind.yaml --wait --timeout 2m
   say "installing the platform (Kafka, HDFS, metastore, Trino, Spark operator, Jupyter)"
+  # shellcheck disable=SC2046
   "$helm" upgrade --install coinstream charts/coinstream -n "$NS" \
     -f charts/coinstream/values-kind.yaml --set "sparkOperator.spark.jobNamespaces={$NS}" \
+    $(chart_sets coinstream) $(api_server_sets) ${PLATFORM_VALUES:+-f "$PLATFORM_VALUES"} \
     --wait --timeout 20m
   say "installing coinstream-operator"
+  # shellcheck disable=SC2046
   "$helm" upgrade --install coinstream-operator charts/coinstream-operator -n "$NS" \
-    -f charts/coinstream-operator/values-kind.yaml --wait --timeout 5m
+    -f charts/coinstream-operator/values-kind.yaml $(chart_sets coinstream-operator) --wait --timeout 5m
 
   say "waiting for Kafka"
   k wait kafka/coinstream --for=condition=Ready --timeout=15m
@@ -152,7 +198,8 @@ e2e() {
   say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
   "$PY" kind/e2e_check.py wait-rows --port "$port" --timeout "${ROWS_TIMEOUT:-900}"
   say "helm test coinstream (a Trino query from inside the cluster)"
-  "$(helm_bin)" test coinstream -n "$NS" --timeout 10m --logs
+  # shellcheck disable=SC2046
+  "$(helm_bin)" test coinstream -n "$NS" --timeout 10m --logs $(helm_test_filter)
   say "running notebooks/cluster-quickstart.ipynb against Trino"
   "$PY" kind/e2e_check.py run-notebook --port "$port" notebooks/cluster-quickstart.ipynb
   say "e2e-kind passed"
@@ -166,5 +213,9 @@ case ${1:-} in
   status) status ;;
   down) down ;;
   e2e) e2e ;;
-  *) die "usage: $0 up|feed|trino-port-forward|notebook|status|down|e2e" ;;
+  image-tag) echo "$TAG" ;;
+  chart-sets) chart_sets "${2:?chart}" ;;
+  api-server-sets) api_server_sets ;;
+  helm-test-filter) helm_test_filter ;;
+  *) die "usage: $0 up|feed|trino-port-forward|notebook|status|down|e2e|image-tag|chart-sets CHART|api-server-sets|helm-test-filter" ;;
 esac

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Builds the pinned Go binaries the tests need (etcd, kube-apiserver,
-# kube-controller-manager, helm) once into the shared cache, keyed by the
-# checksum of the wrapper module that pins them. A warm cache makes this a no-op.
-# Usage: tools/build.sh [etcd|kube|helm|all]   -> prints the bin dir
+# kube-controller-manager, helm; for the real node also kubelet, kube-scheduler,
+# kube-proxy, kubectl, CoreDNS, kube-network-policies and the spark-operator)
+# once into the shared cache, keyed by the checksum of the module that pins them.
+# A warm cache makes this a no-op.
+# Usage: tools/build.sh [etcd|kube|node|coredns|netpol|spark-operator|helm|all]   -> prints the bin dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
 HELM_VERSION=v4.3.1
+KUBE_VERSION=v1.34.4
+COREDNS_VERSION=v1.12.4
+NETPOL_VERSION=v0.8.0
+SPARK_OPERATOR_VERSION=v2.5.2
+# Without these the binaries call themselves v0.0.0-master, and helm refuses charts whose
+# kubeVersion constraint the API server's version does not meet.
+KUBE_LDFLAGS="-s -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
+ -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34 \
+ -X k8s.io/component-base/version.gitTreeState=clean \
+ -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
+ -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=34"
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 
 key() { cat "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-12; }
 
 build_module() {  # module-dir output-subdir package...
-  local mod=$1 out=$cache/bin/$1-$(key "$1"); shift
+  local mod=$1 out=$cache/bin/${OUT_NAME:-$1}-$(key "$1"); shift
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   mkdir -p "$out"
   # Parallel test runs share the cache: the second caller waits for the first build.
@@ -20,7 +33,7 @@ build_module() {  # module-dir output-subdir package...
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   echo "building $* into $out (cold build: several minutes on 2 cores)" >&2
   for pkg in "$@"; do
-    (cd "$here/$mod" && go build -trimpath -ldflags=-s -o "$out/" "$pkg") >&2
+    (cd "$here/$mod" && go build -trimpath -ldflags="${LDFLAGS:--s}" -o "$out/" "$pkg") >&2
   done
   touch "$out/.done"; echo "$out"
 }
@@ -36,11 +49,33 @@ build_helm() {
   echo "$out"
 }
 
+# A main package of a module at a pinned version, built inside that module (its own go.mod,
+# replace directives and go.sum, verified against the checksum database by `go mod download`).
+build_upstream() {  # name module version package-dir
+  local name=$1 module=$2 version=$3 pkg=$4 out=$cache/bin/$1-$3
+  if [ -f "$out/.done" ]; then echo "$out"; return; fi
+  mkdir -p "$out"; exec 9>"$out.lock"; flock 9
+  if [ ! -f "$out/.done" ]; then
+    echo "building $module@$version (cold build: several minutes on 2 cores)" >&2
+    local dir; dir=$(cd "$here" && go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    [ -d "$dir" ] || { echo "go mod download $module@$version failed" >&2; exit 1; }
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$out/$name" "$pkg") >&2
+    touch "$out/.done"
+  fi
+  echo "$out"
+}
+
 case ${1:-all} in
   etcd) build_module etcd . ;;
-  kube) build_module kube k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ;;
+  kube) LDFLAGS=$KUBE_LDFLAGS build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
+          k8s.io/kubernetes/cmd/kube-controller-manager ;;
+  node) LDFLAGS=$KUBE_LDFLAGS OUT_NAME=kube-node build_module kube k8s.io/kubernetes/cmd/kubelet \
+          k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ;;
+  coredns) build_upstream coredns github.com/coredns/coredns "$COREDNS_VERSION" . ;;
+  netpol) build_upstream kube-network-policies sigs.k8s.io/kube-network-policies "$NETPOL_VERSION" ./cmd ;;
+  spark-operator) build_upstream spark-operator github.com/kubeflow/spark-operator/v2 "$SPARK_OPERATOR_VERSION" ./cmd/operator ;;
   helm) build_helm ;;
   all) build_module etcd . >/dev/null; build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
          k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; echo "$cache/bin" ;;
-  *) echo "usage: $0 [etcd|kube|helm|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [etcd|kube|node|coredns|netpol|spark-operator|helm|all]" >&2; exit 2 ;;
 esac

@@ -126,6 +126,11 @@ def producer_view(feed: CoinFeed) -> dict[str, Any]:
 # -- children ---------------------------------------------------------------------------------------
 
 
+def min_insync_replicas(replicas: int) -> int:
+    """One replica may be down while writes go on; never more than two must acknowledge."""
+    return max(1, min(2, replicas - 1))
+
+
 def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
     meta = _meta(feed, owner, feed.topic, "topic")
     meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
@@ -138,7 +143,13 @@ def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifes
             "partitions": feed.spec.kafka.partitions,
             "replicas": feed.spec.kafka.replicas,
             # Quotes are facts keyed per coin: keep a week; the lakehouse holds history.
-            "config": {"retention.ms": 7 * 24 * 3600 * 1000, "cleanup.policy": "delete"},
+            # min.insync.replicas follows the topic's own replicas (RF-1, at most 2): a broker
+            # default above the replicas would refuse every acks=all write.
+            "config": {
+                "retention.ms": 7 * 24 * 3600 * 1000,
+                "cleanup.policy": "delete",
+                "min.insync.replicas": min_insync_replicas(feed.spec.kafka.replicas),
+            },
         },
     }
 
@@ -329,7 +340,8 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
     pod_labels = labels(feed, "stream")
     role = {
         "cores": 1,
-        "memory": "1g",
+        "coreRequest": config.spark_core_request,
+        "memory": config.spark_memory,
         "labels": pod_labels,
         "podSecurityContext": {
             "runAsNonRoot": True,
@@ -339,6 +351,8 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         },
         "securityContext": _spark_security(),
     }
+    if config.spark_memory_overhead:
+        role["memoryOverhead"] = config.spark_memory_overhead
     if config.hdfs_user:
         role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
     meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")

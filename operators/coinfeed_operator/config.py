@@ -26,6 +26,12 @@ class OperatorConfig(BaseSettings):
     )
     spark_service_account: str = "coinstream-spark"
     spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
+    #: Driver and executor size. Spark sizes each pod as memory + overhead, and for PySpark the
+    #: overhead defaults to max(0.4 x memory, 384 MiB); a small node needs all three set.
+    spark_memory: str = Field(default="1g", pattern=r"^[0-9]+[kmgt]$")
+    spark_memory_overhead: str | None = Field(default=None, pattern=r"^[0-9]+[kmgt]$")
+    #: CPU each Spark pod requests (a Kubernetes quantity); Spark itself still runs `cores` tasks.
+    spark_core_request: str = Field(default="1", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
     spark_catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]*$")
     warehouse_uri: str = "hdfs://coinstream-hdfs-namenode:8020/warehouse"
     metastore_uri: str = "thrift://coinstream-metastore:9083"

@@ -248,7 +248,7 @@ def test_trino_catalog_is_the_local_stacks_on_the_rendered_metastore(rendered: d
     assert values["trino"]["image"]["tag"] == "476"
     pins = {d["name"]: (d["version"], d["repository"]) for d in chart["dependencies"]}
     assert pins["strimzi-kafka-operator"][0] == "1.2.0" and pins["spark-operator"][0] == "2.5.2"
-    assert all(v[1].startswith("https://") for v in pins.values())
+    assert all(v[1].startswith(("https://", "oci://")) for v in pins.values())
 
 
 def test_network_policies_default_deny_and_allow_list(rendered: dict) -> None:

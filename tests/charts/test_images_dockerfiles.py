@@ -7,6 +7,7 @@ without one (`make kind-up` builds them on a machine with Docker).
 from __future__ import annotations
 
 import glob
+import os
 import re
 import shutil
 import subprocess
@@ -51,14 +52,27 @@ def test_there_are_the_four_images() -> None:
     assert {p.parent.name for p in DOCKERFILES} == {"app", "spark", "notebook", "metastore"}
 
 
+def base_args(path: Path) -> dict[str, str]:
+    """The ARGs before the first FROM (the base images, overridable with --build-arg)."""
+    out: dict[str, str] = {}
+    for ins, args in instructions(path):
+        if ins == "FROM":
+            break
+        if ins == "ARG" and "=" in args:
+            key, _, value = args.partition("=")
+            out[key] = value
+    return out
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
 def test_base_images_are_pinned_and_build_is_multi_stage(dockerfile: Path) -> None:
     names: set[str] = set()
     froms = [args for ins, args in instructions(dockerfile) if ins == "FROM"]
     assert len(froms) >= 2, "multi-stage: build tools stay out of the runtime image"
+    defaults = base_args(dockerfile)
     for args in froms:
         parts = args.split()
-        image = parts[0]
+        image = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], parts[0])
         if image not in names:
             assert PINNED_FROM.match(image), f"FROM {image} is not pinned to a version"
         if len(parts) == 3 and parts[1].upper() == "AS":
@@ -109,8 +123,11 @@ def test_versions_match_the_local_stack() -> None:
     lock = (REPO / "requirements.lock").read_text()
     pyspark = re.search(r"^pyspark==([0-9.]+)", lock, re.M)
     assert pyspark
-    spark = (REPO / "images/spark/Dockerfile").read_text()
-    assert f"apache/spark:{pyspark.group(1)}" in spark
+    # Spark is the locked pyspark (Python 3.11; the apache/spark 4.1 images ship Python 3.10).
+    spark = REPO / "images/spark/Dockerfile"
+    assert "lock_filter.py keep pyspark py4j" in spark.read_text()
+    assert all("apache/spark" not in args for ins, args in instructions(spark) if ins == "FROM")
+    assert "3.11" in base_args(spark)["PYTHON_IMAGE"]
     hive = re.search(r"FROM apache/hive:([0-9.]+)", (REPO / "images/metastore/Dockerfile").read_text())
     assert hive and values["metastore"]["image"]["tag"].startswith(hive.group(1) + "-")
 
@@ -147,11 +164,11 @@ def test_kind_workflow_builds_what_the_kind_profiles_run() -> None:
     """kind/run.sh builds and loads exactly the image:tag pairs the charts' kind profiles use."""
     script = (REPO / "kind/run.sh").read_text()
     assert subprocess.run(["bash", "-n", str(REPO / "kind/run.sh")], check=False).returncode == 0
-    tag = re.search(r"TAG=\$\{IMAGE_TAG:-([^}]+)\}", script)
     hive_tag = re.search(r"HIVE_TAG=\$\{HIVE_IMAGE_TAG:-([^}]+)\}", script)
-    assert tag and hive_tag
+    assert "TAG=${IMAGE_TAG:-$(code_tag)}" in script and hive_tag
+    # The app images get the code-derived tag ($TAG), and kind/run.sh --sets it on the charts.
     built = {
-        line.split("=")[0].replace("$TAG", tag.group(1)).replace("$HIVE_TAG", hive_tag.group(1)).strip('" ')
+        line.split("=")[0].replace("$HIVE_TAG", hive_tag.group(1)).strip('" ')
         for line in re.findall(r'echo "(ghcr\.io/[^"]+)"', script)
     }
     used = set()
@@ -162,7 +179,29 @@ def test_kind_workflow_builds_what_the_kind_profiles_run() -> None:
                     used.add(f"{found['repository']}:{found['tag']}")
     operator = yaml.safe_load((CHARTS / "coinstream-operator/values.yaml").read_text())["config"]
     used |= {operator["COINSTREAM_OPERATOR_PRODUCER_IMAGE"], operator["COINSTREAM_OPERATOR_SPARK_IMAGE"]}
-    assert used <= built, f"used by the charts but not built by kind/run.sh: {used - built}"
+    hive = {u for u in used if u.endswith(":" + hive_tag.group(1))}
+    assert hive <= built, f"used by the charts but not built by kind/run.sh: {hive - built}"
+    for image in used - hive:
+        repo = image.rsplit(":", 1)[0]
+        assert f"{repo}:$TAG" in built, f"{repo} is used by the charts but not built by kind/run.sh"
+    env = {**os.environ, "IMAGE_TAG": "T1"}
+    sets = " ".join(
+        subprocess.run(
+            ["bash", str(REPO / "kind/run.sh"), "chart-sets", chart],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        for chart in ("coinstream", "coinstream-operator")
+    ).split()
+    assert {
+        "notebook.image.tag=T1",
+        "test.image.tag=T1",
+        "image.tag=T1",
+        "config.COINSTREAM_OPERATOR_PRODUCER_IMAGE=ghcr.io/coinstream/coinstream:T1",
+        "config.COINSTREAM_OPERATOR_SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:T1",
+    } <= set(sets), sets
 
 
 @pytest.mark.parametrize("name", ["app", "notebook"])

@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -84,11 +85,24 @@ def write_kubeconfig(path: Path, server: str, ca: Path, user: dict[str, str], na
 class KubeControlPlane:
     """etcd + kube-apiserver (RBAC, Pod Security) [+ kube-controller-manager] on free ports."""
 
-    def __init__(self, workdir: Path, *, controller_manager: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        controller_manager: bool = True,
+        bind_address: str = "127.0.0.1",
+        service_cidr: str = SERVICE_CIDR,
+        controllers: str = CONTROLLERS,
+        apiserver_args: tuple[str, ...] = (),
+    ) -> None:
+        """`bind_address`, `service_cidr`, `controllers` and extra `apiserver_args` (later flags
+        win) let a real node (tests/support/realnode.py) serve pods from the same control plane."""
         self.workdir = Path(workdir)
         self.with_controller_manager = controller_manager
+        self.bind_address, self.service_cidr = bind_address, service_cidr
+        self.controllers, self.apiserver_args = controllers, apiserver_args
         self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
-        self.server = f"https://127.0.0.1:{self.port}"
+        self.server = f"https://{bind_address}:{self.port}"
         self._services: list[Service] = []
         self._admin: Path | None = None
 
@@ -112,15 +126,27 @@ class KubeControlPlane:
 
         etcd_dir, kube_dir = build_binaries("etcd"), build_binaries("kube")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        pki = TestPKI(self.workdir / "pki")
+        pki = self.pki = TestPKI(self.workdir / "pki")
         self.ca = pki.ca_cert
+        service_ip = str(next(ipaddress.ip_network(self.service_cidr).hosts()))
         serving = pki.issue(
             "apiserver",
             "kube-apiserver",
             server=True,
-            hosts=("127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default.svc"),
+            hosts=(
+                *dict.fromkeys(("127.0.0.1", self.bind_address, service_ip)),
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
         )
         admin = pki.issue("admin", "coinstream-test-admin", orgs=("system:masters",))
+        # How the apiserver authenticates to kubelets (logs, exec, port-forward) when a node joins.
+        kubelet_client = pki.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", orgs=("system:masters",)
+        )
         # The controller manager gets admin rights: it stands in for the whole control plane.
         kcm = pki.issue("kcm", "system:kube-controller-manager", orgs=("system:masters",))
         sa_key, sa_pub = pki.service_account_keys()
@@ -131,7 +157,7 @@ class KubeControlPlane:
             {"client-certificate": str(admin[0]), "client-key": str(admin[1])},
         )
         self._start_etcd(etcd_dir / "etcd")
-        self._start_apiserver(kube_dir / "kube-apiserver", serving, sa_key, sa_pub)
+        self._start_apiserver(kube_dir / "kube-apiserver", serving, sa_key, sa_pub, kubelet_client)
         if self.with_controller_manager:
             kcm_config = write_kubeconfig(
                 self.workdir / "kcm.kubeconfig",
@@ -165,21 +191,31 @@ class KubeControlPlane:
             argv, ready=lambda: _http_ok(f"{client}/health"), timeout=60
         )
 
-    def _start_apiserver(self, binary: Path, serving: tuple[Path, Path], sa_key: Path, sa_pub: Path) -> None:
+    def _start_apiserver(
+        self,
+        binary: Path,
+        serving: tuple[Path, Path],
+        sa_key: Path,
+        sa_pub: Path,
+        kubelet_client: tuple[Path, Path],
+    ) -> None:
         argv = [
             str(binary),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
             f"--etcd-prefix=/registry-{self.port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.bind_address}",
+            f"--advertise-address={self.bind_address}",
             f"--secure-port={self.port}",
             f"--cert-dir={self.workdir / 'certs'}",
             f"--tls-cert-file={serving[0]}",
             f"--tls-private-key-file={serving[1]}",
             f"--client-ca-file={self.ca}",
+            f"--kubelet-client-certificate={kubelet_client[0]}",
+            f"--kubelet-client-key={kubelet_client[1]}",
+            f"--kubelet-certificate-authority={self.ca}",
             "--authorization-mode=Node,RBAC",
             "--anonymous-auth=false",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={self.service_cidr}",
             f"--service-account-issuer={ISSUER}",
             f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}",
@@ -190,6 +226,7 @@ class KubeControlPlane:
             "--profiling=false",
             "--watch-cache=true",
             "--v=1",
+            *self.apiserver_args,
         ]
         admin = self.admin_kubeconfig
         self._service("kube-apiserver", [self.port]).start(
@@ -202,7 +239,7 @@ class KubeControlPlane:
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
-            f"--controllers={CONTROLLERS}",
+            f"--controllers={self.controllers}",
             "--leader-elect=false",
             "--use-service-account-credentials=false",
             f"--service-account-private-key-file={sa_key}",

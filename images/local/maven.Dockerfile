@@ -1,0 +1,8 @@
+# Local stand-in for maven:3.9.x-eclipse-temurin-17 (the jar-fetching build stages): Debian's
+# Maven and OpenJDK 17 JDK. Only build stages use it; no runtime image contains Maven.
+ARG DEBIAN_BASE=coinstream-local/debian:bookworm
+FROM ${DEBIAN_BASE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      maven openjdk-17-jdk-headless ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
