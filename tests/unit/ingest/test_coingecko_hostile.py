@@ -9,11 +9,11 @@ import time
 
 import pytest
 from pydantic import SecretStr
-from tests.fakes.coingecko import FakeCoinGecko, Fault
+from tests.support.fake_coingecko import FakeCoinGecko, Fault
 
+from coinstream.ingest.sources.coingecko import CoinGeckoClient, _retry_after
+from coinstream.ingest.sources.errors import ResponseTooLargeError, RetryableError
 from coinstream.metrics import Metrics
-from coinstream.sources.coingecko import CoinGeckoClient, _retry_after
-from coinstream.sources.errors import ResponseTooLargeError, RetryableError
 
 KEY = "CG-test-key-123"
 UTC = dt.UTC
