@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 
 from coinstream.cache import MAVEN_CENTRAL, cache_dir
+from coinstream.errors import OperationalError
 
 
-class JavaError(RuntimeError):
+class JavaError(OperationalError):
     pass
 
 
