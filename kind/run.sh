@@ -13,7 +13,7 @@ VERSION=0.1.0
 # The image tag follows the code: a changed source file gives new tags, so `make kind-up` after a
 # change rolls the pods (a fixed tag with IfNotPresent would keep running the old image).
 code_tag() {
-  local files; files=$(git ls-files src operators jobs notebooks images pyproject.toml requirements.lock 2>/dev/null || true)
+  local files; files=$(git ls-files src operators images pyproject.toml requirements.lock 2>/dev/null || true)
   if [ -z "$files" ]; then echo "$VERSION"; return; fi
   # Content, not commits: an uncommitted edit changes the tag too.
   echo "$VERSION-$(cd "$(git rev-parse --show-toplevel)" && echo "$files" | tr '\n' '\0' \
@@ -192,7 +192,7 @@ e2e() {
   trap cleanup EXIT
   up
   FEED=simulated feed
-  port=$("$PY" -c 'from coinstream.local.process import free_port; print(free_port())')
+  port=$("$PY" -c 'from coinstream.devstack.process import free_port; print(free_port())')
   k port-forward svc/coinstream-trino "$port:8080" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
   pf_pid=$!
   say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
@@ -200,8 +200,8 @@ e2e() {
   say "helm test coinstream (a Trino query from inside the cluster)"
   # shellcheck disable=SC2046
   "$(helm_bin)" test coinstream -n "$NS" --timeout 10m --logs $(helm_test_filter)
-  say "running notebooks/cluster-quickstart.ipynb against Trino"
-  "$PY" kind/e2e_check.py run-notebook --port "$port" notebooks/cluster-quickstart.ipynb
+  say "running src/coinstream/report/notebooks/cluster-quickstart.ipynb against Trino"
+  "$PY" kind/e2e_check.py run-notebook --port "$port" src/coinstream/report/notebooks/cluster-quickstart.ipynb
   say "e2e-kind passed"
 }
 

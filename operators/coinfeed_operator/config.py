@@ -25,7 +25,7 @@ class OperatorConfig(BaseSettings):
         default=None, description="Run every SparkApplication here; unset: in the CoinFeed's namespace"
     )
     spark_service_account: str = "coinstream-spark"
-    spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
+    spark_main_file: str = "local:///opt/coinstream/src/coinstream/lakehouse/jobs/stream_quotes.py"
     #: Driver and executor size. Spark sizes each pod as memory + overhead, and for PySpark the
     #: overhead defaults to max(0.4 x memory, 384 MiB); a small node needs all three set.
     spark_memory: str = Field(default="1g", pattern=r"^[0-9]+[kmgt]$")
