@@ -2,7 +2,9 @@
 # Maven and OpenJDK 17 JDK. Only build stages use it; no runtime image contains Maven.
 ARG DEBIAN_BASE=coinstream-local/debian:bookworm
 FROM ${DEBIAN_BASE}
+COPY host-ca/ /usr/local/share/ca-certificates/host/
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       maven openjdk-17-jdk-headless ca-certificates \
+ && update-ca-certificates >/dev/null \
  && rm -rf /var/lib/apt/lists/*

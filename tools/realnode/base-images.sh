@@ -53,7 +53,14 @@ fi
 export DOCKER_BUILDKIT=0
 build_local() {  # tag dockerfile
   have "$1" && return 0
-  docker build --network host -q -t "$1" -f "$repo/images/local/$2" "$repo/images/local" >/dev/null
+  local ctx; ctx=$(mktemp -d)
+  cp "$repo/images/local/$2" "$ctx/Dockerfile"
+  # The machine's trusted CAs (a TLS-inspecting proxy's CA among them, where there is one), one
+  # file each, so pip, apt and Java inside the builds trust what the host trusts.
+  mkdir -p "$ctx/host-ca"
+  awk -v dir="$ctx/host-ca" '/BEGIN CERT/{n++} n{print > (dir "/ca-" n ".crt")}' /etc/ssl/certs/ca-certificates.crt
+  docker build --network host -q -t "$1" "$ctx" >/dev/null
+  rm -rf "$ctx"
 }
 build_local coinstream-local/python:3.11-bookworm python.Dockerfile
 build_local coinstream-local/maven:3-jdk17 maven.Dockerfile
