@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from tests.support.lake import Lake
 from tests.support.lake_data import market_history, produce
-from tests.system.lakehouse.conftest import Lake
 
 from coinstream.app.lakehouse_demo import run_lakehouse_demo
 
