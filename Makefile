@@ -50,9 +50,23 @@ test-unit: venv ## Fast tests, no services (tests/unit/<area>)
 test-ingest: venv ## Producer, backfill and the CLI against a real local Kafka broker (tests/system/{ingest,cli})
 	$(PYTEST) tests/system/ingest tests/system/cli
 
-schemas: venv ## Regenerate schemas/ from the models (a unit test fails when they drift)
-	$(PY) -c "import json; from coinstream.models import quote_json_schema; \
-	  print(json.dumps(quote_json_schema(), indent=2, sort_keys=True))" > schemas/quote-v1.schema.json
+# Generated files, each `path=generator module` (run as `python -m <module> <path>`): the event JSON
+# Schema and the CRD from the models, the operator's RBAC rules, the chart's shared HDFS config.
+GENERATED := \
+  schemas/quote-v1.schema.json=coinstream.models.event_schema \
+  charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml=coinstream.models.crd \
+  charts/coinstream-operator/files/clusterrole-rules.yaml=coinfeed_operator.rbac \
+  charts/coinstream/files/hdfs-site.yaml=coinstream.platform.hdfs_config
+
+generate: venv ## Regenerate every generated file (schemas, CRD, RBAC rules, HDFS chart config)
+	@for g in $(GENERATED); do $(PY) -m $${g#*=} $${g%%=*} && echo "wrote $${g%%=*}" || exit 1; done
+
+check-generated: venv ## Fail when a committed generated file differs from what `make generate` writes
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for g in $(GENERATED); do f=$${g%%=*}; \
+	  $(PY) -m $${g#*=} "$$tmp/$$f" || exit 1; \
+	  diff -u "$$f" "$$tmp/$$f" || { echo "$$f is stale: run make generate and commit it"; exit 1; }; \
+	done; echo "generated files are current"
 
 demo: venv ## The embedded platform end to end on a simulated market
 	$(BIN)/coinstream demo
@@ -65,8 +79,8 @@ clean: ## Remove the venv and local state (not the download cache)
 
 include $(wildcard mk/*.mk)
 
-test: lint $(TEST_TARGETS) ## Everything CI runs
+test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
 bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
 
-.PHONY: help venv lock lint fmt schemas test test-unit test-ingest demo bench bench-produce clean
+.PHONY: help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce clean
