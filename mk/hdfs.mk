@@ -1,6 +1,8 @@
 # HDFS area: the real single-node HDFS, the lakehouse on hdfs://, the shared chart config.
 TEST_TARGETS += test-hdfs
 
+##@ HDFS
+
 test-hdfs: venv ## HDFS alone, then feed → Kafka → Spark → Iceberg on hdfs:// → Trino/DuckDB, DataNode failure
 	$(PYTEST) tests/system/hdfs
 

@@ -1,6 +1,8 @@
 # CoinFeed operator: tests against a real kube-apiserver, benchmark (CRD + RBAC: make generate).
 TEST_TARGETS += test-operator
 
+##@ Operator
+
 test-operator: venv ## Operator: reconcile against etcd/kube-apiserver/controller-manager (builders: test-unit)
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
 	$(PYTEST) tests/system/operator

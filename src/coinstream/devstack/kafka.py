@@ -16,8 +16,7 @@ from coinstream.devstack.jars import classpath, resolve_jars
 from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
 from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.ingest.kafka import ensure_topic, list_topics
-
-KAFKA_VERSION = "4.3.1"
+from coinstream.versions import KAFKA_VERSION
 
 
 @dataclass

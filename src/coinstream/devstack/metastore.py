@@ -21,8 +21,8 @@ from pathlib import Path
 from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
 from coinstream.devstack.process import Service, port_open
 from coinstream.platform.hdfs_config import render_xml
+from coinstream.versions import HIVE_METASTORE_VERSION
 
-HIVE_METASTORE_VERSION = "2.3.10"
 #: Single-file Java launcher (run from source by `java`): prepares the lock tables, then
 #: hands over to org.apache.hadoop.hive.metastore.HiveMetaStore.
 _LAUNCHER = Path(__file__).parent / "java" / "MetastoreMain.java"

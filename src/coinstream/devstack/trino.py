@@ -25,8 +25,8 @@ from coinstream.devstack.jvm import JvmService, java_bin
 from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.platform.hdfs_config import render_xml
 from coinstream.settings import get_settings
+from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
 
-TRINO_VERSION = "476"
 CATALOG = "lake"
 
 
@@ -57,7 +57,6 @@ def install_trino(version: str = TRINO_VERSION) -> Path:
 #: Maven plugin zips leave out; `io.trino:trino-hdfs:<v>:zip` supplies it, but Maven Central
 #: has it only for some releases (474, not 476). 474 is the nearest: it is loaded in its own
 #: class loader behind the trino-filesystem SPI and reads hdfs:// fine (tests/system/hdfs prove it).
-TRINO_HDFS_VERSION = "474"
 
 
 def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-# 3.5.0 is the first Hadoop line that supports Java 17 on the server side.
-HADOOP_VERSION = "3.5.0"
+from coinstream.versions import HADOOP_VERSION
 
 
 @dataclass(frozen=True)
