@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from coinstream.cli.common import FeedFile, console, load_or_exit, out
+from coinstream.cli.dashboard import dashboard
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
 from coinstream.logs import configure_logging
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
 app.command("backfill")(backfill)
+app.command("dashboard")(dashboard)
 
 
 @app.callback()

@@ -1,0 +1,17 @@
+# Live area: the dashboard (Dash) and its browser tests (Debian's chromium, driven by playwright).
+TEST_TARGETS += test-dashboard
+
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+browser: $(CHROMIUM) ## Install Debian's chromium + chromedriver for the browser tests (apt, needs root)
+
+test-dashboard: venv browser ## Dashboard: params/formatting, then a real chromium against a real metastore + Iceberg
+	$(PYTEST) tests/unit/dashboard tests/system/dashboard
+
+dashboard: venv ## The live dashboard on http://127.0.0.1:8050 over the local stack (DuckDB)
+	$(BIN)/coinstream dashboard
+
+.PHONY: browser test-dashboard dashboard
