@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from coinstream.errors import OperationalError
+
 MAVEN_CENTRAL = os.environ.get("COINSTREAM_MAVEN_URL", "https://repo1.maven.org/maven2")
 
 
@@ -31,7 +33,7 @@ def _digest(path: Path, algo: str) -> str:
     return h.hexdigest()
 
 
-class DownloadError(RuntimeError):
+class DownloadError(OperationalError):
     pass
 
 

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from coinstream.cli.common import FeedFile, console, load_or_exit, out
+from coinstream.cli.common import BoundaryGroup, FeedFile, console, load_or_exit, out, warning
 from coinstream.cli.dashboard import dashboard
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
+from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
 
 app = typer.Typer(
-    help="coinstream: stream crypto market data into an open lakehouse.", no_args_is_help=True, add_completion=False
+    cls=BoundaryGroup,
+    help="coinstream: stream crypto market data into an open lakehouse.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
@@ -37,11 +42,14 @@ def validate(file: Path = FeedFile) -> None:
     feed = load_or_exit(file)
     spec = feed.spec
     out.print(
-        f"[green]ok[/green] CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
-        f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}"
+        Text.assemble(
+            ("ok", "green"),
+            f" CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
+            f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}",
+        )
     )
     for w in spec.warnings():
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warning(w)
 
 
 @app.command()
@@ -57,8 +65,7 @@ def schema(
     elif what == "spark":
         out.print(spark_ddl(Quote), highlight=False)
     else:
-        console.print(f"[red]error:[/red] unknown schema {what!r}: choose quote or spark")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown schema {what!r}: choose quote or spark")
 
 
 @app.command()
@@ -70,18 +77,17 @@ def watch(
     idle: float | None = typer.Option(None, help="Stop after this many idle seconds"),
 ) -> None:
     """Tail a topic: one line per quote."""
-    from coinstream.watch import tail
+    from coinstream.ingest.watch import tail
 
     if topic is None:
         if file is None:
-            console.print("[red]error:[/red] give --topic or -f feed.yaml")
-            raise typer.Exit(2)
+            raise UserInputError("give --topic or -f feed.yaml")
         topic = load_or_exit(file).topic
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
         if v is None:
-            out.print(f"p{rec.partition}@{rec.offset} [red]undecodable[/red] {rec.raw!r:.120}", highlight=False)
+            out.print(Text.assemble(f"p{rec.partition}@{rec.offset} ", ("undecodable", "red"), f" {rec.raw!r:.120}"))
         else:
             out.print(
                 f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
@@ -99,7 +105,7 @@ def demo(
     file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.demo import run_demo
+    from coinstream.app.demo import run_demo
 
     summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
     table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
@@ -119,12 +125,11 @@ def report(
     window_days: int = typer.Option(90, min=1, max=3650, help="Look-back of the candles and drawdown charts"),
 ) -> None:
     """Render the investor notebook to HTML from the lakehouse (the local stack by default)."""
-    from coinstream.local.stack import LocalStack
+    from coinstream.devstack.stack import LocalStack
     from coinstream.report import render
 
     if engine not in {"duckdb", "trino"}:
-        console.print(f"[red]error:[/red] unknown engine {engine!r}: choose duckdb or trino")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
     stack = LocalStack(get_settings())
     env = {
         "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,

@@ -8,6 +8,7 @@ import threading
 import typer
 
 from coinstream.cli.common import console
+from coinstream.errors import OperationalError, UserInputError
 from coinstream.settings import get_settings
 
 
@@ -22,7 +23,7 @@ def dashboard(
 ) -> None:
     """Serve the live investor dashboard: prices, returns, charts, freshness, data quality."""
     from coinstream.dashboard import Reader, create_app, embedded_engine, serve, trino_engine
-    from coinstream.local.stack import LocalStack
+    from coinstream.devstack.stack import LocalStack
 
     settings = get_settings()
     if engine == "duckdb":
@@ -34,16 +35,14 @@ def dashboard(
         opener = trino_engine(trino_host, tport)
         where = f"Trino at {trino_host}:{tport}"
     else:
-        console.print(f"[red]error:[/red] unknown engine {engine!r}: choose duckdb or trino")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
     reader = Reader(opener, stale_after_s=stale_after)
     try:
         server = serve(create_app(reader, refresh_seconds=refresh), host, port)
     except OSError as exc:
-        console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
+        raise OperationalError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = server.effective_port
-    console.print(f"dashboard on http://{host}:{bound}/ reading {where}; Ctrl-C stops it", highlight=False)
+    console.print(f"dashboard on http://{host}:{bound}/ reading {where}; Ctrl-C stops it")
     stopped = threading.Event()
 
     def stop(*_: object) -> None:

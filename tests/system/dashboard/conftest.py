@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.lakehouse.data import market_history
+from tests.support.lake_data import market_history
 from tests.support.iceberg_quotes import append, quotes_table
 
 from coinstream.dashboard import Reader, create_app, embedded_engine, serve
-from coinstream.local.metastore import LocalMetastore
-from coinstream.local.process import free_port
+from coinstream.devstack.metastore import LocalMetastore
+from coinstream.devstack.process import free_port
 from coinstream.models.quote import Quote
 
 COINS = ("bitcoin", "ethereum", "litecoin")
