@@ -8,8 +8,8 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Install Debian's chromium + chromedriver for the browser tests (apt, needs root)
 
-test-dashboard: venv browser ## Dashboard: params/formatting, then a real chromium against a real metastore + Iceberg
-	$(PYTEST) tests/unit/dashboard tests/system/dashboard
+test-dashboard: venv browser ## Dashboard in a real headless chromium against a real metastore + Iceberg table
+	$(PYTEST) tests/system/dashboard
 
 dashboard: venv ## The live dashboard on http://127.0.0.1:8050 over the local stack (DuckDB)
 	$(BIN)/coinstream dashboard

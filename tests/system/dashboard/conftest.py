@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.lake_data import market_history
 from tests.support.iceberg_quotes import append, quotes_table
+from tests.support.lake_data import market_history
 
 from coinstream.dashboard import Reader, create_app, embedded_engine, serve
 from coinstream.devstack.metastore import LocalMetastore
