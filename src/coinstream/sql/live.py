@@ -27,6 +27,12 @@ SELECT feed, source, vs_currency, count(*) AS rows, count(DISTINCT coin_id) AS c
 FROM quotes GROUP BY feed, source, vs_currency ORDER BY feed, source, vs_currency
 """
 
+LAST_QUOTES = """
+SELECT feed, max_by(coin_id, source_ts) AS coin_id, max_by(price, source_ts) AS price,
+       max_by(vs_currency, source_ts) AS vs_currency, max(source_ts) AS source_ts
+FROM quotes WHERE origin = 'live' GROUP BY feed ORDER BY feed
+"""
+
 SOURCES = "SELECT DISTINCT source FROM quotes WHERE vs_currency = ? ORDER BY source"
 
 MARKET = """
@@ -66,6 +72,10 @@ class LiveQueries:
     def freshness(self) -> pd.DataFrame:
         """Per (feed, source, currency): rows, coins, newest quote, newest commit, newest live tick."""
         return self.engine.query(FRESHNESS)
+
+    def last_quotes(self) -> pd.DataFrame:
+        """Per feed, its newest live quote (coin, price, currency, time)."""
+        return self.engine.query(LAST_QUOTES)
 
     def sources(self, vs_currency: str) -> list[str]:
         return [str(s) for s in self.engine.query(SOURCES, [vs_currency])["source"]]
