@@ -15,3 +15,8 @@ dashboard: venv ## The live dashboard on http://127.0.0.1:8050 over the local st
 	$(BIN)/coinstream dashboard
 
 .PHONY: browser test-dashboard dashboard
+
+dashboard-port-forward: ## The kind cluster's live dashboard on http://127.0.0.1:$(DASHBOARD_PORT) (default 8050)
+	bash kind/run.sh dashboard-port-forward
+
+.PHONY: dashboard-port-forward

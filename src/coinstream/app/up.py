@@ -198,6 +198,10 @@ class Pipeline:
                     fs.errors += st.restarts + (1 if st.state == "backoff" and not st.restarts else 0)
                     fs.last_error = st.last_error or fs.last_error
         note = self._lake_figures(by_name) if lake else "stopped"
+        maintain = self.supervisor.states.get("maintain")
+        if note and maintain is not None and maintain.state in ("waiting", "backoff"):
+            # Nothing to maintain before the first commit: do not spend a Spark start on it.
+            maintain.next_start = self.supervisor.clock() + self.options.maintain_every
         return UpStatus(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), units, feeds, note)
 
     def _lake_figures(self, by_name: dict[str, FeedStatus]) -> str:

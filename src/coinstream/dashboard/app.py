@@ -141,6 +141,18 @@ def create_app(reader: Reader, *, refresh_seconds: float = 5.0, title: str = "co
             ),
         ]
     )
+
+    @app.server.route("/healthz")
+    def healthz() -> tuple[str, int, dict[str, str]]:
+        """Ready = the lakehouse answers a query (what the readiness probe and `helm test` ask)."""
+        token = reader.poll()
+        ok = not token.startswith("unavailable|")
+        return (
+            (f"ok {token}\n" if ok else "lakehouse unavailable\n"),
+            (200 if ok else 503),
+            {"Content-Type": "text/plain"},
+        )
+
     outputs = [
         Output("status", "children"),
         Output("error", "children"),
