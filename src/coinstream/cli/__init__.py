@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -34,8 +33,7 @@ app.command("up")(up)
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging")) -> None:
-    s = get_settings()
-    configure_logging("DEBUG" if verbose else s.log_level, json=s.log_json)
+    configure_logging("DEBUG" if verbose else None)
 
 
 @app.command()
@@ -136,7 +134,7 @@ def report(
     env = {
         "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,
         "COINSTREAM_LAKE_WAREHOUSE": stack.warehouse,
-        "COINSTREAM_TRINO_PORT": os.environ.get("COINSTREAM_TRINO_PORT", str(get_settings().trino_port)),
+        "COINSTREAM_TRINO_PORT": str(get_settings().trino_port),
     }
     with console.status(f"rendering the investor report with {engine}..."):
         path = render(output, engine=engine, coins=coin or None, vs_currency=vs_currency,
