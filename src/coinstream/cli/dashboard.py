@@ -18,7 +18,7 @@ def dashboard(
     port: int = typer.Option(8050, min=0, max=65535, help="Port to serve on (0: any free port)"),
     refresh: float = typer.Option(5.0, min=1.0, max=3600.0, help="Seconds between re-reads of the lakehouse"),
     stale_after: float = typer.Option(120.0, min=1.0, help="Flag a feed whose newest quote is older (seconds)"),
-    trino_host: str = typer.Option("127.0.0.1", help="Trino host (--engine trino)"),
+    trino_host: str | None = typer.Option(None, help="Trino host (--engine trino; default COINSTREAM_TRINO_HOST)"),
     trino_port: int | None = typer.Option(None, help="Trino port (default COINSTREAM_TRINO_PORT)"),
 ) -> None:
     """Serve the live investor dashboard: prices, returns, charts, freshness, data quality."""
@@ -31,9 +31,9 @@ def dashboard(
         opener = embedded_engine(stack.metastore.uri, stack.warehouse, stack.pyiceberg_properties())
         where = f"DuckDB over {stack.warehouse} (metastore {stack.metastore.uri})"
     elif engine == "trino":
-        tport = trino_port or settings.trino_port
-        opener = trino_engine(trino_host, tport)
-        where = f"Trino at {trino_host}:{tport}"
+        thost, tport = trino_host or settings.trino_host, trino_port or settings.trino_port
+        opener = trino_engine(thost, tport)
+        where = f"Trino at {thost}:{tport}"
     else:
         raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
     reader = Reader(opener, stale_after_s=stale_after)
