@@ -1,5 +1,6 @@
-# Live area: the dashboard (Dash) and its browser tests (Debian's chromium, driven by playwright).
-TEST_TARGETS += test-dashboard
+# Live area: `coinstream up` (the supervised embedded pipeline) and the dashboard (Dash), whose
+# browser tests drive Debian's chromium with playwright.
+TEST_TARGETS += test-live
 
 CHROMIUM := /usr/bin/chromium
 
@@ -8,13 +9,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Install Debian's chromium + chromedriver for the browser tests (apt, needs root)
 
-test-dashboard: venv browser ## Dashboard in a real headless chromium against a real metastore + Iceberg table
-	$(PYTEST) tests/system/dashboard
+test-live: venv browser ## `coinstream up` for real (kill a child, Ctrl-C); the dashboard in a real headless chromium
+	$(PYTEST) tests/system/app tests/system/dashboard
 
 dashboard: venv ## The live dashboard on http://127.0.0.1:8050 over the local stack (DuckDB)
 	$(BIN)/coinstream dashboard
 
-.PHONY: browser test-dashboard dashboard
+.PHONY: browser test-live dashboard
 
 dashboard-port-forward: ## The kind cluster's live dashboard on http://127.0.0.1:$(DASHBOARD_PORT) (default 8050)
 	bash kind/run.sh dashboard-port-forward
