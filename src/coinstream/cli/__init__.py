@@ -10,8 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from coinstream.cli.common import BoundaryGroup, FeedFile, console, load_or_exit, out, warning
+from coinstream.cli.dashboard import dashboard
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
+from coinstream.cli.up import up
 from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
@@ -25,6 +27,8 @@ app = typer.Typer(
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
 app.command("backfill")(backfill)
+app.command("dashboard")(dashboard)
+app.command("up")(up)
 
 
 @app.callback()
