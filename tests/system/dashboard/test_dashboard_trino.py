@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def test_trino_and_duckdb_give_the_page_the_same_numbers(served: Served, tmp_path: Path) -> None:
     trino = LocalTrino(tmp_path / "trino", served.metastore.uri, served.metastore.warehouse, port=free_port())
-    trino.up()
+    trino.up(timeout=600)  # a loaded 2-core machine needs minutes
     try:
         now = dt.datetime.now(dt.UTC)
         via_trino = Reader(trino_engine("127.0.0.1", trino.port), stale_after_s=600)
