@@ -8,11 +8,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-HELM_VERSION=v4.3.1
-KUBE_VERSION=v1.34.4
-COREDNS_VERSION=v1.12.4
-NETPOL_VERSION=v0.8.0
-SPARK_OPERATOR_VERSION=v2.5.2
+# shellcheck source=../src/coinstream/versions.env
+source "$here/../src/coinstream/versions.env"
 # Without these the binaries call themselves v0.0.0-master, and helm refuses charts whose
 # kubeVersion constraint the API server's version does not meet.
 KUBE_LDFLAGS="-s -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
@@ -72,7 +69,7 @@ case ${1:-all} in
   node) LDFLAGS=$KUBE_LDFLAGS OUT_NAME=kube-node build_module kube k8s.io/kubernetes/cmd/kubelet \
           k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ;;
   coredns) build_upstream coredns github.com/coredns/coredns "$COREDNS_VERSION" . ;;
-  netpol) build_upstream kube-network-policies sigs.k8s.io/kube-network-policies "$NETPOL_VERSION" ./cmd ;;
+  netpol) build_upstream kube-network-policies sigs.k8s.io/kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" ./cmd ;;
   spark-operator) build_upstream spark-operator github.com/kubeflow/spark-operator/v2 "$SPARK_OPERATOR_VERSION" ./cmd/operator ;;
   helm) build_helm ;;
   all) build_module etcd . >/dev/null; build_module kube k8s.io/kubernetes/cmd/kube-apiserver \

@@ -41,6 +41,11 @@ from coinstream.devstack.process import Service, free_port
 from tests.support.kubeapi import KubeControlPlane, build_binaries, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
+_PINNED = dict(
+    line.split("=", 1)
+    for line in (REPO / "src/coinstream/versions.env").read_text().splitlines()
+    if "=" in line and not line.startswith("#")
+)
 NODE_NAME = "coinstream-node"
 NODE_IP = "10.99.0.1"
 NODE_LINK = "csnode0"
@@ -51,8 +56,8 @@ DNS_IP = "10.96.0.10"
 CNI_NETWORK = "coinstream"
 RUN = Path(os.environ.get("COINSTREAM_REALNODE_RUN", "/run/coinstream-realnode"))
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
-COREDNS_IMAGE = "coinstream-local/coredns:v1.12.4"
-NETPOL_IMAGE = "coinstream-local/kube-network-policies:v0.8.0"
+COREDNS_IMAGE = f"coinstream-local/coredns:{_PINNED['COREDNS_VERSION']}"
+NETPOL_IMAGE = f"coinstream-local/kube-network-policies:{_PINNED['KUBE_NETWORK_POLICIES_VERSION']}"
 STORAGE_CLASS = "standard"
 PROVISIONER = "coinstream.io/local-path"
 #: Chains kubelet and the CNI plugins create outside kube-proxy's own (`kube-proxy --cleanup`).

@@ -36,7 +36,8 @@ def test_a_code_change_rolls_the_pods(tmp_path: Path, helm: Helm) -> None:
     clone = tmp_path / "clone"
     (clone / "kind").mkdir(parents=True)
     shutil.copy(REPO / "kind/run.sh", clone / "kind/run.sh")
-    (clone / "src").mkdir()
+    (clone / "src/coinstream").mkdir(parents=True)
+    shutil.copy(REPO / "src/coinstream/versions.env", clone / "src/coinstream/versions.env")
     (clone / "src/mod.py").write_text("X = 1\n")
     _git(clone, "init", "-q")
     _git(clone, "add", ".")

@@ -41,17 +41,12 @@ def test_bad_input_exits_2_and_prints_user_text_literally():
 def test_runtime_failure_exits_1_without_a_traceback(monkeypatch, tmp_path):
     """A source that cannot be reached is a runtime error: one line, exit 1, nothing else."""
     from coinstream.devstack.process import free_port
-    from coinstream.settings import get_settings
 
     monkeypatch.setenv("COINSTREAM_COINGECKO_BASE_URL", f"http://127.0.0.1:{free_port()}/api/v3")
     monkeypatch.setenv("COINSTREAM_HTTP_DEADLINE", "1")
-    get_settings.cache_clear()
-    try:
-        res = runner.invoke(
-            app, ["backfill", "-f", str(ROOT / "examples" / "coinfeed-coingecko.yaml"), "--no-ensure-topic"]
-        )
-    finally:
-        get_settings.cache_clear()
+    res = runner.invoke(
+        app, ["backfill", "-f", str(ROOT / "examples" / "coinfeed-coingecko.yaml"), "--no-ensure-topic"]
+    )
     assert res.exit_code == 1, res.output
     assert "\nerror: coins_list: connection" in res.stderr and "Traceback" not in res.output
     assert isinstance(res.exception, SystemExit)
