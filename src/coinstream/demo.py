@@ -53,7 +53,7 @@ def run_demo(
         metrics = Metrics()
         source = make_source(feed, settings, metrics)
         with QuoteProducer(stack.bootstrap, feed.topic, metrics=metrics, client_id="coinstream-demo") as producer:
-            result = backfill_with_progress(feed, source, producer, stack.bootstrap)
+            result = backfill_with_progress(feed, source, stack.bootstrap, metrics)
             console.print(f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s")
             _live(feed, FeedRunner(feed, source, producer), live_seconds)
         kafka_rows = sum(int(str(r[2])) + int(str(r[3])) for r in summarize(stack.bootstrap, feed.topic).rows)

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from coinstream.cli.common import FeedFile, console, load_or_exit
 from coinstream.cli.progress import backfill_with_progress
@@ -15,7 +16,7 @@ from coinstream.kafka_admin import ensure_topic
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
-from coinstream.producer import QuoteProducer
+from coinstream.producer import DeliveryError, QuoteProducer
 from coinstream.settings import get_settings
 from coinstream.sources import make_source
 from coinstream.sources.errors import SourceError, UnknownCoinsError
@@ -53,12 +54,19 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     source = make_source(feed, settings, metrics)
-    with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}") as producer:
+    producer = QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}")
+    try:
+        cycles = FeedRunner(feed, source, producer).run(stop, once=once)
+    except UnknownCoinsError as exc:
+        console.print("[red]error:[/red]", escape(str(exc)))
+        raise typer.Exit(2) from None
+    finally:
+        # SIGTERM: deliver what is queued within the pod's grace period, then report what was not.
         try:
-            cycles = FeedRunner(feed, source, producer).run(stop, once=once)
-        except UnknownCoinsError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
+            producer.close(timeout=settings.shutdown_grace_seconds)
+        except DeliveryError as exc:
+            console.print("[red]error:[/red]", escape(f"feed {feed.name}: {exc}"))
+            raise typer.Exit(1) from None
     console.print(
         f"feed {feed.name}: {cycles} cycle(s), {producer.acked} quote(s) produced to {feed.topic}, "
         f"{int(metrics.value('coinstream_quotes_deduplicated_total', origin='live'))} repeat(s) dropped"
@@ -86,12 +94,11 @@ def backfill(
     except SourceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-backfill-{feed.name}") as prod:
-        try:
-            result = backfill_with_progress(feed, source, prod, bootstrap)
-        except SourceError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+    try:
+        result = backfill_with_progress(feed, source, bootstrap, metrics, ensure_ledger=ensure_topic)
+    except SourceError as exc:
+        console.print("[red]error:[/red]", escape(str(exc)))
+        raise typer.Exit(1) from None
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     console.print(

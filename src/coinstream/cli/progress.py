@@ -6,8 +6,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from coinstream.backfill import BackfillResult, expected_points, run_backfill
 from coinstream.cli.common import console
+from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
-from coinstream.producer import QuoteProducer
 from coinstream.sources.base import MarketSource
 
 
@@ -22,7 +22,7 @@ def progress_bar() -> Progress:
 
 
 def backfill_with_progress(
-    feed: CoinFeed, source: MarketSource, producer: QuoteProducer, bootstrap: str
+    feed: CoinFeed, source: MarketSource, bootstrap: str, metrics: Metrics | None = None, *, ensure_ledger: bool = True
 ) -> BackfillResult:
     with progress_bar() as progress:
         task = progress.add_task(f"backfill {feed.name}", total=expected_points(feed))
@@ -30,6 +30,6 @@ def backfill_with_progress(
         def on_chunk(coin: str, vs: str, n: int) -> None:
             progress.update(task, advance=n, description=f"backfill {feed.name} {coin}/{vs}")
 
-        result = run_backfill(feed, source, producer, bootstrap, on_chunk=on_chunk)
+        result = run_backfill(feed, source, bootstrap, metrics=metrics, ensure_ledger=ensure_ledger, on_chunk=on_chunk)
         progress.update(task, completed=progress.tasks[0].total, description=f"backfill {feed.name}")
     return result

@@ -27,6 +27,7 @@ from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
 from coinstream.ratelimit import TokenBucket
+from coinstream.sources.base import HistoryChunk, HistoryGranularity
 from coinstream.sources.errors import (
     AuthError,
     DeadlineExceeded,
@@ -429,9 +430,10 @@ class CoinGeckoClient:
         vs_currency: str,
         start: dt.datetime,
         end: dt.datetime,
-        granularity: Literal["auto", "daily", "hourly"],
+        granularity: HistoryGranularity,
         feed: str,
-    ) -> Iterator[list[Quote]]:
+        origin: Literal["backfill", "gapfill"] = "backfill",
+    ) -> Iterator[HistoryChunk]:
         symbol, name = self.coins().get(coin, (coin, coin))
         for chunk_start, chunk_end, query_start, label in history_chunks(start, end, granularity):
             raw = self.get(
@@ -443,9 +445,11 @@ class CoinGeckoClient:
                     "to": int(chunk_end.timestamp()),
                 },
             )
-            quotes = self._chart_quotes(raw, coin, symbol, name, vs_currency, feed, label, chunk_start, chunk_end)
-            self.metrics.quotes_fetched.labels("coingecko", "backfill").inc(len(quotes))
-            yield quotes
+            quotes = self._chart_quotes(
+                raw, coin, symbol, name, vs_currency, feed, label, chunk_start, chunk_end, origin
+            )
+            self.metrics.quotes_fetched.labels("coingecko", origin).inc(len(quotes))
+            yield HistoryChunk(quotes, chunk_start, chunk_end, label)
 
     def _chart_quotes(
         self,
@@ -458,6 +462,7 @@ class CoinGeckoClient:
         label: Literal["5m", "hourly", "daily"],
         start: dt.datetime,
         end: dt.datetime,
+        origin: Literal["backfill", "gapfill"],
     ) -> list[Quote]:
         if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
             self.metrics.api_errors.labels("market_chart_range", "shape").inc()
@@ -495,7 +500,7 @@ class CoinGeckoClient:
                         source_ts=dt.datetime.fromtimestamp(ms / 1000, dt.UTC),
                         ingest_ts=now,
                         feed=feed,
-                        origin="backfill",
+                        origin=origin,
                         granularity=label,
                     )
                 )
@@ -516,7 +521,7 @@ class CoinGeckoClient:
 
 
 def history_chunks(
-    start: dt.datetime, end: dt.datetime, granularity: Literal["auto", "daily", "hourly"]
+    start: dt.datetime, end: dt.datetime, granularity: HistoryGranularity
 ) -> list[tuple[dt.datetime, dt.datetime, dt.datetime, Literal["5m", "hourly", "daily"]]]:
     """Split [start, end) so every call returns the granularity asked for.
 
@@ -531,7 +536,9 @@ def history_chunks(
         span = end - start
         label: Literal["5m", "hourly", "daily"] = "5m" if span <= DAY else "hourly" if span <= 90 * DAY else "daily"
         return [(start, end, start, label)]
-    if granularity == "daily":
+    if granularity == "5m":  # served only for ranges within the last day, one day per call
+        size, min_span, label = DAY, dt.timedelta(0), "5m"
+    elif granularity == "daily":
         size, min_span, label = 365 * DAY, 91 * DAY, "daily"
     else:
         size, min_span, label = 90 * DAY, 2 * DAY, "hourly"
