@@ -2,11 +2,13 @@
 # Builds the pinned Go binaries the tests need (etcd, kube-apiserver,
 # kube-controller-manager, helm) once into the shared cache, keyed by the
 # checksum of the wrapper module that pins them. A warm cache makes this a no-op.
-# Usage: tools/build.sh [etcd|kube|helm|all]   -> prints the bin dir
+# Usage: tools/build.sh [etcd|kube|helm|promtool|all]   -> prints the bin dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
 HELM_VERSION=v4.3.1
+# Prometheus 3.x is published to the Go proxy as v0.3xx.y (v3.<xx>.<y>): 0.316.0 = 3.16.0.
+PROMETHEUS_VERSION=v0.316.0
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 
 key() { cat "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-12; }
@@ -36,11 +38,23 @@ build_helm() {
   echo "$out"
 }
 
+build_promtool() {
+  local out=$cache/bin/promtool-$PROMETHEUS_VERSION
+  mkdir -p "$out"; exec 9>"$out.lock"; flock 9
+  if [ ! -f "$out/.done" ]; then
+    echo "building promtool $PROMETHEUS_VERSION" >&2
+    GOBIN=$out go install -trimpath -ldflags=-s "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" >&2
+    touch "$out/.done"
+  fi
+  echo "$out"
+}
+
 case ${1:-all} in
   etcd) build_module etcd . ;;
   kube) build_module kube k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ;;
   helm) build_helm ;;
+  promtool) build_promtool ;;
   all) build_module etcd . >/dev/null; build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
-         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; echo "$cache/bin" ;;
-  *) echo "usage: $0 [etcd|kube|helm|all]" >&2; exit 2 ;;
+         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; build_promtool >/dev/null; echo "$cache/bin" ;;
+  *) echo "usage: $0 [etcd|kube|helm|promtool|all]" >&2; exit 2 ;;
 esac

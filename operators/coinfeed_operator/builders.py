@@ -101,9 +101,21 @@ def spark_app_name(feed_name: str, owner: Owner, config: OperatorConfig) -> str:
 
 
 def backfill_hash(feed: CoinFeed) -> str | None:
+    """Everything that changes what a backfill must load: the range and granularity, the coins
+    and currencies, the source (and its seed or plan), and the topic it loads into. A new coin
+    is a new Job; the coverage ledger makes that Job fetch only what is missing."""
     if feed.spec.backfill is None:
         return None
-    return short_hash(feed.spec.backfill.model_dump(by_alias=True, mode="json"))
+    src = feed.spec.source
+    return short_hash(
+        {
+            "backfill": feed.spec.backfill.model_dump(by_alias=True, mode="json"),
+            "coins": sorted(feed.spec.coins),
+            "vsCurrencies": sorted(feed.spec.vs_currencies),
+            "source": {"type": src.type, "plan": src.plan, "seed": src.seed},
+            "topic": feed.topic,
+        }
+    )
 
 
 def backfill_job_name(feed: CoinFeed) -> str | None:
@@ -306,7 +318,7 @@ def _spark_security() -> dict[str, Any]:
 
 
 def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[str]:
-    """Flags of jobs/stream_quotes.py: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
+    """Flags of coinstream.lakehouse.jobs.stream_quotes: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
     namespace, table = feed.spec.sink.table.split(".", 1)
     given = {
         "bootstrap": config.kafka_bootstrap,
@@ -320,7 +332,7 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "trigger": feed.spec.sink.trigger,
     }
     unknown = set(given) - set(LakeConfig.model_fields)
-    assert not unknown, f"jobs/stream_quotes.py has no flags for {unknown}"
+    assert not unknown, f"coinstream.lakehouse.jobs.stream_quotes has no flags for {unknown}"
     return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
 
 

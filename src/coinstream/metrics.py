@@ -50,6 +50,15 @@ class Metrics:
             ["feed"],
             registry=r,
         )
+        self.gaps_detected = Counter(
+            "coinstream_gaps_detected",
+            "Holes found in a live series (outage, pause, source failure)",
+            ["feed"],
+            registry=r,
+        )
+        self.gapfill_quotes = Counter(
+            "coinstream_gapfill_quotes", "History quotes sent to fill holes in live series", ["feed"], registry=r
+        )
         self.api_calls = Counter(
             "coinstream_api_calls", "HTTP calls to the market data API", ["endpoint", "status"], registry=r
         )

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from coinstream.cli.common import FeedFile, console, load_or_exit, out
 from coinstream.cli.feed import backfill, feed_app
@@ -35,11 +37,14 @@ def validate(file: Path = FeedFile) -> None:
     feed = load_or_exit(file)
     spec = feed.spec
     out.print(
-        f"[green]ok[/green] CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
-        f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}"
+        "[green]ok[/green]",
+        escape(
+            f"CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
+            f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}"
+        ),
     )
     for w in spec.warnings():
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print("[yellow]warning:[/yellow]", escape(w))
 
 
 @app.command()
@@ -68,7 +73,7 @@ def watch(
     idle: float | None = typer.Option(None, help="Stop after this many idle seconds"),
 ) -> None:
     """Tail a topic: one line per quote."""
-    from coinstream.watch import tail
+    from coinstream.ingest.watch import tail
 
     if topic is None:
         if file is None:
@@ -78,12 +83,20 @@ def watch(
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
-        if v is None:
-            out.print(f"p{rec.partition}@{rec.offset} [red]undecodable[/red] {rec.raw!r:.120}", highlight=False)
+        where = f"p{rec.partition}@{rec.offset}"
+        if rec.problem is not None or v is None:
+            # A poison record is shown, not fatal; its bytes are the producer's text, never markup.
+            raw = repr(rec.raw)[:120] if rec.raw is not None else "null"
+            line = Text(f"{where} ")
+            line.append("poison", style="red")
+            line.append(f" {rec.problem}: {raw}")
+            out.print(line, highlight=False)
         else:
             out.print(
-                f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
-                f"{v.get('origin')}/{v.get('granularity')}  p{rec.partition}@{rec.offset}",
+                Text(
+                    f"{v.get('source_ts')}  {v.get('coin_id')!s:<12} {v.get('price')!s:>16} {v.get('vs_currency')} "
+                    f"{v.get('origin')}/{v.get('granularity')}  {where}"
+                ),
                 highlight=False,
             )
         if max_records is not None and n >= max_records:
@@ -97,7 +110,7 @@ def demo(
     file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.demo import run_demo
+    from coinstream.app.demo import run_demo
 
     summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
     table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
@@ -117,7 +130,7 @@ def report(
     window_days: int = typer.Option(90, min=1, max=3650, help="Look-back of the candles and drawdown charts"),
 ) -> None:
     """Render the investor notebook to HTML from the lakehouse (the local stack by default)."""
-    from coinstream.local.stack import LocalStack
+    from coinstream.devstack.stack import LocalStack
     from coinstream.report import render
 
     if engine not in {"duckdb", "trino"}:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from coinstream.models import CoinFeed, CoinFeedError, load_coinfeed
 
@@ -19,5 +20,5 @@ def load_or_exit(path: Path) -> CoinFeed:
     try:
         return load_coinfeed(path)
     except CoinFeedError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print("[red]error:[/red]", escape(str(exc)), highlight=False)
         raise typer.Exit(2) from None

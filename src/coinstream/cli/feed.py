@@ -11,15 +11,15 @@ from rich.markup import escape
 
 from coinstream.cli.common import FeedFile, console, load_or_exit
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.feed import FeedRunner
-from coinstream.kafka_admin import ensure_topic
+from coinstream.ingest.kafka import ensure_topic
+from coinstream.ingest.producer import DeliveryError, QuoteProducer
+from coinstream.ingest.runner import FeedRunner
+from coinstream.ingest.sources import make_source
+from coinstream.ingest.sources.errors import SourceError, UnknownCoinsError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
-from coinstream.producer import DeliveryError, QuoteProducer
 from coinstream.settings import get_settings
-from coinstream.sources import make_source
-from coinstream.sources.errors import SourceError, UnknownCoinsError
 
 feed_app = typer.Typer(help="Run a CoinFeed's live producer.", no_args_is_help=True)
 log = get_logger(__name__)
@@ -56,7 +56,7 @@ def run(
     source = make_source(feed, settings, metrics)
     producer = QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}")
     try:
-        cycles = FeedRunner(feed, source, producer).run(stop, once=once)
+        cycles = FeedRunner(feed, source, producer, bootstrap=bootstrap).run(stop, once=once)
     except UnknownCoinsError as exc:
         console.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(2) from None
@@ -92,7 +92,7 @@ def backfill(
     try:
         source.check_coins(list(feed.spec.coins))
     except SourceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(2) from None
     try:
         result = backfill_with_progress(feed, source, bootstrap, metrics, ensure_ledger=ensure_topic)
@@ -100,7 +100,7 @@ def backfill(
         console.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print("[yellow]warning:[/yellow]", escape(w))
     console.print(
         f"backfill {feed.name}: {result.produced} row(s) produced, {result.skipped_existing} already there, "
         f"{result.calls} API call(s), {result.elapsed:.1f}s"

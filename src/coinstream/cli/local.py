@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from coinstream.cli.common import console, load_or_exit, out
-from coinstream.local.jars import JavaError
-from coinstream.local.process import ServiceError
-from coinstream.local.stack import LocalStack
+from coinstream.devstack.jars import JavaError
+from coinstream.devstack.process import ServiceError
+from coinstream.devstack.stack import LocalStack
 from coinstream.settings import get_settings
 
 local_app = typer.Typer(help="Start and stop the local (embedded) platform.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def up(
         with console.status("starting local services (first run downloads pinned jars)..."):
             started = stack.up(feeds, trino=trino, hdfs=hdfs)
     except (ServiceError, JavaError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print("[red]error:[/red]", escape(str(exc)))
         raise typer.Exit(1) from None
     console.print(f"local stack up (state in {stack.home}): Kafka at {stack.bootstrap}")
     console.print(f"  Hive metastore at {stack.metastore.uri}, warehouse {stack.warehouse}")

@@ -1,0 +1,57 @@
+"""Local service plumbing: clear errors when Java or Maven is missing, pid-file lifecycle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from coinstream.devstack.jars import JavaError, resolve_jars
+from coinstream.devstack.process import Service, ServiceError, free_port, java_bin, pid_alive, port_open, start_time
+
+
+def test_missing_java_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(JavaError, match="install a JDK 17"):
+        java_bin()
+
+
+def test_missing_maven_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("COINSTREAM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(JavaError, match="install Maven"):
+        resolve_jars("kafka", "4.3.1")
+
+
+def test_service_lifecycle_and_failed_start(tmp_path):
+    port = free_port()
+    svc = Service("web", tmp_path, [port])
+    server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    pid = svc.start(server, lambda: port_open(port), timeout=30)
+    assert svc.running() and svc.start(server, lambda: True) == pid, "start is idempotent"
+    assert svc.stop() and not svc.running() and not pid_alive(pid)
+    assert not svc.stop(), "stopping a stopped service is a no-op"
+    crash = Service("crash", tmp_path, [free_port()])
+    with pytest.raises(ServiceError, match="exited with 3"):
+        crash.start([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], lambda: False, timeout=30)
+    assert "boom" in crash.log_tail()
+
+
+def test_a_stale_pid_file_never_signals_an_unrelated_process(tmp_path):
+    """The pid in a stale file may now belong to someone else: `local down` must leave it alone."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        svc = Service("kafka", tmp_path, [free_port()])
+        svc.pid_file.write_text(f"{bystander.pid} 1")  # same pid, another process's start time
+        assert svc.pid() is None and not svc.running()
+        assert not svc.stop()
+        svc.pid_file.write_text(str(bystander.pid))  # an old file without a start time proves nothing
+        assert not svc.stop()
+        assert bystander.poll() is None, "the unrelated process was signalled"
+        svc.pid_file.write_text(f"{bystander.pid} {start_time(bystander.pid)}")
+        assert svc.pid() == bystander.pid, "the recorded process itself is recognised"
+    finally:
+        bystander.kill()
+        bystander.wait()

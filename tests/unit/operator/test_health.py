@@ -1,0 +1,89 @@
+"""Status rules: observed children -> conditions, without a cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from coinfeed_operator.health import Observed, compute_status
+from coinstream.models.coinfeed_status import ChildNames
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+T1 = T0 + dt.timedelta(minutes=5)
+CHILDREN = ChildNames(topic="t", config_map="c", deployment="d", backfill_job="j", spark_application="s")
+TOPIC_READY = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+PRODUCER_UP = {"status": {"availableReplicas": 1}}
+SPARK_RUNNING = {"status": {"applicationState": {"state": "RUNNING"}}}
+
+
+def status(observed: Observed, old: Any = None, now: dt.datetime = T0, generation: int = 3) -> Any:
+    return compute_status(old=old, generation=generation, children=CHILDREN, coin_count=2, observed=observed, now=now)
+
+
+def conds(s: Any) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in s.conditions}
+
+
+def test_all_healthy_is_ready() -> None:
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING))
+    assert conds(s) == {
+        "Ready": ("True", "AllChildrenReady"),
+        "Progressing": ("False", "Reconciled"),
+        "Degraded": ("False", "AsExpected"),
+    }
+    assert s.observed_generation == 3 and all(c.observed_generation == 3 for c in s.conditions)
+    assert (s.topic_ready, s.producer_available_replicas, s.spark_state) == (True, 1, "RUNNING")
+
+
+def test_not_ready_children_are_named() -> None:
+    s = status(Observed(topic={}, deployment={"status": {}}, spark_app={"status": {}}))
+    ready = s.condition("Ready")
+    assert conds(s)["Ready"] == ("False", "ChildrenNotReady")
+    assert conds(s)["Progressing"] == ("True", "Reconciling")
+    assert "KafkaTopic not Ready" in ready.message
+    assert "producer 0/1" in ready.message
+    assert "SparkApplication state not reported yet" in ready.message
+
+
+def test_suspended_feed_only_needs_its_topic() -> None:
+    s = status(Observed(topic=TOPIC_READY, deployment={"status": {}}, spark_app={}, suspended=True))
+    assert conds(s)["Ready"] == ("True", "Suspended")
+
+
+def test_problems_make_it_degraded_with_the_message() -> None:
+    s = status(Observed(problems=["Secret ns/cg not found", "Kafka cluster 'k' not found"]))
+    assert conds(s)["Degraded"] == ("True", "SpecCannotWork")
+    assert conds(s)["Ready"] == ("False", "SpecCannotWork")
+    assert s.condition("Degraded").message == "Secret ns/cg not found; Kafka cluster 'k' not found"
+
+
+def test_last_transition_time_moves_only_on_flips() -> None:
+    first = status(Observed(topic={}, deployment={}, spark_app={}), now=T0)
+    same = status(Observed(topic={}, deployment={}, spark_app={}), old=first, now=T1)
+    assert same.condition("Ready").last_transition_time == T0
+    flipped = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING), old=same, now=T1)
+    assert flipped.condition("Ready").last_transition_time == T1
+    assert flipped.condition("Degraded").last_transition_time == T0  # stayed False
+
+
+def test_completed_backfill_is_remembered_after_the_job_is_gone() -> None:
+    done = {"metadata": {"name": "j"}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    first = status(Observed(job=done))
+    assert first.backfill_succeeded is True
+    later = status(Observed(job=None), old=first)
+    assert later.backfill_succeeded is True
+
+
+def test_a_failed_backfill_job_makes_the_feed_degraded_with_its_reason() -> None:
+    failed = {
+        "metadata": {"name": "j"},
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                   "message": "Job has reached the specified backoff limit"}]},
+    }  # fmt: skip
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, job=failed))
+    assert conds(s)["Degraded"] == ("True", "BackfillFailed")
+    assert conds(s)["Ready"] == ("False", "BackfillFailed")
+    assert "backfill Job j failed: Job has reached the specified backoff limit" in s.condition("Degraded").message
+    running = {"metadata": {"name": "j"}, "status": {"active": 1}}
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, job=running))
+    assert conds(s)["Degraded"] == ("False", "AsExpected")
