@@ -21,6 +21,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, NoBrokersAvailable
 from kafka.producer.future import FutureRecordMetadata
 
+from coinstream.errors import OperationalError
 from coinstream.ingest.gaps import Gap
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
@@ -31,7 +32,7 @@ log = get_logger(__name__)
 SeriesKey = tuple[str, str, str, str]
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(OperationalError):
     """Kafka did not acknowledge some records within the time given; they are not in the topic."""
 
     def __init__(self, undelivered: int, reason: str) -> None:
