@@ -6,9 +6,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-HELM_VERSION=v4.3.1
-# Prometheus 3.x is published to the Go proxy as v0.3xx.y (v3.<xx>.<y>): 0.316.0 = 3.16.0.
-PROMETHEUS_VERSION=v0.316.0
+# shellcheck source=../src/coinstream/versions.env
+source "$here/../src/coinstream/versions.env"
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 
 key() { cat "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-12; }

@@ -294,17 +294,25 @@ class CoinGeckoClient:
     def get(self, endpoint: str, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET with rate limiting and retries, all within `self.deadline` seconds, body reads included."""
         deadline = time.monotonic() + self.deadline
+        failures: list[BaseException] = []
         retrying = Retrying(
             stop=stop_before_delay(self.deadline),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
             sleep=self._sleep,
             reraise=True,
-            before_sleep=lambda rs: self._on_retry(rs.outcome.exception() if rs.outcome else None),
+            before_sleep=lambda rs: self._on_retry(rs.outcome.exception() if rs.outcome else None, failures),
         )
-        return retrying(self._once, endpoint, path, params, deadline)
+        try:
+            return retrying(self._once, endpoint, path, params, deadline)
+        except DeadlineExceeded:
+            if failures:  # what went wrong is worth more to the user than that time ran out
+                raise failures[-1] from None
+            raise
 
-    def _on_retry(self, exc: BaseException | None) -> None:
+    def _on_retry(self, exc: BaseException | None, failures: list[BaseException]) -> None:
+        if exc is not None:
+            failures.append(exc)
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
             self.bucket.pause(exc.retry_after)
 
