@@ -19,6 +19,7 @@ from pathlib import Path
 from coinstream.cli.common import console
 from coinstream.cli.progress import backfill_with_progress, progress_bar
 from coinstream.feed import FeedRunner
+from coinstream.lakehouse.demo import WindowReturn
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
 from coinstream.producer import QuoteProducer
@@ -67,6 +68,8 @@ def run_demo(
                 re.escape(feed.topic),
                 home=stack.home / "lakehouse",
                 vs_currency=feed.spec.vs_currencies[0],
+                source=feed.spec.source.type,
+                poll_seconds=float(feed.spec.poll_interval_seconds),
                 metastore=stack.metastore,
                 report=report.resolve(),
                 progress=progress,
@@ -76,8 +79,8 @@ def run_demo(
                 (
                     c.coin_id,
                     c.latest_price,
-                    _pct(c.return_24h),
-                    _pct(c.return_total),
+                    *(_window(w) for w in c.returns),
+                    f"{_pct(c.return_total)} since {c.history_start:%Y-%m-%d}" if c.history_start else "n/a",
                     _pct(c.volatility_30d, sign=False),
                 )
                 for c in lake.coins
@@ -105,6 +108,13 @@ def _pct(value: float | None, *, sign: bool = True) -> str:
     if value is None:
         return "n/a"
     return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
+
+
+def _window(w: WindowReturn) -> str:
+    """A bounded return with the quotes it was measured between, or why there is none."""
+    if w.pct_return is None or w.start_ts is None or w.elapsed_seconds is None:
+        return f"n/a ({w.reason})" if w.reason else "n/a"
+    return f"{_pct(w.pct_return)} from {w.start_ts:%m-%d %H:%M:%S} ({w.elapsed_seconds:,.0f} s)"
 
 
 def _live(feed: CoinFeed, runner: FeedRunner, seconds: int) -> None:

@@ -100,9 +100,11 @@ def demo(
     from coinstream.demo import run_demo
 
     summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
-    table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
-    for coin, price, r24, total, vol in summary.rows:
-        table.add_row(str(coin), f"{price:,.6g}", str(r24), str(total), str(vol))
+    title = "coinstream demo (returns: reference quote UTC, seconds elapsed)"
+    columns = ("coin", "latest price", "5 m return", "1 h return", "24 h return", "total return", "30 d volatility")
+    table = Table(*columns, title=title)
+    for coin, price, *cells in summary.rows:
+        table.add_row(str(coin), f"{price:,.6g}", *(str(c) for c in cells))
     out.print(table)
     for line in summary.notes:
         out.print(line)

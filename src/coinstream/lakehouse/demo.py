@@ -8,6 +8,7 @@ one is given, runs the streaming job as its own process (as in the cluster) with
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,12 +21,26 @@ from coinstream.local.process import free_port
 
 
 @dataclass
+class WindowReturn:
+    """One bounded return: the figure or None, with its reference times and seconds elapsed."""
+
+    window: str
+    pct_return: float | None
+    start_ts: dt.datetime | None
+    end_ts: dt.datetime | None
+    elapsed_seconds: float | None
+    reason: str | None
+
+
+@dataclass
 class CoinSummary:
     coin_id: str
     latest_price: float
     return_24h: float | None
     return_total: float | None
     volatility_30d: float | None
+    returns: list[WindowReturn] = field(default_factory=list)
+    history_start: dt.datetime | None = None
 
 
 @dataclass
@@ -54,8 +69,11 @@ def table_rows(metastore_uri: str, warehouse: str, ident: str) -> int:
 def run_lakehouse_demo(bootstrap: str, topics: str, *, home: Path, vs_currency: str = "usd",
                        metastore: LocalMetastore | None = None, report: Path | None = None,
                        progress: Callable[[int, float], None] | None = None,
-                       timeout: float = 480.0) -> LakehouseSummary:  # fmt: skip
-    """`topics` is a regex (e.g. re.escape(feed.topic)); `progress(rows, elapsed_s)` is called while waiting."""
+                       timeout: float = 480.0, source: str | None = None,
+                       poll_seconds: float = 0.0) -> LakehouseSummary:  # fmt: skip
+    """`topics` is a regex (e.g. re.escape(feed.topic)); `progress(rows, elapsed_s)` is called while waiting.
+    `source` is the feed's source (None: the table's only one); `poll_seconds` the feed's poll interval,
+    the least staleness a windowed return tolerates."""
     began = time.monotonic()
     home = home.resolve()
     own_metastore = metastore is None
@@ -83,12 +101,13 @@ def run_lakehouse_demo(bootstrap: str, topics: str, *, home: Path, vs_currency: 
             progress(rows, time.monotonic() - began)
         bad = table_rows(metastore.uri, metastore.warehouse, f"{cfg.namespace}.{cfg.quarantine_table}")
         summary = LakehouseSummary(rows=rows, quarantined=bad, seconds=0.0, report=None)
-        summary.coins = _summarise(cfg, vs_currency)
+        summary.coins = _summarise(cfg, vs_currency, source, poll_seconds)
         if report is not None:
             from coinstream.report import render
 
             env = {"COINSTREAM_LAKE_METASTORE_URI": metastore.uri, "COINSTREAM_LAKE_WAREHOUSE": metastore.warehouse}
-            summary.report = render(report, engine="duckdb", vs_currency=vs_currency, env=env)
+            summary.report = render(report, engine="duckdb", vs_currency=vs_currency, env=env, source=source,
+                                    poll_seconds=poll_seconds)  # fmt: skip
         summary.seconds = time.monotonic() - began
         return summary
     finally:
@@ -96,29 +115,53 @@ def run_lakehouse_demo(bootstrap: str, topics: str, *, home: Path, vs_currency: 
             metastore.down()
 
 
-def _summarise(cfg: LakeConfig, vs_currency: str) -> list[CoinSummary]:
-    from coinstream.sql import DuckDBEngine, Investor
+def _summarise(cfg: LakeConfig, vs_currency: str, source: str | None, poll_seconds: float) -> list[CoinSummary]:
+    from coinstream.sql import DuckDBEngine, Investor, Tolerance
 
     engine = DuckDBEngine(cfg.metastore_uri, cfg.warehouse, namespace=cfg.namespace, tables={"quotes": cfg.table})
     try:
-        inv = Investor(engine)
-        latest = inv.latest(vs_currency).set_index("coin_id")["price"]
-        rets = inv.returns(vs_currency, windows=["24h", "all"]).pivot(
-            index="coin_id", columns="window_name", values="pct_return"
-        )
-        vol = inv.volatility(vs_currency).dropna().groupby("coin_id")["volatility_30d"].last()
-        return [
-            CoinSummary(
-                coin_id=str(coin),
-                latest_price=float(latest[coin]),
-                return_24h=_num(rets.loc[coin, "24h"]) if coin in rets.index else None,
-                return_total=_num(rets.loc[coin, "all"]) if coin in rets.index else None,
-                volatility_30d=_num(vol.get(coin)),
+        inv = Investor(engine, source=source, tolerance=Tolerance(min_seconds=poll_seconds))
+        latest = inv.latest(vs_currency).set_index("coin_id")
+        rets = inv.returns(vs_currency, windows=["5m", "1h", "24h"])
+        total = inv.total_return(vs_currency).set_index("coin_id")
+        vol = inv.volatility(vs_currency).dropna(subset=["volatility_30d"]).groupby("coin_id")["volatility_30d"].last()
+        out = []
+        for coin in latest.index:
+            mine = [
+                WindowReturn(
+                    str(r.window_name),
+                    _num(r.pct_return),
+                    _ts(r.start_ts),
+                    _ts(r.end_ts),
+                    _num(r.elapsed_seconds),
+                    None if r.reason is None or r.reason != r.reason else str(r.reason),
+                )
+                for r in rets[rets["coin_id"] == coin].itertuples()
+            ]
+            by_window = {w.window: w for w in mine}
+            out.append(
+                CoinSummary(
+                    coin_id=str(coin),
+                    latest_price=float(latest.loc[coin, "price"]),
+                    return_24h=by_window["24h"].pct_return,
+                    return_total=_num(total.loc[coin, "pct_return"]) if coin in total.index else None,
+                    volatility_30d=_num(vol.get(coin)),
+                    returns=mine,
+                    history_start=_ts(total.loc[coin, "start_ts"]) if coin in total.index else None,
+                )
             )
-            for coin in latest.index
-        ]
+        return out
     finally:
         engine.close()
+
+
+def _ts(value: object) -> dt.datetime | None:
+    import pandas as pd
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
 def _num(value: object) -> float | None:
