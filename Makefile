@@ -67,6 +67,6 @@ include $(wildcard mk/*.mk)
 
 test: lint $(TEST_TARGETS) ## Everything CI runs
 
-bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
+bench: bench-produce bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
 
 .PHONY: help venv lock lint fmt schemas test test-unit test-integration demo bench bench-produce clean

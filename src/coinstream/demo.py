@@ -56,6 +56,9 @@ def run_demo(
         with QuoteProducer(stack.bootstrap, feed.topic, metrics=metrics, client_id="coinstream-demo") as producer:
             result = backfill_with_progress(feed, source, producer, stack.bootstrap)
             console.print(f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s")
+            recent = _recent_hour(feed, producer)
+            if recent:
+                console.print(f"recent hour: {recent} simulated quotes at the poll interval (the last-hour chart)")
             _live(feed, FeedRunner(feed, source, producer), live_seconds)
         kafka_rows = sum(int(str(r[2])) + int(str(r[3])) for r in summarize(stack.bootstrap, feed.topic).rows)
         with console.status("streaming into Iceberg (Spark local[2])...") as status:
@@ -115,6 +118,28 @@ def _window(w: WindowReturn) -> str:
     if w.pct_return is None or w.start_ts is None or w.elapsed_seconds is None:
         return f"n/a ({w.reason})" if w.reason else "n/a"
     return f"{_pct(w.pct_return)} from {w.start_ts:%m-%d %H:%M:%S} ({w.elapsed_seconds:,.0f} s)"
+
+
+def _recent_hour(feed: CoinFeed, producer: QuoteProducer) -> int:
+    """The simulated market's last hour at the poll interval, so the last-hour chart covers a real
+    hour although the demo's live phase lasts a minute. Labelled `backfill`: produced now, observed
+    earlier. Only for the simulated source (a real source's past cannot be polled)."""
+    from coinstream.sources.simulated import SimulatedMarket
+
+    if feed.spec.source.type != "simulated":
+        return 0
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock = [now]
+    market = SimulatedMarket(seed=feed.spec.source.seed, clock=lambda: clock[0])
+    step = max(1, int(feed.spec.poll_interval_seconds))
+    n = 0
+    for k in range(3600 // step, 0, -1):
+        clock[0] = now - dt.timedelta(seconds=k * step)
+        for vs in feed.spec.vs_currencies:
+            for q in market.markets(list(feed.spec.coins), vs, feed.name):
+                n += producer.send(q.model_copy(update={"origin": "backfill", "ingest_ts": now}))
+    producer.flush()
+    return n
 
 
 def _live(feed: CoinFeed, runner: FeedRunner, seconds: int) -> None:
