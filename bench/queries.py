@@ -153,14 +153,14 @@ def live_quotes(coins: int, minutes: int, tick_seconds: int) -> list[Any]:
 
 def build(home: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Metastore + Kafka up, history by Spark, live ticks through the stream; returns the stack."""
+    from coinstream.devstack.kafka import LocalKafka
+    from coinstream.devstack.metastore import LocalMetastore
+    from coinstream.devstack.process import free_port
     from coinstream.lakehouse.config import LakeConfig
     from coinstream.lakehouse.maintain import maintain
     from coinstream.lakehouse.session import get_spark
     from coinstream.lakehouse.stream import start_stream
     from coinstream.lakehouse.tables import ensure_tables
-    from coinstream.local.kafka import LocalKafka
-    from coinstream.local.metastore import LocalMetastore
-    from coinstream.local.process import free_port
 
     metastore = LocalMetastore(home / "metastore", (home / "warehouse").as_uri(), port=free_port())
     kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
@@ -272,8 +272,8 @@ def load_avg() -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from coinstream.local.process import free_port
-    from coinstream.local.trino import LocalTrino
+    from coinstream.devstack.process import free_port
+    from coinstream.devstack.trino import LocalTrino
     from coinstream.sql import Investor, TrinoEngine
 
     home = Path(tempfile.mkdtemp(prefix="coinstream-bench-queries-"))
