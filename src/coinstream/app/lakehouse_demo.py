@@ -120,7 +120,7 @@ def _summarise(cfg: LakeConfig, vs_currency: str, source: str | None, poll_secon
 
     engine = DuckDBEngine(cfg.metastore_uri, cfg.warehouse, namespace=cfg.namespace, tables={"quotes": cfg.table})
     try:
-        inv = Investor(engine, source=source, tolerance=Tolerance(min_seconds=poll_seconds))
+        inv = Investor(engine, source=source, tolerance=Tolerance(min_seconds=poll_seconds), series_ttl=3600)
         latest = inv.latest(vs_currency).set_index("coin_id")
         rets = inv.returns(vs_currency, windows=["5m", "1h", "24h"])
         total = inv.total_return(vs_currency).set_index("coin_id")

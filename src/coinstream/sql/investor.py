@@ -13,6 +13,7 @@ between: their prices are different observations and are never blended).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,18 +50,32 @@ class Scope:
 
 
 class Investor:
-    def __init__(self, engine: Engine, *, source: str | None = None, tolerance: Tolerance | None = None) -> None:
+    """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (0: every
+    call rescans; a report or a dashboard refresh that asks many questions of one moment sets it)."""
+
+    def __init__(self, engine: Engine, *, source: str | None = None, tolerance: Tolerance | None = None,
+                 series_ttl: float = 0.0) -> None:  # fmt: skip
         if source is not None and (not isinstance(source, str) or not source.replace("-", "").isalnum()):
             raise QueryError(f"source must be a name like 'simulated' or 'coingecko', got {source!r}")
         self.engine = engine
         self.source = source
         self.tolerance = tolerance or Tolerance()
+        self.series_ttl = series_ttl
+        self._cache: dict[tuple[str, ...], tuple[float, pd.DataFrame]] = {}
+
+    def _cached(self, key: tuple[str, ...], sql: str, params: list[Any]) -> pd.DataFrame:
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.series_ttl:
+            return hit[1]
+        df = self.engine.query(sql, params)
+        self._cache[key] = (time.monotonic(), df)
+        return df
 
     # -- scope ------------------------------------------------------------------------------------
 
     def sources(self) -> pd.DataFrame:
         """Every (source, currency) in the table with its coins, quotes and time span."""
-        return self.engine.query(queries.SOURCES)
+        return self._cached(("sources",), queries.SOURCES, [])
 
     def _source(self, vs_currency: str) -> str:
         if self.source is not None:
@@ -76,7 +91,8 @@ class Investor:
     def series(self, vs_currency: str) -> pd.DataFrame:
         """Per coin of the source in this currency: newest quote time and number of quotes."""
         _check_currency(vs_currency)
-        return self.engine.query(queries.SERIES, [self._source(vs_currency), vs_currency])
+        source = self._source(vs_currency)
+        return self._cached(("series", source, vs_currency), queries.SERIES, [source, vs_currency])
 
     def coins(self, vs_currency: str) -> list[str]:
         return [str(c) for c in self.series(vs_currency)["coin_id"]]
@@ -84,7 +100,7 @@ class Investor:
     def scope(self, vs_currency: str, coins: Sequence[str] | None = None, at: dt.datetime | None = None) -> Scope:
         _check_currency(vs_currency)
         source = self._source(vs_currency)
-        series = self.engine.query(queries.SERIES, [source, vs_currency])
+        series = self.series(vs_currency)
         known = [str(c) for c in series["coin_id"]]
         if not known:
             raise QueryError(f"no quotes in {vs_currency!r} from source {source!r}")

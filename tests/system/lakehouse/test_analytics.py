@@ -251,7 +251,7 @@ def case_cap_index(inv: Investor, quotes: list[Any]) -> None:
 
 
 def case_second_source(inv: Investor, quotes: list[Any]) -> None:
-    gecko = Investor(inv.engine, source="coingecko")
+    gecko = Investor(inv.engine, source="coingecko", series_ttl=3600)
     df = ex.frame(quotes, "coingecko", "usd")
     now = df["ts"].max()
     assert_frames(gecko.returns("usd"), ex.returns(df, WINDOWS, now), ["coin_id", "window_name"], RET_COLS)
@@ -311,7 +311,7 @@ CASES: dict[str, Callable[[Investor, list[Any]], None]] = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_known_market(engine: Any, quotes: list[Any], case: str) -> None:
-    CASES[case](Investor(engine, source="simulated"), quotes)
+    CASES[case](Investor(engine, source="simulated", series_ttl=3600), quotes)
 
 
 def test_stream_removed_the_duplicates(engine: Any, quotes: list[Any]) -> None:
