@@ -152,7 +152,10 @@ class Investor:
                at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
         """Newest quote per coin with market cap (and share of the chosen coins'), volume, 24 h range, age."""
         s = self.scope(vs_currency, coins, at)
-        return self.engine.query(s.sql(queries.LATEST), [*s.params(EPOCH), s.now])
+        series = self.series(vs_currency)
+        newest = pd.to_datetime(series.loc[series["coin_id"].isin(s.coins), "last_ts"], utc=True)
+        lo = min(newest.min().to_pydatetime(), s.now) if at is None else EPOCH
+        return self.engine.query(s.sql(queries.LATEST), [*s.params(lo), s.now])
 
     market = latest
 

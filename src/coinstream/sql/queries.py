@@ -12,8 +12,10 @@ Conventions, kept in one place:
 - A day's close counts only when the day is over and its last quote lies within the
   tolerance of D+1 00:00 (`daily`); daily series are keyed by calendar day, so a missing
   day is a missing row, never silently bridged: a daily return needs the day before.
-- Nullable columns (market cap, volume) are read from the row at the chosen timestamp
-  with a join, never with max_by: DuckDB's arg_max skips NULL values, Trino's does not.
+- Each query scans the table as few times as it can (one pass where possible): on Trino
+  every scan is a split per data file. A nullable column "as of" a row is taken with
+  `last(col)` below, never with a bare max_by: DuckDB's arg_max skips NULL values, Trino's
+  does not; the sentinel (-1e300, never a price, cap, volume or percentage) makes both agree.
 
 `{coins}` is replaced by as many `?` placeholders as coins were asked for, `{windows}` and
 `{coin_rows}` by rows of placeholders; values are still bound by the driver.
@@ -24,6 +26,12 @@ Conventions, kept in one place:
 from __future__ import annotations
 
 from coinstream.sql.windows import INTERVALS
+
+
+def last(col: str, ts: str = "source_ts") -> str:
+    """The value of a nullable `col` on the row with the greatest `ts` (NULL if it is NULL there)."""
+    return f"nullif(max_by(coalesce({col}, -1e300), {ts}), -1e300)"
+
 
 #: Parameters: source, vs_currency, *coins, lo, hi (both inclusive).
 Q = """q AS (
@@ -45,30 +53,31 @@ FROM quotes WHERE source = ? AND vs_currency = ? GROUP BY coin_id ORDER BY coin_
 """
 
 #: + now. The newest quote per coin up to now, with its age and share of the tracked market cap.
+#: `q` starts at the oldest of the chosen coins' newest quotes (from SERIES): one small scan.
 LATEST = f"""
 WITH {Q},
-last AS (SELECT coin_id, max(source_ts) AS source_ts FROM q GROUP BY coin_id)
-SELECT q.coin_id, q.source_ts, q.price, q.market_cap,
-       q.market_cap / sum(q.market_cap) OVER () AS cap_share,
-       q.total_volume, q.high_24h, q.low_24h, q.price_change_pct_24h,
-       to_unixtime(?) - to_unixtime(q.source_ts) AS age_seconds
-FROM q JOIN last l ON l.coin_id = q.coin_id AND l.source_ts = q.source_ts
-ORDER BY q.coin_id
+l AS (
+  SELECT coin_id, max(source_ts) AS source_ts, max_by(price, source_ts) AS price,
+         {last("market_cap")} AS market_cap, {last("total_volume")} AS total_volume,
+         {last("high_24h")} AS high_24h, {last("low_24h")} AS low_24h,
+         {last("price_change_pct_24h")} AS price_change_pct_24h
+  FROM q GROUP BY coin_id
+)
+SELECT coin_id, source_ts, price, market_cap, market_cap / sum(market_cap) OVER () AS cap_share,
+       total_volume, high_24h, low_24h, price_change_pct_24h,
+       to_unixtime(?) - to_unixtime(source_ts) AS age_seconds
+FROM l ORDER BY coin_id
 """
 
 #: The seed's first question: return over the whole stored history of each coin.
 TOTAL_RETURN = f"""
-WITH {Q},
-span AS (SELECT coin_id, min(source_ts) AS start_ts, max(source_ts) AS current_ts, count(*) AS quotes
-         FROM q GROUP BY coin_id)
-SELECT s.coin_id, CAST(s.start_ts AS DATE) AS start_date, s.start_ts, a.price AS start_price,
-       s.current_ts, b.price AS current_price,
-       (to_unixtime(s.current_ts) - to_unixtime(s.start_ts)) / 86400e0 AS days,
-       s.quotes, b.price / a.price - 1 AS pct_return
-FROM span s
-JOIN q a ON a.coin_id = s.coin_id AND a.source_ts = s.start_ts
-JOIN q b ON b.coin_id = s.coin_id AND b.source_ts = s.current_ts
-ORDER BY s.coin_id
+WITH {Q}
+SELECT coin_id, CAST(min(source_ts) AS DATE) AS start_date, min(source_ts) AS start_ts,
+       min_by(price, source_ts) AS start_price, max(source_ts) AS current_ts,
+       max_by(price, source_ts) AS current_price,
+       (to_unixtime(max(source_ts)) - to_unixtime(min(source_ts))) / 86400e0 AS days,
+       count(*) AS quotes, max_by(price, source_ts) / min_by(price, source_ts) - 1 AS pct_return
+FROM q GROUP BY coin_id ORDER BY coin_id
 """
 
 _WINDOW_ROW = (
@@ -85,36 +94,38 @@ WITH {Q},
 w AS (SELECT * FROM (VALUES {{windows}})
       AS t(window_name, ord, seconds, tolerance_seconds, start_target, start_lo, end_lo, end_hi)),
 c AS (SELECT * FROM (VALUES {{coin_rows}}) AS t(coin_id)),
-starts AS (SELECT w.window_name, q.coin_id, max(q.source_ts) AS ts
-           FROM q JOIN w ON q.source_ts >= w.start_lo AND q.source_ts <= w.start_target
-           GROUP BY w.window_name, q.coin_id),
-ends AS (SELECT w.window_name, q.coin_id, max(q.source_ts) AS ts
-         FROM q JOIN w ON q.source_ts >= w.end_lo AND q.source_ts <= w.end_hi
-         GROUP BY w.window_name, q.coin_id),
-pairs AS (
-  SELECT c.coin_id, w.window_name, w.ord, w.seconds, w.tolerance_seconds, w.start_target,
-         s.ts AS start_ts, e.ts AS end_ts
-  FROM c CROSS JOIN w
-  LEFT JOIN starts s ON s.coin_id = c.coin_id AND s.window_name = w.window_name
-  LEFT JOIN ends e ON e.coin_id = c.coin_id AND e.window_name = w.window_name
+qw AS (
+  SELECT w.window_name, q.coin_id, q.source_ts, q.price, q.price_change_pct_24h,
+         q.source_ts <= w.start_target AS at_start, q.source_ts >= w.end_lo AS at_end
+  FROM q JOIN w ON q.source_ts >= w.start_lo AND q.source_ts <= w.end_hi
+),
+refs AS (
+  SELECT window_name, coin_id,
+         max(CASE WHEN at_start THEN source_ts END) AS start_ts,
+         max_by(price, CASE WHEN at_start THEN source_ts END) AS start_price,
+         max(CASE WHEN at_end THEN source_ts END) AS end_ts,
+         max_by(price, CASE WHEN at_end THEN source_ts END) AS end_price,
+         {last("price_change_pct_24h", "CASE WHEN at_end THEN source_ts END")} AS source_pct_24h
+  FROM qw GROUP BY window_name, coin_id
 ),
 counted AS (
-  SELECT p.coin_id, p.window_name, count(x.source_ts) AS quotes
-  FROM pairs p LEFT JOIN q x ON x.coin_id = p.coin_id AND x.source_ts >= p.start_ts AND x.source_ts <= p.end_ts
-  GROUP BY p.coin_id, p.window_name
+  SELECT x.window_name, x.coin_id, count(*) AS quotes
+  FROM qw x JOIN refs r ON r.window_name = x.window_name AND r.coin_id = x.coin_id
+  WHERE x.source_ts >= r.start_ts AND x.source_ts <= r.end_ts
+  GROUP BY x.window_name, x.coin_id
 ),
 r AS (
-  SELECT p.coin_id, p.window_name, p.ord, p.seconds AS window_seconds, p.tolerance_seconds, p.start_target,
-         p.start_ts, a.price AS start_price, p.end_ts, b.price AS end_price,
-         to_unixtime(p.end_ts) - to_unixtime(p.start_ts) AS elapsed_seconds,
-         CASE WHEN p.start_ts IS NOT NULL AND p.end_ts IS NOT NULL THEN k.quotes END AS quotes,
-         b.price / a.price - 1 AS pct_return,
-         CASE WHEN p.end_ts IS NULL THEN '{STALE}' WHEN p.start_ts IS NULL THEN '{NO_START}' END AS reason,
-         b.price_change_pct_24h AS source_pct_24h
-  FROM pairs p
-  JOIN counted k ON k.coin_id = p.coin_id AND k.window_name = p.window_name
-  LEFT JOIN q a ON a.coin_id = p.coin_id AND a.source_ts = p.start_ts
-  LEFT JOIN q b ON b.coin_id = p.coin_id AND b.source_ts = p.end_ts
+  SELECT c.coin_id, w.window_name, w.ord, w.seconds AS window_seconds, w.tolerance_seconds, w.start_target,
+         f.start_ts, CASE WHEN f.start_ts IS NOT NULL THEN f.start_price END AS start_price,
+         f.end_ts, CASE WHEN f.end_ts IS NOT NULL THEN f.end_price END AS end_price,
+         to_unixtime(f.end_ts) - to_unixtime(f.start_ts) AS elapsed_seconds,
+         CASE WHEN f.start_ts IS NOT NULL AND f.end_ts IS NOT NULL THEN coalesce(k.quotes, 0) END AS quotes,
+         f.end_price / f.start_price - 1 AS pct_return,
+         CASE WHEN f.end_ts IS NULL THEN '{STALE}' WHEN f.start_ts IS NULL THEN '{NO_START}' END AS reason,
+         CASE WHEN f.end_ts IS NOT NULL THEN f.source_pct_24h END AS source_pct_24h
+  FROM c CROSS JOIN w
+  LEFT JOIN refs f ON f.coin_id = c.coin_id AND f.window_name = w.window_name
+  LEFT JOIN counted k ON k.coin_id = c.coin_id AND k.window_name = w.window_name
 )"""
 
 RETURNS = (
@@ -150,23 +161,19 @@ SELECT coin_id, source_ts, price FROM q ORDER BY coin_id, source_ts
 #: previous bucket's close when that bucket has quotes (candles chain), else the bucket's first quote.
 CANDLES = """
 WITH {q},
-b AS (SELECT coin_id, source_ts, price, {bucket} AS bucket_start FROM q),
-agg AS (SELECT coin_id, bucket_start, max(source_ts) AS close_ts, min(source_ts) AS first_ts,
-               max(price) AS high, min(price) AS low, count(*) AS quotes
-        FROM b GROUP BY coin_id, bucket_start),
+b AS (SELECT coin_id, source_ts, price, market_cap, total_volume, {bucket} AS bucket_start FROM q),
 closed AS (
-  SELECT g.coin_id, g.bucket_start, g.high, g.low, g.quotes, g.close_ts, f.price AS first_price,
-         x.price AS close, x.market_cap, x.total_volume AS volume_24h,
-         lag(x.price) OVER (PARTITION BY g.coin_id ORDER BY g.bucket_start) AS prev_close,
-         lag(g.bucket_start) OVER (PARTITION BY g.coin_id ORDER BY g.bucket_start) AS prev_start
-  FROM agg g
-  JOIN q x ON x.coin_id = g.coin_id AND x.source_ts = g.close_ts
-  JOIN q f ON f.coin_id = g.coin_id AND f.source_ts = g.first_ts
+  SELECT coin_id, bucket_start, max(price) AS high, min(price) AS low, count(*) AS quotes,
+         max(source_ts) AS close_ts, min_by(price, source_ts) AS first_price, max_by(price, source_ts) AS close,
+         {last_cap} AS market_cap, {last_volume} AS volume_24h
+  FROM b GROUP BY coin_id, bucket_start
 ),
 chained AS (
   SELECT *, coalesce(prev_start = date_add('second', -{seconds}, bucket_start), false) AS chained,
          date_add('second', {seconds}, bucket_start) AS bucket_end
-  FROM closed
+  FROM (SELECT *, lag(close) OVER (PARTITION BY coin_id ORDER BY bucket_start) AS prev_close,
+               lag(bucket_start) OVER (PARTITION BY coin_id ORDER BY bucket_start) AS prev_start
+        FROM closed) t
 )
 SELECT coin_id, bucket_start, CASE WHEN chained THEN prev_close ELSE first_price END AS open,
        greatest(high, CASE WHEN chained THEN prev_close ELSE first_price END) AS high,
@@ -178,18 +185,19 @@ ORDER BY coin_id, bucket_start
 """
 
 #: Complete UTC days only. Parameters after `q`: now, tolerance seconds.
-_DAILY = """
+_DAILY = f"""
 qd AS (SELECT coin_id, source_ts, price, market_cap, total_volume,
               date_trunc('day', date_add('millisecond', -1, source_ts)) AS day_start FROM q),
-lastd AS (SELECT coin_id, day_start, max(source_ts) AS close_ts, count(*) AS quotes FROM qd
-          GROUP BY coin_id, day_start),
+lastd AS (SELECT coin_id, day_start, max(source_ts) AS close_ts, max_by(price, source_ts) AS close,
+                 {last("market_cap")} AS market_cap, {last("total_volume")} AS total_volume, count(*) AS quotes
+          FROM qd GROUP BY coin_id, day_start),
 daily AS (
-  SELECT l.coin_id, CAST(l.day_start AS DATE) AS day,
-         date_diff('day', DATE '1970-01-01', CAST(l.day_start AS DATE)) AS dn,
-         x.price AS close, l.close_ts, x.market_cap, x.total_volume, l.quotes
-  FROM lastd l JOIN qd x ON x.coin_id = l.coin_id AND x.source_ts = l.close_ts
-  WHERE date_add('day', 1, l.day_start) <= ?
-    AND to_unixtime(date_add('day', 1, l.day_start)) - to_unixtime(l.close_ts) <= ?
+  SELECT coin_id, CAST(day_start AS DATE) AS day,
+         date_diff('day', DATE '1970-01-01', CAST(day_start AS DATE)) AS dn,
+         close, close_ts, market_cap, total_volume, quotes
+  FROM lastd
+  WHERE date_add('day', 1, day_start) <= ?
+    AND to_unixtime(date_add('day', 1, day_start)) - to_unixtime(close_ts) <= ?
 ),
 rets AS (
   SELECT d.coin_id, d.day, d.dn, d.close / p.close - 1 AS r, ln(d.close / p.close) AS lr
@@ -297,4 +305,8 @@ FROM idx ORDER BY day
 
 def candles_sql(interval: str) -> tuple[str, int]:
     seconds, bucket = INTERVALS[interval]
-    return CANDLES.format(q=Q, bucket=bucket, seconds=seconds, coins="{coins}"), seconds
+    sql = CANDLES.format(
+        q=Q, bucket=bucket, seconds=seconds, coins="{coins}", last_cap=last("market_cap"),
+        last_volume=last("total_volume"),
+    )  # fmt: skip
+    return sql, seconds
