@@ -151,7 +151,7 @@ def live_quotes(coins: int, minutes: int, tick_seconds: int) -> list[Any]:
     return out
 
 
-def build(home: Path, args: argparse.Namespace) -> dict[str, Any]:
+def build(home: Path, args: argparse.Namespace, stack: dict[str, Any]) -> dict[str, Any]:
     """Metastore + Kafka up, history by Spark, live ticks through the stream; returns the stack."""
     from coinstream.devstack.kafka import LocalKafka
     from coinstream.devstack.metastore import LocalMetastore
@@ -164,6 +164,7 @@ def build(home: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     metastore = LocalMetastore(home / "metastore", (home / "warehouse").as_uri(), port=free_port())
     kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
+    stack["metastore"], stack["kafka"] = metastore, kafka  # stopped by run() whatever happens next
     metastore.up()
     kafka.up()
     cfg = LakeConfig(
@@ -172,7 +173,8 @@ def build(home: Path, args: argparse.Namespace) -> dict[str, Any]:
         master="local[2]", driver_memory="3g", max_offsets_per_trigger=args.batch_rows,
     )  # fmt: skip
     spark = get_spark(cfg, "coinstream-bench-queries")
-    out: dict[str, Any] = {"metastore": metastore, "kafka": kafka, "cfg": cfg}
+    out = stack
+    out["cfg"] = cfg
     try:
         ensure_tables(spark, cfg)
         t = time.monotonic()
@@ -281,7 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trino = None
     try:
         load_before = load_avg()
-        stack = build(home, args)
+        build(home, args, stack)
         print(f"table: {stack['rows']:,} rows in {stack['files']} files ({stack['bytes'] / 2**20:.0f} MiB)", flush=True)
         res: dict[str, Any] = {"stack": {k: v for k, v in stack.items() if k not in ("metastore", "kafka", "cfg")}}
         res["load_build"] = load_before
@@ -305,9 +307,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if trino is not None:
             trino.down()
-        if stack:
-            stack["kafka"].down()
-            stack["metastore"].down()
+        for name in ("kafka", "metastore"):
+            if name in stack:
+                stack[name].down()
         shutil.rmtree(home, ignore_errors=True)
 
 
