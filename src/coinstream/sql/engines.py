@@ -85,18 +85,37 @@ class DuckDBEngine:
         self._db.execute("SET parquet_metadata_cache = true")
         #: Per view: "parquet" (DuckDB scans the data files) or "arrow" (materialised by pyiceberg).
         self.scan_mode: dict[str, str] = {}
+        self._snapshots: dict[str, int | None] = {}
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
+        """Re-read the tables whose current snapshot changed (a metadata read when none did);
+        True if any did. A live page calls this every few seconds."""
+        changed = False
         for view, table in self._tables.items():
-            tbl = self._catalog.load_table(f"{self._namespace}.{table}")
-            files = _local_data_files(tbl) if self._scan == "parquet" else None
+            loaded = self._catalog.load_table(f"{self._namespace}.{table}")
+            snap = loaded.current_snapshot()
+            snapshot_id = snap.snapshot_id if snap is not None else None
+            if view in self._snapshots and self._snapshots[view] == snapshot_id:
+                continue
+            files = _local_data_files(loaded) if self._scan == "parquet" else None
+            # A registered Arrow table shadows a view of the same name: drop whichever was there.
+            self._db.unregister(view)
+            self._db.execute(f'DROP VIEW IF EXISTS "{view}"')
             if files:
                 self._db.read_parquet(files).create_view(view, replace=True)
                 self.scan_mode[view] = "parquet"
             else:
-                self._db.register(view, tbl.scan().to_arrow())
+                self._db.register(view, loaded.scan().to_arrow())
                 self.scan_mode[view] = "arrow"
+            self._snapshots[view] = snapshot_id
+            changed = True
+        return changed
+
+    @property
+    def version(self) -> str:
+        """The snapshot ids being read: equal versions, equal answers."""
+        return ",".join(f"{view}@{sid}" for view, sid in sorted(self._snapshots.items()))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return self._db.execute(to_duckdb(sql), list(params)).df()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from coinstream.errors import UserInputError
 from coinstream.sql import queries
 from coinstream.sql.engines import Engine
 from coinstream.sql.windows import INTERVALS, WINDOWS, Tolerance, window_bounds
@@ -29,7 +30,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _LEAD_DAYS = {"volatility": 31, "moving_averages": 200, "correlation": 1, "cap_index": 1, "closes": 0}
 
 
-class QueryError(ValueError):
+class QueryError(UserInputError):
     """A bad parameter, said plainly."""
 
 
