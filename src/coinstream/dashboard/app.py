@@ -90,10 +90,15 @@ class Reader:
         return f"{version}|{clock}"
 
     def snapshot(self, search: str | None) -> Snapshot:
+        return self._snapshot_at(search, None)
+
+    def _snapshot_at(self, search: str | None, now: dt.datetime | None) -> Snapshot:
         params = parse_params(search)
         with self._lock:
             engine = self._opened()
-            return take_snapshot(Investor(engine), LiveQueries(engine), params, stale_after_s=self.stale_after_s)
+            return take_snapshot(
+                Investor(engine), LiveQueries(engine), params, now=now, stale_after_s=self.stale_after_s
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -231,8 +231,8 @@ def volume_figure(s: Snapshot) -> Figure:
     ]
     layout = _layout(
         f"24 h volume and market cap ({s.params.vs_currency}, newest quote)",
-        yaxis={"type": "log", "title": {"text": "volume"}},
-        yaxis2={"type": "log", "overlaying": "y", "side": "right", "title": {"text": "market cap"}},
+        yaxis={"type": "log", "title": {"text": "volume"}, "tickformat": "~s"},
+        yaxis2={"type": "log", "overlaying": "y", "side": "right", "title": {"text": "market cap"}, "tickformat": "~s"},
         legend={"orientation": "h"},
     )
     return {"data": data, "layout": layout}

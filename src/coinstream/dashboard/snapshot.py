@@ -64,6 +64,8 @@ def _age(now: dt.datetime, value: Any) -> float | None:
 
 
 def choose_source(live: LiveQueries, vs_currency: str, asked: str | None) -> str:
+    """The source asked for, else the one with the newest quote (the live one, when a history-only
+    source sits beside it); two sources are never blended on one page."""
     sources = live.sources(vs_currency)
     if not sources:
         raise QueryError(f"no quotes in {vs_currency!r} yet")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+import coinstream.sql.queries as queries
 from coinstream.errors import UserInputError
-from coinstream.sql import queries
 from coinstream.sql.engines import Engine
 from coinstream.sql.windows import INTERVALS, WINDOWS, Tolerance, window_bounds
 

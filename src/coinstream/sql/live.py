@@ -33,7 +33,7 @@ SELECT feed, max_by(coin_id, source_ts) AS coin_id, max_by(price, source_ts) AS 
 FROM quotes WHERE origin = 'live' GROUP BY feed ORDER BY feed
 """
 
-SOURCES = "SELECT DISTINCT source FROM quotes WHERE vs_currency = ? ORDER BY source"
+SOURCES = "SELECT source FROM quotes WHERE vs_currency = ? GROUP BY source ORDER BY max(source_ts) DESC, source"
 
 MARKET = """
 WITH q AS (
@@ -78,6 +78,7 @@ class LiveQueries:
         return self.engine.query(LAST_QUOTES)
 
     def sources(self, vs_currency: str) -> list[str]:
+        """Sources quoting `vs_currency`, the one with the newest quote first."""
         return [str(s) for s in self.engine.query(SOURCES, [vs_currency])["source"]]
 
     def market(self, vs_currency: str, source: str, coins: Sequence[str]) -> pd.DataFrame:
