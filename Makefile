@@ -108,6 +108,6 @@ include $(wildcard mk/*.mk)
 
 test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
-bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
+bench: bench-produce bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
 
 .PHONY: help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce clean
