@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned Go binaries the tests need (etcd, kube-apiserver,
-# kube-controller-manager, helm; for the real node also kubelet, kube-scheduler,
+# kube-controller-manager, helm, promtool; for the real node also kubelet, kube-scheduler,
 # kube-proxy, kubectl, CoreDNS, kube-network-policies and the spark-operator)
 # once into the shared cache, keyed by the checksum of the module that pins them.
 # A warm cache makes this a no-op.
-# Usage: tools/build.sh [etcd|kube|node|coredns|netpol|spark-operator|helm|all]   -> prints the bin dir
+# Usage: tools/build.sh [etcd|kube|node|coredns|netpol|spark-operator|helm|promtool|all]   -> prints the bin dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
@@ -46,6 +46,17 @@ build_helm() {
   echo "$out"
 }
 
+build_promtool() {
+  local out=$cache/bin/promtool-$PROMETHEUS_VERSION
+  mkdir -p "$out"; exec 9>"$out.lock"; flock 9
+  if [ ! -f "$out/.done" ]; then
+    echo "building promtool $PROMETHEUS_VERSION" >&2
+    GOBIN=$out go install -trimpath -ldflags=-s "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" >&2
+    touch "$out/.done"
+  fi
+  echo "$out"
+}
+
 # A main package of a module at a pinned version, built inside that module (its own go.mod,
 # replace directives and go.sum, verified against the checksum database by `go mod download`).
 build_upstream() {  # name module version package-dir
@@ -72,7 +83,8 @@ case ${1:-all} in
   netpol) build_upstream kube-network-policies sigs.k8s.io/kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" ./cmd ;;
   spark-operator) build_upstream spark-operator github.com/kubeflow/spark-operator/v2 "$SPARK_OPERATOR_VERSION" ./cmd/operator ;;
   helm) build_helm ;;
-  all) build_module etcd . >/dev/null; build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
-         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; echo "$cache/bin" ;;
-  *) echo "usage: $0 [etcd|kube|node|coredns|netpol|spark-operator|helm|all]" >&2; exit 2 ;;
+  promtool) build_promtool ;;
+  all) build_module etcd . >/dev/null; LDFLAGS=$KUBE_LDFLAGS build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
+         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; build_promtool >/dev/null; echo "$cache/bin" ;;
+  *) echo "usage: $0 [etcd|kube|node|coredns|netpol|spark-operator|helm|promtool|all]" >&2; exit 2 ;;
 esac
