@@ -26,7 +26,10 @@ pytestmark = pytest.mark.integration
 
 
 def _batches(checkpoint: Path, kind: str) -> set[int]:
-    d = checkpoint / kind
+    # The job checkpoints below <checkpoint>/<feed uid>/<topic identity>/ (one topic here).
+    found = list(checkpoint.glob(f"*/*/{kind}"))
+    assert len(found) <= 1, found
+    d = found[0] if found else checkpoint / kind
     return {int(p.name) for p in d.iterdir() if p.name.isdigit()} if d.exists() else set()
 
 
