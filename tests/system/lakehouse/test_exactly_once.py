@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
+from tests.support.lake_data import market_history, produce
+from tests.system.lakehouse.conftest import Lake
 
 from coinstream.lakehouse.stream import start_stream
 from coinstream.lakehouse.tables import quote_columns
 from coinstream.lakehouse.writers import PREFIX
 from coinstream.models.quote import Quote
-from tests.system.lakehouse.conftest import Lake
-from tests.support.lake_data import market_history, produce
 
 pytestmark = pytest.mark.integration
 
