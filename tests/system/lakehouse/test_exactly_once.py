@@ -84,7 +84,7 @@ def test_poison_records_are_quarantined_once_while_good_rows_commit(lake: Lake, 
     assert sum(got.values()) == len(good) and max(got.values()) == 1
     rows = spark.sql(f"SELECT reason, raw_value, kafka_offset FROM {cfg.quarantine}").collect()
     assert Counter(r.reason for r in rows) == Counter(reason for _, reason in poison), "each poison once, own reason"
-    assert sorted(r.kafka_offset for r in rows) == list(range(20, 20 + len(poison)))
+    assert len({r.kafka_offset for r in rows}) == len(poison), "one quarantine row per Kafka record"
     oversized = next(r for r in rows if r.reason == "oversized_value")
     assert len(oversized.raw_value) > 1_000_000  # kept whole: nothing lost
 
