@@ -173,8 +173,8 @@ class BatchWriter:
         horizon = self.cfg.dedup_window_seconds
         with reg.lock:
             t0 = time.monotonic()
-            shared = reg.shared()
             table = reg.table()
+            shared = reg.shared(table)
             last = None if shared else commits.last_commit(table, self.writer)
             marked = mark_paths(batch, reg.since, horizon).persist()
             try:

@@ -110,9 +110,9 @@ class Registration:
             w: e for w, e in entries.items() if w != self.writer and e.beat >= cutoff and (e.running or not running)
         }
 
-    def shared(self) -> bool:
-        """Fresh read: has another writer been active within the dedup horizon?"""
-        return bool(self.peers(read_entries(self.table()), self.horizon_seconds + BEAT_SECONDS))
+    def shared(self, table: Any) -> bool:
+        """Has another writer been active within the dedup horizon? (`table`: freshly loaded)"""
+        return bool(self.peers(read_entries(table), self.horizon_seconds + BEAT_SECONDS))
 
     def wait_for_acks(self, timeout: float) -> None:
         """Block until every running peer acknowledged this writer (see module doc)."""
