@@ -38,7 +38,7 @@ from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.session import spark_conf
 from coinstream.lakehouse.stream import start_stream
 from coinstream.models.quote import Quote
-from coinstream.platform.hdfs_config import HADOOP_VERSION
+from coinstream.platform.hdfs_config import HADOOP_VERSION, HdfsPorts
 
 README = Path(__file__).parent / "README.md"
 TOPIC = "coinstream.quotes.bench"
@@ -91,7 +91,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-hdfs-") as tmp:
         home = Path(tmp)
-        hdfs = LocalHDFS(home / "hdfs", free_port(), free_port(), free_port(), free_port(), free_port())
+        hdfs = LocalHDFS(home / "hdfs", HdfsPorts(*(free_port() for _ in HdfsPorts().all())))
         kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
         metastore = None
         spark = None

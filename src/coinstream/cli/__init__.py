@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from coinstream.cli.common import FeedFile, console, load_or_exit, out
+from coinstream.cli.common import BoundaryGroup, FeedFile, console, load_or_exit, out, warning
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
+from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
 
 app = typer.Typer(
-    help="coinstream: stream crypto market data into an open lakehouse.", no_args_is_help=True, add_completion=False
+    cls=BoundaryGroup,
+    help="coinstream: stream crypto market data into an open lakehouse.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
@@ -25,8 +29,7 @@ app.command("backfill")(backfill)
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging")) -> None:
-    s = get_settings()
-    configure_logging("DEBUG" if verbose else s.log_level, json=s.log_json)
+    configure_logging("DEBUG" if verbose else None)
 
 
 @app.command()
@@ -35,11 +38,14 @@ def validate(file: Path = FeedFile) -> None:
     feed = load_or_exit(file)
     spec = feed.spec
     out.print(
-        f"[green]ok[/green] CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
-        f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}"
+        Text.assemble(
+            ("ok", "green"),
+            f" CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
+            f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}",
+        )
     )
     for w in spec.warnings():
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warning(w)
 
 
 @app.command()
@@ -55,8 +61,7 @@ def schema(
     elif what == "spark":
         out.print(spark_ddl(Quote), highlight=False)
     else:
-        console.print(f"[red]error:[/red] unknown schema {what!r}: choose quote or spark")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown schema {what!r}: choose quote or spark")
 
 
 @app.command()
@@ -72,14 +77,13 @@ def watch(
 
     if topic is None:
         if file is None:
-            console.print("[red]error:[/red] give --topic or -f feed.yaml")
-            raise typer.Exit(2)
+            raise UserInputError("give --topic or -f feed.yaml")
         topic = load_or_exit(file).topic
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
         if v is None:
-            out.print(f"p{rec.partition}@{rec.offset} [red]undecodable[/red] {rec.raw!r:.120}", highlight=False)
+            out.print(Text.assemble(f"p{rec.partition}@{rec.offset} ", ("undecodable", "red"), f" {rec.raw!r:.120}"))
         else:
             out.print(
                 f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
@@ -121,13 +125,12 @@ def report(
     from coinstream.report import render
 
     if engine not in {"duckdb", "trino"}:
-        console.print(f"[red]error:[/red] unknown engine {engine!r}: choose duckdb or trino")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
     stack = LocalStack(get_settings())
     env = {
         "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,
         "COINSTREAM_LAKE_WAREHOUSE": stack.warehouse,
-        "COINSTREAM_TRINO_PORT": os.environ.get("COINSTREAM_TRINO_PORT", str(get_settings().trino_port)),
+        "COINSTREAM_TRINO_PORT": str(get_settings().trino_port),
     }
     with console.status(f"rendering the investor report with {engine}..."):
         path = render(output, engine=engine, coins=coin or None, vs_currency=vs_currency,

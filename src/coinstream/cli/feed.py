@@ -8,13 +8,12 @@ from pathlib import Path
 
 import typer
 
-from coinstream.cli.common import FeedFile, console, load_or_exit
+from coinstream.cli.common import FeedFile, console, load_or_exit, warning
 from coinstream.cli.progress import backfill_with_progress
 from coinstream.ingest.kafka import ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
-from coinstream.ingest.sources.errors import SourceError, UnknownCoinsError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
@@ -54,11 +53,7 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     source = make_source(feed, settings, metrics)
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}") as producer:
-        try:
-            cycles = FeedRunner(feed, source, producer).run(stop, once=once)
-        except UnknownCoinsError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
+        cycles = FeedRunner(feed, source, producer).run(stop, once=once)
     console.print(
         f"feed {feed.name}: {cycles} cycle(s), {producer.acked} quote(s) produced to {feed.topic}, "
         f"{int(metrics.value('coinstream_quotes_deduplicated_total', origin='live'))} repeat(s) dropped"
@@ -81,19 +76,11 @@ def backfill(
         _ensure_topic(feed, bootstrap)
     metrics = Metrics()
     source = make_source(feed, settings, metrics)
-    try:
-        source.check_coins(list(feed.spec.coins))
-    except SourceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    source.check_coins(list(feed.spec.coins))
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-backfill-{feed.name}") as prod:
-        try:
-            result = backfill_with_progress(feed, source, prod, bootstrap)
-        except SourceError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+        result = backfill_with_progress(feed, source, prod, bootstrap)
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warning(w)
     console.print(
         f"backfill {feed.name}: {result.produced} row(s) produced, {result.skipped_existing} already there, "
         f"{result.calls} API call(s), {result.elapsed:.1f}s"

@@ -14,10 +14,11 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from coinstream.cache import MAVEN_CENTRAL, cache_dir
+from coinstream.cache import cache_dir, maven_central
+from coinstream.errors import OperationalError
 
 
-class JavaError(RuntimeError):
+class JavaError(OperationalError):
     pass
 
 
@@ -46,7 +47,7 @@ def resolve_jars(component: str, version: str, package: str = "coinstream.devsta
         cmd = [
             mvn, "-B", "-q", "--strict-checksums", "-f", str(pom_path),
             f"-Dmaven.repo.local={cache_dir() / 'm2'}",
-            "-DremoteRepositories=" + MAVEN_CENTRAL,
+            "-DremoteRepositories=" + maven_central(),
             "dependency:copy-dependencies", f"-DoutputDirectory={out}", "-DincludeScope=runtime",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

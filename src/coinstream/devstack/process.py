@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coinstream.errors import OperationalError
 
-class ServiceError(RuntimeError):
+
+class ServiceError(OperationalError):
     pass
 
 

@@ -42,15 +42,7 @@ class LocalStack:
 
     @property
     def hdfs(self) -> LocalHDFS:
-        s = self.settings
-        return LocalHDFS(
-            self.home / "hdfs",
-            namenode_port=s.hdfs_namenode_port,
-            namenode_http_port=s.hdfs_namenode_http_port,
-            datanode_port=s.hdfs_datanode_port,
-            datanode_ipc_port=s.hdfs_datanode_ipc_port,
-            datanode_http_port=s.hdfs_datanode_http_port,
-        )
+        return LocalHDFS(self.home / "hdfs", self.settings.hdfs_ports())
 
     def _state(self) -> dict[str, Any]:
         try:

@@ -11,7 +11,6 @@ for file://, Hadoop for hdfs:// (extra Hadoop settings pass through as a core-si
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
 import uuid
@@ -24,9 +23,9 @@ from urllib.parse import urlparse
 from coinstream.cache import cache_dir, fetch_maven
 from coinstream.devstack.metastore import hive_site
 from coinstream.devstack.process import Service, ServiceError, java_bin, port_open
+from coinstream.settings import get_settings
 
 TRINO_VERSION = "476"
-TRINO_JAVA_HOME = os.environ.get("COINSTREAM_TRINO_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
 CATALOG = "lake"
 
 
@@ -157,9 +156,12 @@ class LocalTrino:
         if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
             install_hdfs_support(install)
         etc = self._write_config(install)
-        java = java_bin(TRINO_JAVA_HOME)
-        if not Path(TRINO_JAVA_HOME, "bin", "java").exists():
-            raise ServiceError(f"Trino {self.version} needs Java 24+: no JDK at {TRINO_JAVA_HOME}")
+        java_home = get_settings().trino_java_home
+        if not (java_home / "bin" / "java").exists():
+            raise ServiceError(
+                f"Trino {self.version} needs Java 24+: no JDK at {java_home} (set COINSTREAM_TRINO_JAVA_HOME)"
+            )
+        java = java_bin(str(java_home))
         return [
             java,
             f"-Xmx{self.heap}",

@@ -16,6 +16,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from coinstream.errors import OperationalError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -23,7 +24,7 @@ from coinstream.models import Quote
 log = get_logger(__name__)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(OperationalError):
     """Kafka did not acknowledge some records; they were not produced."""
 
 

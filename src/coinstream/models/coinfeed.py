@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from coinstream.errors import UserInputError
+
 API_GROUP = "coinstream.io"
 API_VERSION = "v1alpha1"
 KIND = "CoinFeed"
@@ -266,7 +268,7 @@ class CoinFeed(BaseModel):
         return self.spec.kafka.topic or f"coinstream.quotes.{self.metadata.name}"
 
 
-class CoinFeedError(ValueError):
+class CoinFeedError(UserInputError):
     """A CoinFeed that cannot be used; the message names every bad field."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from coinstream.errors import UserInputError
 from coinstream.sql import queries
 from coinstream.sql.engines import Engine
 
@@ -26,7 +27,7 @@ WINDOWS: dict[str, int | None] = {
 }
 
 
-class QueryError(ValueError):
+class QueryError(UserInputError):
     """A bad parameter, said plainly."""
 
 
