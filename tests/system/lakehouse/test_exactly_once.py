@@ -91,16 +91,16 @@ def test_poison_records_are_quarantined_once_while_good_rows_commit(lake: Lake, 
 
 def test_two_feeds_streaming_one_series_into_one_table_leave_no_duplicate(lake: Lake, spark: Any) -> None:
     now = dt.datetime.now(dt.UTC)
-    topics = ("coinstream.quotes.twin-a", "coinstream.quotes.twin-b")
+    topics = ("coinstream.quotes.twina", "coinstream.quotes.twinb")
     for t in topics:
         lake.kafka.ensure_topic(t, 2)
-    base = lake.config("twin-a", trigger="1 second")
+    base = lake.config("twina", trigger="1 second")
     cfgs = [
         base,
         base.model_copy(
             update={
-                "topics": r"coinstream\.quotes\.twin-b",
-                "checkpoint": (lake.home / "checkpoints" / "twin-b").as_uri(),
+                "topics": r"coinstream\.quotes\.twinb",
+                "checkpoint": (lake.home / "checkpoints" / "twinb").as_uri(),
             }
         ),
     ]
