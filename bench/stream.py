@@ -32,9 +32,7 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
-from coinstream.devstack.kafka import LocalKafka
-from coinstream.devstack.metastore import LocalMetastore
-from coinstream.devstack.process import free_port
+from coinstream.devstack.stack import LocalStack
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.session import get_spark
 from coinstream.lakehouse.stream import launch
@@ -187,12 +185,12 @@ def breakdown(lags: list[tuple[float, float, int]], query: Any, sink: Any) -> di
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="coinstream-bench-"))
-    kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
-    metastore = LocalMetastore(home / "metastore", (home / "warehouse").as_uri(), port=free_port())
-    kafka.up()
-    metastore.up()
+    stack = LocalStack.ephemeral(home)
+    kafka, metastore = stack.kafka, stack.metastore
     out: dict[str, Any] = {"args": vars(args), "drain": [], "freshness": []}
     try:
+        stack.up()
+        stack.up()
         kafka.ensure_topic("coinstream.quotes.backlog", 3)
 
         def cfg(name: str, topic: str, **kw: Any) -> LakeConfig:
@@ -260,8 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps(entry, default=float))
         spark.stop()
     finally:
-        metastore.down()
-        kafka.down()
+        stack.down()
         shutil.rmtree(home, ignore_errors=True)
     return out
 

@@ -10,8 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from coinstream.cli.common import BoundaryGroup, FeedFile, console, load_or_exit, out, warning
+from coinstream.cli.dashboard import dashboard
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
+from coinstream.cli.up import up
 from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
@@ -25,6 +27,8 @@ app = typer.Typer(
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
 app.command("backfill")(backfill)
+app.command("dashboard")(dashboard)
+app.command("up")(up)
 
 
 @app.callback()
@@ -98,18 +102,41 @@ def watch(
 def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the local stack up afterwards"),
     live_seconds: int = typer.Option(60, help="Seconds of live ticks after the backfill"),
-    file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
+    file: Path | None = typer.Option(None, "--file", "-f", help="CoinFeed (default: the simulated market)"),
+    output: Path = typer.Option(Path("reports/investor_overview.html"), "--report", help="Where the report goes"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.app.demo import run_demo
+    from coinstream.app.demo import demo_feed, run_demo
+    from coinstream.cli.progress import StepView
 
-    summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
+    feed = load_or_exit(file) if file is not None else demo_feed()
+    with StepView() as view:
+        result = run_demo(feed, live_seconds=live_seconds, keep_running=keep_running, report=output, progress=view)
     table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
-    for coin, price, r24, total, vol in summary.rows:
-        table.add_row(str(coin), f"{price:,.6g}", str(r24), str(total), str(vol))
+    for c in result.lake.coins:
+        table.add_row(c.coin_id, f"{c.latest_price:,.6g}", _pct(c.return_24h), _pct(c.return_total),
+                      _pct(c.volatility_30d, sign=False))  # fmt: skip
     out.print(table)
-    for line in summary.notes:
-        out.print(line)
+    out.print(
+        f"Kafka: {result.kafka_quotes:,} quotes in {result.topic} ({result.produced:,} produced this run) "
+        f"at {result.bootstrap}"
+    )
+    out.print(f"Iceberg: {result.lake.rows:,} rows in the lakehouse, {result.lake.quarantined} quarantined "
+              f"({result.warehouse})")  # fmt: skip
+    out.print(f"report: {result.lake.report}")
+    out.print(f"demo took {result.seconds:.0f}s")
+    if result.kept_running:
+        console.print(
+            "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
+            f"to {result.trino_url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
+            f"'{result.metastore_uri}', '{result.warehouse}'). `coinstream local down` stops everything."
+        )
+
+
+def _pct(value: float | None, *, sign: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
 
 
 @app.command()

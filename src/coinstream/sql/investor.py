@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+import coinstream.sql.queries as queries
 from coinstream.errors import UserInputError
-from coinstream.sql import queries
 from coinstream.sql.engines import Engine
 
 #: Return windows: name -> seconds (None = the whole history).
