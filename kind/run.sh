@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-KIND_VERSION=${KIND_VERSION:-v0.33.0}
+# shellcheck source=../src/coinstream/versions.env
+source src/coinstream/versions.env
 CLUSTER=${KIND_CLUSTER:-coinstream}
 NS=${NAMESPACE:-coinstream}
 TAG=${IMAGE_TAG:-0.1.0}

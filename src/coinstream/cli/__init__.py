@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -17,6 +18,9 @@ from coinstream.cli.up import up
 from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
+
+if TYPE_CHECKING:
+    from coinstream.sql.summary import WindowReturn
 
 app = typer.Typer(
     cls=BoundaryGroup,
@@ -102,18 +106,51 @@ def watch(
 def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the local stack up afterwards"),
     live_seconds: int = typer.Option(60, help="Seconds of live ticks after the backfill"),
-    file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
+    file: Path | None = typer.Option(None, "--file", "-f", help="CoinFeed (default: the simulated market)"),
+    output: Path = typer.Option(Path("reports/investor_overview.html"), "--report", help="Where the report goes"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.app.demo import run_demo
+    from coinstream.app.demo import demo_feed, run_demo
+    from coinstream.cli.progress import StepView
 
-    summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
-    table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
-    for coin, price, r24, total, vol in summary.rows:
-        table.add_row(str(coin), f"{price:,.6g}", str(r24), str(total), str(vol))
+    feed = load_or_exit(file) if file is not None else demo_feed()
+    with StepView() as view:
+        result = run_demo(feed, live_seconds=live_seconds, keep_running=keep_running, report=output, progress=view)
+    title = "coinstream demo (each return: from the reference quote at UTC time, seconds elapsed)"
+    columns = ("coin", "latest price", "5 m return", "1 h return", "24 h return", "total return", "30 d volatility")
+    table = Table(*columns, title=title)
+    for c in result.lake.coins:
+        since = f" since {c.history_start:%Y-%m-%d}" if c.history_start else ""
+        table.add_row(c.coin_id, f"{c.latest_price:,.6g}", *(_window(w) for w in c.returns),
+                      _pct(c.return_total) + since, _pct(c.volatility_30d, sign=False))  # fmt: skip
     out.print(table)
-    for line in summary.notes:
-        out.print(line)
+    out.print(
+        f"Kafka: {result.kafka_quotes:,} quotes in {result.topic} ({result.produced:,} produced this run) "
+        f"at {result.bootstrap}"
+    )
+    out.print(f"Iceberg: {result.lake.rows:,} rows in the lakehouse, {result.lake.quarantined} quarantined "
+              f"({result.warehouse})")  # fmt: skip
+    out.print(f"report: {result.lake.report}")
+    out.print(f"demo took {result.seconds:.0f}s")
+    if result.kept_running:
+        console.print(
+            "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
+            f"to {result.trino_url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
+            f"'{result.metastore_uri}', '{result.warehouse}'). `coinstream local down` stops everything."
+        )
+
+
+def _window(w: WindowReturn) -> str:
+    """A bounded return with the quote it was measured from, or why there is none."""
+    if w.pct_return is None or w.start_ts is None or w.elapsed_seconds is None:
+        return "n/a: stale feed" if w.reason and "stale" in w.reason else "n/a: no reference quote"
+    return f"{_pct(w.pct_return)} from {w.start_ts:%m-%d %H:%M:%S} ({w.elapsed_seconds:,.0f} s)"
+
+
+def _pct(value: float | None, *, sign: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
 
 
 @app.command()

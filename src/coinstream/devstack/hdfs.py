@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from coinstream.devstack.jars import resolve_jars
-from coinstream.devstack.process import Service, ServiceError, java_bin, port_open
+from coinstream.devstack.jvm import java_bin
+from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.platform.hdfs_config import (
     HADOOP_VERSION,
     HdfsPorts,

@@ -15,18 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from coinstream.cache import cache_dir, maven_central
-from coinstream.errors import OperationalError
-
-
-class JavaError(OperationalError):
-    pass
-
-
-def require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise JavaError(f"`{tool}` not found on PATH: {hint}")
-    return path
+from coinstream.devstack.jvm import JavaError, require
 
 
 def resolve_jars(component: str, version: str, package: str = "coinstream.devstack", **extra: str) -> Path:

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coinstream.devstack.jars import classpath, resolve_jars
-from coinstream.devstack.process import Service, ServiceError, java_bin, log4j2_file_config, port_open
+from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
+from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.ingest.kafka import ensure_topic, list_topics
-
-KAFKA_VERSION = "4.3.1"
+from coinstream.versions import KAFKA_VERSION
 
 
 @dataclass
-class LocalKafka:
+class LocalKafka(JvmService):
+    start_timeout = 90.0
+    stop_timeout = 60.0
+
     home: Path
     port: int = 9092
     controller_port: int = 9093
@@ -80,12 +83,9 @@ class LocalKafka:
             *args,
         ]
 
-    def up(self, timeout: float = 90.0) -> int:
-        """Start (formatting storage on first run); idempotent; returns the pid."""
-        if (pid := self.service.pid()) is not None:
-            return pid
+    def argv(self) -> list[str]:
+        """The broker's command line; formats the KRaft storage on the first run."""
         jars = resolve_jars("kafka", KAFKA_VERSION)
-        self.home.mkdir(parents=True, exist_ok=True)
         cfg = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -93,7 +93,7 @@ class LocalKafka:
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}\n{proc.stderr}")
-        return self.service.start(self._java(jars, "kafka.Kafka", str(cfg)), self._ready, timeout=timeout)
+        return self._java(jars, "kafka.Kafka", str(cfg))
 
     def _ready(self) -> bool:
         if not port_open(self.port):
@@ -109,18 +109,11 @@ class LocalKafka:
         except Exception:
             return False
 
-    def down(self) -> bool:
-        return self.service.stop(timeout=60.0)
-
     def ensure_topic(self, name: str, partitions: int, replicas: int = 1) -> bool:
         return ensure_topic(self.bootstrap, name, partitions, replicas)
 
-    def status(self) -> dict[str, object]:
-        pid = self.service.pid()
-        out: dict[str, object] = {"running": pid is not None, "pid": pid, "bootstrap": self.bootstrap}
-        if pid is not None:
-            try:
-                out["topics"] = list_topics(self.bootstrap)
-            except Exception as exc:
-                out["error"] = str(exc)
-        return out
+    def describe(self) -> dict[str, object]:
+        return {"bootstrap": self.bootstrap}
+
+    def probe(self) -> dict[str, object]:
+        return {"topics": list_topics(self.bootstrap)}

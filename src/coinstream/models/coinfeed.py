@@ -1,7 +1,7 @@
 """The CoinFeed resource: what an investor asks coinstream to track.
 
 This model is the single source of truth for the spec. The CRD's OpenAPI schema
-(`make crds`), the CLI's `validate` and the operator all derive from it, so a
+(`make generate`), the CLI's `validate` and the operator all derive from it, so a
 constraint added here is enforced the same way by `kubectl apply` and locally.
 """
 

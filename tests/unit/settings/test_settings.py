@@ -12,8 +12,8 @@ from coinstream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Read by the Makefile and the test harness only: where the pinned third-party CRDs are, and
-#: a switch for kopf's debug log in the operator tests.
-HARNESS_ONLY = {"COINSTREAM_SHARED", "COINSTREAM_OPERATOR_VERBOSE"}
+#: a switch for kopf's debug log in the operator tests, where the dashboard test saves its screenshot.
+HARNESS_ONLY = {"COINSTREAM_SHARED", "COINSTREAM_OPERATOR_VERBOSE", "COINSTREAM_SCREENSHOT"}
 
 
 def _env_names(model: type) -> set[str]:
