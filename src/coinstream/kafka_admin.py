@@ -9,9 +9,16 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 
-def ensure_topic(bootstrap: str, name: str, partitions: int, replicas: int = 1) -> bool:
+def client_config(**overrides: Any) -> dict[str, Any]:
+    """The process's Kafka authentication (COINSTREAM_KAFKA_*), then what the caller says."""
+    from coinstream.settings import get_settings
+
+    return {**get_settings().kafka_auth().kafka_python(), **overrides}
+
+
+def ensure_topic(bootstrap: str, name: str, partitions: int, replicas: int = 1, **config: Any) -> bool:
     """Create `name` if missing; True when created. Never shrinks or alters an existing topic."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **client_config(**config))
     try:
         if name in admin.list_topics():
             return False
@@ -24,8 +31,8 @@ def ensure_topic(bootstrap: str, name: str, partitions: int, replicas: int = 1) 
         admin.close()
 
 
-def list_topics(bootstrap: str) -> list[str]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+def list_topics(bootstrap: str, **config: Any) -> list[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **client_config(**config))
     try:
         return sorted(t for t in admin.list_topics() if not t.startswith("__"))
     finally:
@@ -45,5 +52,5 @@ def reader(bootstrap: str, *topics: str, **config: Any) -> KafkaConsumer:
         group_id=None,
         enable_auto_commit=False,
         receive_message_max_bytes=64 * 1024 * 1024,
-        **config,
+        **client_config(**config),
     )

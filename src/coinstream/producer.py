@@ -16,6 +16,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from coinstream.kafka_admin import client_config
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -72,7 +73,7 @@ class QuoteProducer:
             linger_ms=linger_ms,
             batch_size=batch_size,
             delivery_timeout_ms=delivery_timeout_ms,
-            **kafka_config,
+            **client_config(**kafka_config),
         )
         self.dedup = SnapshotDedup()
         self._acked = 0

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coinstream.kafka_auth import KafkaAuth
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COINSTREAM_", frozen=True, extra="ignore")
@@ -20,6 +22,13 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default=Path.home() / ".cache" / "coinstream", alias="COINSTREAM_CACHE")
     state_dir: Path = Path(".state")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: How clients meet the broker: PLAINTEXT, or SASL_SSL with SCRAM-SHA-512 (the password from a
+    #: mounted Secret file or the environment, the CA to trust from a PEM file).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
@@ -35,6 +44,9 @@ class Settings(BaseSettings):
     coingecko_api_key: SecretStr | None = None
     coingecko_api_key_file: Path | None = None
     coingecko_base_url: str | None = None
+    #: Hosts besides CoinGecko's that may receive the API key, comma-separated: an administrator's
+    #: choice (a proxy, a test server), never a CoinFeed's.
+    coingecko_key_hosts: str = ""
     http_connect_timeout: float = 3.05
     http_read_timeout: float = 10.0
     http_deadline: float = 120.0
@@ -46,6 +58,18 @@ class Settings(BaseSettings):
         if self.coingecko_api_key_file is not None:
             return SecretStr(self.coingecko_api_key_file.read_text().strip())
         return None
+
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth.from_parts(
+            self.kafka_security_protocol,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password,
+            self.kafka_sasl_password_file,
+            self.kafka_ssl_ca_file,
+        )
+
+    def key_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.coingecko_key_hosts.split(",") if h.strip())
 
 
 @lru_cache(maxsize=1)

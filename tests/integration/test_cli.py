@@ -76,7 +76,11 @@ def test_feed_once_backfill_and_watch_against_coingecko(stack_env, tmp_path):
             "  source: {type: coingecko, plan: pro}\n  pollIntervalSeconds: 30\n"
             "  backfill: {from: '2026-01-01', granularity: daily}\n"
         )
-        env = {**stack_env, "COINSTREAM_COINGECKO_BASE_URL": fake.base_url}
+        env = {
+            **stack_env,
+            "COINSTREAM_COINGECKO_BASE_URL": fake.base_url,
+            "COINSTREAM_COINGECKO_KEY_HOSTS": "127.0.0.1",
+        }
         key_file = tmp_path / "apiKey"
         key_file.write_text("CG-secret-pro-key\n")
         env["COINSTREAM_COINGECKO_API_KEY_FILE"] = str(key_file)  # as the operator mounts the Secret
@@ -110,7 +114,12 @@ def test_unknown_coin_fails_before_polling(stack_env, tmp_path):
             "apiVersion: coinstream.io/v1alpha1\nkind: CoinFeed\nmetadata: {name: typo}\n"
             "spec: {coins: [bitcoin, etherium], source: {type: coingecko, plan: demo}}\n"
         )
-        env = {**stack_env, "COINSTREAM_COINGECKO_BASE_URL": fake.base_url, "COINSTREAM_COINGECKO_API_KEY": "k"}
+        env = {
+            **stack_env,
+            "COINSTREAM_COINGECKO_BASE_URL": fake.base_url,
+            "COINSTREAM_COINGECKO_API_KEY": "k",
+            "COINSTREAM_COINGECKO_KEY_HOSTS": "127.0.0.1",
+        }
         assert cli(env, "local", "up").returncode == 0
         res = cli(env, "feed", "run", "-f", str(feed), "--once")
         assert res.returncode == 2 and "unknown CoinGecko coin ids: etherium" in res.stderr

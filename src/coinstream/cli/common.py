@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from coinstream.models import CoinFeed, CoinFeedError, load_coinfeed
+from coinstream.settings import get_settings
 
 console = Console(stderr=True)
 out = Console()
@@ -17,7 +18,7 @@ FeedFile = typer.Option(..., "--file", "-f", exists=False, help="CoinFeed YAML (
 
 def load_or_exit(path: Path) -> CoinFeed:
     try:
-        return load_coinfeed(path)
+        return load_coinfeed(path, key_hosts=get_settings().key_hosts())
     except CoinFeedError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -19,6 +19,10 @@ class AuthError(SourceError):
     """Missing or wrong API key, or a key for the other host (CoinGecko 10010/10011)."""
 
 
+class KeyHostError(AuthError):
+    """The API key would go to a host nobody allowed: refused before any request is made."""
+
+
 class UnknownCoinsError(SourceError):
     def __init__(self, unknown: list[str]) -> None:
         super().__init__(
