@@ -254,7 +254,7 @@ def test_kafka_user_allows_exactly_the_feeds_own_topic_and_groups() -> None:
     env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["COINSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["COINSTREAM_KAFKA_SASL_USERNAME"] == "majors-kafka"
-    assert env["COINSTREAM_KAFKA_SASL_PASSWORD_FILE"] == "/etc/coinstream/kafka-user/password"
+    assert env["COINSTREAM_KAFKA_SASL_PASSWORD_FILE"] == "/etc/coinstream/kafka-user/password"  # noqa: S105 (a path)
     app = builders.spark_application(feed, OWNER, CONFIG)
     args = app["spec"]["arguments"]
     flags = dict(zip(args[::2], args[1::2], strict=True))
