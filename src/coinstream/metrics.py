@@ -31,8 +31,8 @@ class Metrics:
         )
         self.quotes_invalid = Counter(
             "coinstream_quotes_invalid",
-            "Source entries that could not become a Quote",
-            ["source"],
+            "Source entries rejected (reason: type, shape, invalid, future, unrequested, duplicate)",
+            ["source", "reason"],
             registry=r,
         )
         self.delivery_errors = Counter(

@@ -34,10 +34,13 @@ DAY_MS = 86_400_000
 
 @dataclass
 class Fault:
-    kind: str  # "429", "500", "503", "stall", "truncate", "malformed", "html"
+    kind: str  # "429", "500", "503", "stall", "truncate", "malformed", "trickle", "raw", "huge"
     path: str = ""  # only requests whose path contains this
     retry_after: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # stall: how long; trickle: between bytes
+    body: bytes = b""  # raw: the 200 answer's body; trickle: what is trickled
+    size: int = 0  # huge: bytes streamed (no Content-Length unless declared)
+    declared: bool = False  # huge: announce the size in Content-Length up front
 
 
 @dataclass
@@ -275,7 +278,7 @@ class FakeCoinGecko:
         return status
 
     def _fault(self, h: BaseHTTPRequestHandler, f: Fault) -> int:
-        h.record.status = 200 if f.kind in ("stall", "truncate", "malformed") else int(f.kind)  # type: ignore[attr-defined]
+        h.record.status = 200 if not f.kind.isdigit() else int(f.kind)  # type: ignore[attr-defined]
         if f.kind == "429":
             h.send_response(429)
             if f.retry_after is not None:
@@ -319,6 +322,43 @@ class FakeCoinGecko:
             h.send_header("Content-Length", str(len(body)))
             h.end_headers()
             h.wfile.write(body)
+            return 200
+        if f.kind == "raw":
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(f.body)))
+            h.end_headers()
+            h.wfile.write(f.body)
+            return 200
+        if f.kind == "trickle":
+            body = f.body or json.dumps([self.market_row("bitcoin", "usd")]).encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.close_connection = True
+            try:
+                for i in range(len(body)):
+                    h.wfile.write(body[i : i + 1])
+                    h.wfile.flush()
+                    time.sleep(f.seconds)
+            except OSError:
+                pass  # the client gave up, as it should
+            return 200
+        if f.kind == "huge":
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            if f.declared:
+                h.send_header("Content-Length", str(f.size))
+            h.end_headers()
+            h.close_connection = True
+            chunk = b" " * 65536
+            try:
+                h.wfile.write(b"[")
+                for _ in range(f.size // len(chunk)):
+                    h.wfile.write(chunk)
+            except OSError:
+                pass
             return 200
         raise ValueError(f"unknown fault {f.kind}")
 

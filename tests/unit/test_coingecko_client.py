@@ -158,7 +158,8 @@ def test_bad_entries_are_skipped_and_counted(server, monkeypatch):
     c = client(server)
     quotes = c.markets(["bitcoin", "ethereum", "tether"], "usd", "f")
     assert [q.coin_id for q in quotes] == ["bitcoin"]
-    assert c.metrics.value("coinstream_quotes_invalid_total", source="coingecko") == 2
+    assert c.metrics.value("coinstream_quotes_invalid_total", source="coingecko", reason="type") == 1  # null price
+    assert c.metrics.value("coinstream_quotes_invalid_total", source="coingecko", reason="invalid") == 1
 
 
 def test_unknown_ids_listed_in_one_error(server):

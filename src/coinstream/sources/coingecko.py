@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from pydantic import SecretStr, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_exponential_jitter
 from tenacity.wait import wait_base
@@ -28,9 +31,11 @@ from coinstream.models.coinfeed import COINGECKO_HOSTS
 from coinstream.ratelimit import TokenBucket
 from coinstream.sources.errors import (
     AuthError,
+    DeadlineExceeded,
     HistoryLimitError,
     KeyHostError,
     MalformedResponseError,
+    ResponseTooLargeError,
     RetryableError,
     SourceError,
     UnknownCoinsError,
@@ -50,19 +55,49 @@ DAY = dt.timedelta(days=1)
 log = get_logger(__name__)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After is either seconds or an HTTP date; absent or unparseable -> None."""
+#: Longest wait a server's Retry-After may impose: beyond it the call's own deadline decides.
+RETRY_AFTER_CAP = 60.0
+#: Largest answer read into memory; 250 coins of /coins/markets are ~400 kB, 90 days hourly ~200 kB.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: How far ahead of this machine's clock a source timestamp may be before it is rejected.
+FUTURE_SKEW = dt.timedelta(minutes=2)
+_CHUNK = 64 * 1024
+
+
+def _retry_after(value: str | None, cap: float = RETRY_AFTER_CAP) -> float | None:
+    """Retry-After as seconds in [0, cap]: a number or an HTTP date; absent or unparseable -> None.
+
+    A server (or a proxy in front of it) can send anything here: `99999999`, `inf`,
+    `-5`, `nan`, a date in 2099. None of it may put the client to sleep for years.
+    """
     if not value:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if math.isnan(seconds):
         return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return min(max(0.0, seconds), cap)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number that is a finite amount: bool, str and inf/nan are not prices."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """A history point's timestamp in ms, or None when it is not a plausible one."""
+    if not _is_number(value) or not 0 <= value < 4_102_444_800_000:  # 1970 .. 2100
+        return None
+    return int(value)
 
 
 class _wait_retry_after(wait_base):
@@ -79,20 +114,27 @@ class _wait_retry_after(wait_base):
         return float(self.fallback(retry_state))
 
 
-def _error_code(resp: requests.Response) -> tuple[int | None, str]:
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, requests.Timeout | TimeoutError | urllib3.exceptions.TimeoutError) or (
+        "timed out" in str(exc)
+    )
+
+
+def _error_code(raw: bytes) -> tuple[int | None, str]:
     """CoinGecko's error bodies: {"status": {"error_code", "error_message"}} or {"error": ...}."""
+    text = raw[:200].decode(errors="replace")
     try:
-        body = resp.json()
+        body = json.loads(raw)
     except ValueError:
-        return None, resp.text[:200]
+        return None, text
     status = body.get("status") if isinstance(body, dict) else None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         status = body["error"].get("status", body["error"])
     if isinstance(status, dict):
         return status.get("error_code"), str(status.get("error_message", ""))
     if isinstance(body, dict) and "error" in body:
-        return None, str(body["error"])
-    return None, resp.text[:200]
+        return None, str(body["error"])[:200]
+    return None, text
 
 
 class KeySafeSession(requests.Session):
@@ -135,6 +177,8 @@ class CoinGeckoClient:
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
         deadline: float = 120.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        retry_after_cap: float = RETRY_AFTER_CAP,
         calls_per_minute: float | None = None,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
@@ -151,13 +195,15 @@ class CoinGeckoClient:
         self.metrics = metrics or Metrics()
         self.timeout = (connect_timeout, read_timeout)
         self.deadline = deadline
-        self._sleep = sleep or __import__("time").sleep
+        self.max_body_bytes = max_body_bytes
+        self.retry_after_cap = retry_after_cap
+        self._sleep = sleep or time.sleep
         self.session = KeySafeSession()
         self.session.headers["accept"] = "application/json"
         self.session.headers["user-agent"] = "coinstream/0.1"
         self._wait = _wait_retry_after(
             wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial),
-            cap=max(backoff_max, 60.0),
+            cap=retry_after_cap,
         )
         self.bucket = TokenBucket.per_minute(
             calls_per_minute or DEFAULT_CALLS_PER_MINUTE[plan], burst=1, sleep=self._sleep
@@ -172,41 +218,87 @@ class CoinGeckoClient:
             return {}
         return {KEY_HEADERS[self.plan]: self._api_key.get_secret_value()}
 
-    def _once(self, endpoint: str, path: str, params: dict[str, Any] | None) -> Any:
+    def _once(self, endpoint: str, path: str, params: dict[str, Any] | None, deadline: float) -> Any:
         self.bucket.acquire()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.metrics.api_errors.labels(endpoint, "deadline").inc()
+            raise DeadlineExceeded(f"{endpoint}: no answer within the {self.deadline:.0f}s deadline")
         self.calls += 1
+        connect, read = self.timeout
         try:
             resp = self.session.get(
-                f"{self.base_url}{path}", params=params, headers=self._headers(), timeout=self.timeout
+                f"{self.base_url}{path}",
+                params=params,
+                headers=self._headers(),
+                timeout=(min(connect, remaining), min(read, remaining)),
+                stream=True,
             )
-            body = resp.content  # a stalled or cut body fails here, inside the try
-        except requests.RequestException as exc:
-            kind = "timeout" if isinstance(exc, requests.Timeout) or "timed out" in str(exc) else "connection"
+            try:
+                body = self._read_body(endpoint, resp, deadline)
+            finally:
+                resp.close()
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            kind = "timeout" if _is_timeout(exc) else "connection"
             self.metrics.api_calls.labels(endpoint, kind).inc()
             self.metrics.api_errors.labels(endpoint, kind).inc()
             raise RetryableError(f"{endpoint}: {kind}: {type(exc).__name__}") from None
         status = resp.status_code
         self.metrics.api_calls.labels(endpoint, str(status)).inc()
         if status == 429:
-            retry_after = _retry_after(resp.headers.get("Retry-After"))
+            retry_after = _retry_after(resp.headers.get("Retry-After"), self.retry_after_cap)
             self.metrics.api_rate_limited.inc()
             log.warning("coingecko.rate_limited", endpoint=endpoint, retry_after=retry_after)
             raise RetryableError(f"{endpoint}: 429 rate limited", retry_after=retry_after)
         if status >= 500:
             self.metrics.api_errors.labels(endpoint, "server").inc()
             raise RetryableError(
-                f"{endpoint}: HTTP {status}", retry_after=_retry_after(resp.headers.get("Retry-After"))
+                f"{endpoint}: HTTP {status}",
+                retry_after=_retry_after(resp.headers.get("Retry-After"), self.retry_after_cap),
             )
         if status >= 400:
-            self._raise_client_error(endpoint, resp)
+            self._raise_client_error(endpoint, resp, body)
         try:
             return json.loads(body)
         except ValueError:
             self.metrics.api_errors.labels(endpoint, "malformed").inc()
             raise MalformedResponseError(f"{endpoint}: malformed JSON ({len(body)} bytes)") from None
 
-    def _raise_client_error(self, endpoint: str, resp: requests.Response) -> None:
-        code, message = _error_code(resp)
+    def _read_body(self, endpoint: str, resp: requests.Response, deadline: float) -> bytes:
+        """The whole body within the call's deadline and size cap.
+
+        A per-read timeout alone lets a server that trickles one byte a second hold
+        a call forever, so every read gets only what is left of the deadline, and a
+        body larger than the cap is abandoned before it fills memory.
+        """
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            self._too_large(endpoint, int(declared))
+        raw = resp.raw
+        buf = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("deadline reached while reading the body")
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(min(self.timeout[1], remaining))
+            chunk = raw.read1(_CHUNK)
+            if not chunk:
+                return bytes(buf)
+            buf += chunk
+            if len(buf) > self.max_body_bytes:
+                self._too_large(endpoint, len(buf))
+
+    def _too_large(self, endpoint: str, size: int) -> None:
+        self.metrics.api_errors.labels(endpoint, "too_large").inc()
+        raise ResponseTooLargeError(
+            f"{endpoint}: answer of {size} bytes exceeds the {self.max_body_bytes}-byte limit "
+            "(fewer coins per call, or a proxy returning something else?)"
+        )
+
+    def _raise_client_error(self, endpoint: str, resp: requests.Response, body: bytes) -> None:
+        code, message = _error_code(body)
         self.metrics.api_errors.labels(endpoint, f"http_{resp.status_code}").inc()
         if code == 10010:
             raise AuthError(f"{message} — this is a pro key: set source.plan: pro (host pro-api.coingecko.com)")
@@ -225,7 +317,8 @@ class CoinGeckoClient:
         raise SourceError(f"{endpoint}: HTTP {resp.status_code} {message}")
 
     def get(self, endpoint: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET with rate limiting and retries, all within `self.deadline` seconds."""
+        """GET with rate limiting and retries, all within `self.deadline` seconds, body reads included."""
+        deadline = time.monotonic() + self.deadline
         retrying = Retrying(
             stop=stop_before_delay(self.deadline),
             wait=self._wait,
@@ -234,7 +327,7 @@ class CoinGeckoClient:
             reraise=True,
             before_sleep=lambda rs: self._on_retry(rs.outcome.exception() if rs.outcome else None),
         )
-        return retrying(self._once, endpoint, path, params)
+        return retrying(self._once, endpoint, path, params, deadline)
 
     def _on_retry(self, exc: BaseException | None) -> None:
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
@@ -293,41 +386,62 @@ class CoinGeckoClient:
                 self.metrics.api_errors.labels("coins_markets", "shape").inc()
                 raise MalformedResponseError("coins_markets: expected an array")
             now = dt.datetime.now(dt.UTC)
+            wanted, seen = set(batch), set()
             for row in rows:
+                coin = row.get("id") if isinstance(row, dict) else None
+                if coin not in wanted or coin in seen:
+                    # An answer listing coins nobody asked for (or one twice) is not trusted to add rows.
+                    self._reject("unrequested" if coin not in wanted else "duplicate", coin)
+                    continue
                 q = self._market_quote(row, vs_currency, feed, now)
                 if q is not None:
+                    seen.add(coin)
                     out.append(q)
-            missing = set(batch) - {q.coin_id for q in out}
+            missing = wanted - seen
             if missing:
                 log.warning("coingecko.coins_missing", coins=sorted(missing), vs_currency=vs_currency)
         self.metrics.quotes_fetched.labels("coingecko", "live").inc(len(out))
         return out
 
-    def _market_quote(self, row: Any, vs: str, feed: str, now: dt.datetime) -> Quote | None:
+    def _reject(self, reason: str, coin: object, detail: str = "") -> None:
+        self.metrics.quotes_invalid.labels("coingecko", reason).inc()
+        log.warning("coingecko.bad_entry", coin=str(coin)[:100], reason=reason, error=detail[:200])
+
+    def _market_quote(self, row: dict[str, Any], vs: str, feed: str, now: dt.datetime) -> Quote | None:
+        numbers = {
+            "price": row.get("current_price"),
+            "market_cap": row.get("market_cap"),
+            "total_volume": row.get("total_volume"),
+            "high_24h": row.get("high_24h"),
+            "low_24h": row.get("low_24h"),
+            "price_change_pct_24h": row.get("price_change_percentage_24h"),
+        }
+        bad = [k for k, v in numbers.items() if not (_is_number(v) or (v is None and k != "price"))]
+        if bad:
+            self._reject("type", row.get("id"), f"not a finite JSON number: {', '.join(bad)}")
+            return None
         try:
-            return Quote(
+            q = Quote(
                 coin_id=row["id"],
                 symbol=row["symbol"],
                 name=row["name"],
                 vs_currency=vs,
-                price=row["current_price"],
-                market_cap=row.get("market_cap"),
-                total_volume=row.get("total_volume"),
-                high_24h=row.get("high_24h"),
-                low_24h=row.get("low_24h"),
-                price_change_pct_24h=row.get("price_change_percentage_24h"),
                 source="coingecko",
                 source_ts=row["last_updated"],
                 ingest_ts=now,
                 feed=feed,
                 origin="live",
                 granularity="tick",
+                **numbers,
             )
         except (KeyError, TypeError, ValidationError) as exc:
-            self.metrics.quotes_invalid.labels("coingecko").inc()
-            coin = row.get("id") if isinstance(row, dict) else None
-            log.warning("coingecko.bad_entry", coin=coin, error=str(exc).splitlines()[0])
+            self._reject("invalid", row.get("id"), str(exc).splitlines()[0])
             return None
+        if q.source_ts > now + FUTURE_SKEW:
+            # Stored in the dedup memory, a 2099 last_updated would silence the coin until restart.
+            self._reject("future", q.coin_id, q.source_ts.isoformat())
+            return None
+        return q
 
     # -- history -----------------------------------------------------------------------------------
 
@@ -377,16 +491,22 @@ class CoinGeckoClient:
         if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
             self.metrics.api_errors.labels("market_chart_range", "shape").inc()
             raise MalformedResponseError("market_chart_range: expected {prices: [[ms, value], ...]}")
-        caps = _series(raw.get("market_caps"))
-        vols = _series(raw.get("total_volumes"))
+        caps = self._series(raw.get("market_caps"))
+        vols = self._series(raw.get("total_volumes"))
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         now = dt.datetime.now(dt.UTC)
+        future = int((now + FUTURE_SKEW).timestamp() * 1000)
         out = []
         for point in raw["prices"]:
-            try:
-                ms, price = int(point[0]), point[1]
-            except (TypeError, ValueError, IndexError):
-                self.metrics.quotes_invalid.labels("coingecko").inc()
+            if not isinstance(point, list) or len(point) != 2:
+                self._reject("shape", coin, repr(point)[:80])
+                continue
+            ms, price = _epoch_ms(point[0]), point[1]
+            if ms is None or not _is_number(price):
+                self._reject("type", coin, repr(point)[:80])
+                continue
+            if ms > future:
+                self._reject("future", coin, str(ms))
                 continue
             if not lo <= ms < hi or (label == "daily" and ms % 86_400_000):
                 continue  # outside this chunk, or the current day's partial point
@@ -408,18 +528,20 @@ class CoinGeckoClient:
                         granularity=label,
                     )
                 )
-            except ValidationError:
-                self.metrics.quotes_invalid.labels("coingecko").inc()
+            except ValidationError as exc:
+                self._reject("invalid", coin, str(exc).splitlines()[0])
         return out
 
-
-def _series(values: Any) -> dict[int, float]:
-    out: dict[int, float] = {}
-    if isinstance(values, list):
-        for p in values:
-            if isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[1], int | float):
-                out[int(p[0])] = float(p[1])
-    return out
+    def _series(self, values: Any) -> dict[int, float]:
+        """market_caps / total_volumes by timestamp; a malformed point only loses that amount."""
+        out: dict[int, float] = {}
+        if isinstance(values, list):
+            for p in values:
+                if isinstance(p, list) and len(p) == 2:
+                    ms = _epoch_ms(p[0])
+                    if ms is not None and _is_number(p[1]) and p[1] >= 0:
+                        out[ms] = float(p[1])
+        return out
 
 
 def history_chunks(

@@ -38,3 +38,11 @@ class HistoryLimitError(SourceError):
 
 class MalformedResponseError(RetryableError):
     """The body was not the JSON we expected (truncated, HTML error page, wrong shape)."""
+
+
+class DeadlineExceeded(RetryableError):
+    """The call's whole deadline (retries and body reads included) ran out."""
+
+
+class ResponseTooLargeError(SourceError):
+    """The answer was larger than any real CoinGecko answer; reading it on would only fill memory."""
