@@ -311,7 +311,11 @@ def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) ->
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     }
     pod = _pod_spec(feed, config, container)
-    pod["containers"][0]["env"].append({"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)})
+    pod["containers"][0]["env"] += [
+        {"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)},
+        # The pod's network namespace is its own: listen beyond loopback for probes and scrapes.
+        {"name": "COINSTREAM_METRICS_HOST", "value": "0.0.0.0"},
+    ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     hdfs_datanode_ipc_port: int = 9867
     hdfs_datanode_http_port: int = 9864
     metrics_port: int = 0
+    #: Where /metrics listens: loopback on a laptop; the operator sets 0.0.0.0 in pods.
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_json: bool = False
     coingecko_api_key: SecretStr | None = None

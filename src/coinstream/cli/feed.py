@@ -43,7 +43,7 @@ def run(
     settings = get_settings()
     bootstrap = bootstrap or settings.kafka_bootstrap
     metrics = Metrics()
-    metrics.serve(metrics_port if metrics_port is not None else settings.metrics_port)
+    metrics.serve(metrics_port if metrics_port is not None else settings.metrics_port, settings.metrics_host)
     if feed.spec.suspend:
         console.print(f"feed {feed.name} is suspended (spec.suspend: true): nothing to do")
         return

@@ -18,7 +18,7 @@ from typing import Any
 from coinstream.local.hdfs import LocalHDFS
 from coinstream.local.kafka import LocalKafka
 from coinstream.local.metastore import LocalMetastore
-from coinstream.local.process import ServiceError
+from coinstream.local.process import ServiceError, private_dir, private_files
 from coinstream.local.trino import LocalTrino
 from coinstream.models import CoinFeed
 from coinstream.settings import Settings
@@ -93,6 +93,11 @@ class LocalStack:
             (self.home / "stack.json").write_text(json.dumps({"hdfs": hdfs, "warehouse": warehouse}))
 
     def up(self, feeds: Iterable[CoinFeed] = (), *, trino: bool = False, hdfs: bool = False) -> dict[str, Any]:
+        with private_files():
+            private_dir(self.home)
+            return self._up(feeds, trino=trino, hdfs=hdfs)
+
+    def _up(self, feeds: Iterable[CoinFeed], *, trino: bool, hdfs: bool) -> dict[str, Any]:
         hdfs = hdfs or self.on_hdfs
         started: dict[str, Any] = {"kafka": self.kafka.up()}
         started["topics_created"] = [

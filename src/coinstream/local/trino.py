@@ -108,6 +108,7 @@ class LocalTrino:
     warehouse: str
     port: int = 8080
     heap: str = "1G"
+    bind_host: str = "127.0.0.1"
     hadoop_conf: dict[str, str] = field(default_factory=dict)
     version: str = TRINO_VERSION
 
@@ -172,6 +173,9 @@ class LocalTrino:
             "--add-opens=java.base/java.nio=ALL-UNNAMED",
             "--sun-misc-unsafe-memory-access=allow",
             "-Dnode.environment=coinstream",
+            # Loopback only: HTTP server, discovery and internal communication.
+            f"-Dnode.bind-ip={self.bind_host}",
+            f"-Dnode.internal-address={self.bind_host}",
             f"-Dnode.id={(self.home / 'node.id').read_text().strip()}",
             f"-Dnode.data-dir={self.home / 'data'}",
             f"-Dconfig={etc / 'config.properties'}",
