@@ -33,3 +33,11 @@ notebook-lock: ## Re-resolve images/notebook/requirements.lock (JupyterLab on to
 	  --python-version 3.11 -o images/notebook/requirements.lock -q
 
 .PHONY: test-charts kind-up feed trino-port-forward notebook status kind-down e2e-kind notebook-lock
+
+pin-digests: venv ## Resolve every chart image's tag to its digest (needs the registries) into values-digests.yaml
+	$(PY) tools/image_digests.py pin --profile values-production.yaml
+
+check-digests: venv ## Fail if the production profile leaves any image without a digest
+	$(PY) tools/image_digests.py check --profile values-production.yaml
+
+.PHONY: pin-digests check-digests
