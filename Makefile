@@ -14,7 +14,7 @@ UV := $(COINSTREAM_CACHE)/uv-$(UV_VERSION)/bin/uv
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 # Each area adds its own test target to TEST_TARGETS in mk/<area>.mk.
-TEST_TARGETS := test-unit test-integration
+TEST_TARGETS := test-unit test-ingest
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
@@ -35,20 +35,23 @@ venv: $(VENV)/.synced ## Create the virtualenv from the lock file
 lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock -q
 
+pin-jars: venv ## Resolve the Java components from Maven Central and pin every jar's SHA-256 (poms/*.lock)
+	$(PY) -m coinstream.devstack.jars
+
 lint: venv ## ruff + mypy
-	$(BIN)/ruff check src tests operators jobs bench
-	$(BIN)/ruff format --check src tests operators jobs bench
+	$(BIN)/ruff check src tests operators bench
+	$(BIN)/ruff format --check src tests operators bench
 	$(BIN)/mypy
 
 fmt: venv ## Format and autofix
-	$(BIN)/ruff format src tests operators jobs bench
-	$(BIN)/ruff check --fix src tests operators jobs bench
+	$(BIN)/ruff format src tests operators bench
+	$(BIN)/ruff check --fix src tests operators bench
 
-test-unit: venv ## Fast tests, no services
+test-unit: venv ## Fast tests, no services (tests/unit/<area>)
 	$(PYTEST) tests/unit
 
-test-integration: venv ## Tests against a real local Kafka broker (and the lakehouse stack)
-	$(PYTEST) tests/integration
+test-ingest: venv ## Producer, backfill and the CLI against a real local Kafka broker (tests/system/{ingest,cli})
+	$(PYTEST) tests/system/ingest tests/system/cli
 
 schemas: venv ## Regenerate schemas/ from the models (a unit test fails when they drift)
 	$(PY) -c "import json; from coinstream.models import quote_json_schema; \
@@ -69,4 +72,4 @@ test: lint $(TEST_TARGETS) ## Everything CI runs
 
 bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
 
-.PHONY: help venv lock lint fmt schemas test test-unit test-integration demo bench bench-produce clean
+.PHONY: pin-jars help venv lock lint fmt schemas test test-unit test-ingest demo bench bench-produce clean

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from coinstream.kafka_admin import ensure_topic
-from coinstream.local.kafka import LocalKafka
-from coinstream.local.process import free_port
+from coinstream.devstack.kafka import LocalKafka
+from coinstream.devstack.process import free_port
+from coinstream.ingest.kafka import ensure_topic
+from coinstream.ingest.producer import QuoteProducer
 from coinstream.models import Quote
-from coinstream.producer import QuoteProducer
 
 SETTINGS = dict(acks="all", enable_idempotence=True, max_in_flight_requests_per_connection=1,
                 linger_ms=10, batch_size=256 * 1024)  # fmt: skip

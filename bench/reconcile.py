@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from coinfeed_operator.testenv import (
+from tests.support.kubeapi import KubeControlPlane
+from tests.support.operator_env import (
     Env,
     configure_operator_env,
     feed,
@@ -36,7 +36,6 @@ from coinfeed_operator.testenv import (
     kafka_cluster,
     run_operator,
 )
-from coinstream.testing.kubeapi import KubeControlPlane
 
 README = Path(__file__).resolve().parent / "README.md"
 TARGET_P50 = 2.0

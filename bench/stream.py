@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
+from coinstream.devstack.kafka import LocalKafka
+from coinstream.devstack.metastore import LocalMetastore
+from coinstream.devstack.process import free_port
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.maintain import files_per_partition, maintain
 from coinstream.lakehouse.session import get_spark
 from coinstream.lakehouse.stream import start_stream
-from coinstream.local.kafka import LocalKafka
-from coinstream.local.metastore import LocalMetastore
-from coinstream.local.process import free_port
 from coinstream.models.quote import Quote
 from coinstream.models.spark import spark_columns
 

@@ -25,15 +25,15 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from coinstream.devstack.hdfs import LocalHDFS
+from coinstream.devstack.kafka import LocalKafka
+from coinstream.devstack.metastore import LocalMetastore
+from coinstream.devstack.process import free_port
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.session import spark_conf
 from coinstream.lakehouse.stream import start_stream
-from coinstream.local.hdfs import LocalHDFS
-from coinstream.local.hdfs_config import HADOOP_VERSION
-from coinstream.local.kafka import LocalKafka
-from coinstream.local.metastore import LocalMetastore
-from coinstream.local.process import free_port
 from coinstream.models.quote import Quote
+from coinstream.platform.hdfs_config import HADOOP_VERSION
 
 TOPIC = "coinstream.quotes.bench"
 

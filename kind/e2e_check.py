@@ -1,7 +1,7 @@
 """The two checks of `make e2e-kind` that need Python: rows visible in Trino, and the notebook runs.
 
     python kind/e2e_check.py wait-rows --port 18080 --timeout 900
-    python kind/e2e_check.py run-notebook --port 18080 notebooks/cluster-quickstart.ipynb
+    python kind/e2e_check.py run-notebook --port 18080 src/coinstream/report/notebooks/cluster-quickstart.ipynb
 """
 
 from __future__ import annotations

@@ -146,15 +146,15 @@ e2e() {
   trap cleanup EXIT
   up
   FEED=simulated feed
-  port=$("$PY" -c 'from coinstream.local.process import free_port; print(free_port())')
+  port=$("$PY" -c 'from coinstream.devstack.process import free_port; print(free_port())')
   k port-forward svc/coinstream-trino "$port:8080" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
   pf_pid=$!
   say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
   "$PY" kind/e2e_check.py wait-rows --port "$port" --timeout "${ROWS_TIMEOUT:-900}"
   say "helm test coinstream (a Trino query from inside the cluster)"
   "$(helm_bin)" test coinstream -n "$NS" --timeout 10m --logs
-  say "running notebooks/cluster-quickstart.ipynb against Trino"
-  "$PY" kind/e2e_check.py run-notebook --port "$port" notebooks/cluster-quickstart.ipynb
+  say "running src/coinstream/report/notebooks/cluster-quickstart.ipynb against Trino"
+  "$PY" kind/e2e_check.py run-notebook --port "$port" src/coinstream/report/notebooks/cluster-quickstart.ipynb
   say "e2e-kind passed"
 }
 

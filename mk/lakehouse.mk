@@ -2,7 +2,7 @@
 TEST_TARGETS += test-lakehouse
 
 test-lakehouse: venv ## Lakehouse on real Kafka, Spark, Hive metastore and Trino (+ notebook)
-	$(PYTEST) tests/lakehouse
+	$(PYTEST) tests/system/lakehouse
 
 bench-stream: venv ## Kafka -> Iceberg rows/s and freshness vs the original project's sink; writes bench/README.md
 	$(PY) bench/stream.py

@@ -2,12 +2,12 @@
 TEST_TARGETS += test-operator
 
 crds: venv ## Regenerate the CoinFeed CRD and the operator's ClusterRole rules from the models
-	$(PY) -m coinstream.crd charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml
+	$(PY) -m coinstream.models.crd charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml
 	$(PY) -m coinfeed_operator.rbac charts/coinstream-operator/files/clusterrole-rules.yaml
 
-test-operator: venv ## Operator: builders (unit) + reconcile against etcd/kube-apiserver/controller-manager
+test-operator: venv ## Operator: reconcile against etcd/kube-apiserver/controller-manager (builders: test-unit)
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
-	$(PYTEST) tests/unit/test_operator_builders.py tests/unit/test_operator_health.py tests/unit/test_crd.py tests/operator
+	$(PYTEST) tests/system/operator
 
 bench-operator: venv ## Operator: apply -> children + status latency for 1 and 50 CoinFeeds
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null

@@ -377,7 +377,7 @@ def _spark_security() -> dict[str, Any]:
 
 
 def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[str]:
-    """Flags of jobs/stream_quotes.py: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
+    """Flags of coinstream.lakehouse.jobs.stream_quotes: one per LakeConfig field (coinstream.lakehouse.cli_args)."""
     namespace, table = feed.spec.sink.table.split(".", 1)
     given = {
         "bootstrap": config.kafka_bootstrap,
@@ -399,7 +399,7 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
             "kafka_ca_file": f"{KAFKA_CA_DIR}/ca.crt",
         }
     unknown = set(given) - set(LakeConfig.model_fields)
-    assert not unknown, f"jobs/stream_quotes.py has no flags for {unknown}"
+    assert not unknown, f"coinstream.lakehouse.jobs.stream_quotes has no flags for {unknown}"
     return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
 
 

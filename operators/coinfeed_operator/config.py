@@ -31,7 +31,7 @@ class OperatorConfig(BaseSettings):
         default=None, description="Run every SparkApplication here; unset: in the CoinFeed's namespace"
     )
     spark_service_account: str = "coinstream-spark"
-    spark_main_file: str = "local:///opt/coinstream/jobs/stream_quotes.py"
+    spark_main_file: str = "local:///opt/coinstream/src/coinstream/lakehouse/jobs/stream_quotes.py"
     spark_catalog: str = Field(default="lake", pattern=r"^[a-z_][a-z0-9_]*$")
     warehouse_uri: str = "hdfs://coinstream-hdfs-namenode:8020/warehouse"
     metastore_uri: str = "thrift://coinstream-metastore:9083"

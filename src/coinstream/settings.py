@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coinstream.kafka_auth import KafkaAuth
+from coinstream.platform.kafka_auth import KafkaAuth
 
 
 class Settings(BaseSettings):

@@ -68,7 +68,7 @@ def watch(
     idle: float | None = typer.Option(None, help="Stop after this many idle seconds"),
 ) -> None:
     """Tail a topic: one line per quote."""
-    from coinstream.watch import tail
+    from coinstream.ingest.watch import tail
 
     if topic is None:
         if file is None:
@@ -97,7 +97,7 @@ def demo(
     file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.demo import run_demo
+    from coinstream.app.demo import run_demo
 
     summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
     table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
@@ -117,7 +117,7 @@ def report(
     window_days: int = typer.Option(90, min=1, max=3650, help="Look-back of the candles and drawdown charts"),
 ) -> None:
     """Render the investor notebook to HTML from the lakehouse (the local stack by default)."""
-    from coinstream.local.stack import LocalStack
+    from coinstream.devstack.stack import LocalStack
     from coinstream.report import render
 
     if engine not in {"duckdb", "trino"}:

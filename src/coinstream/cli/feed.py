@@ -10,15 +10,15 @@ import typer
 
 from coinstream.cli.common import FeedFile, console, load_or_exit
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.feed import FeedRunner
-from coinstream.kafka_admin import ensure_topic
+from coinstream.ingest.kafka import ensure_topic
+from coinstream.ingest.producer import QuoteProducer
+from coinstream.ingest.runner import FeedRunner
+from coinstream.ingest.sources import make_source
+from coinstream.ingest.sources.errors import SourceError, UnknownCoinsError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
-from coinstream.producer import QuoteProducer
 from coinstream.settings import get_settings
-from coinstream.sources import make_source
-from coinstream.sources.errors import SourceError, UnknownCoinsError
 
 feed_app = typer.Typer(help="Run a CoinFeed's live producer.", no_args_is_help=True)
 log = get_logger(__name__)

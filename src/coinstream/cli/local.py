@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from coinstream.cli.common import console, load_or_exit, out
-from coinstream.local.jars import JavaError
-from coinstream.local.process import ServiceError
-from coinstream.local.stack import LocalStack
+from coinstream.devstack.jars import JavaError
+from coinstream.devstack.process import ServiceError
+from coinstream.devstack.stack import LocalStack
 from coinstream.settings import get_settings
 
 local_app = typer.Typer(help="Start and stop the local (embedded) platform.", no_args_is_help=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from coinstream.backfill import BackfillResult, expected_points, run_backfill
 from coinstream.cli.common import console
+from coinstream.ingest.backfill import BackfillResult, expected_points, run_backfill
+from coinstream.ingest.producer import QuoteProducer
+from coinstream.ingest.sources.base import MarketSource
 from coinstream.models import CoinFeed
-from coinstream.producer import QuoteProducer
-from coinstream.sources.base import MarketSource
 
 
 def progress_bar() -> Progress:

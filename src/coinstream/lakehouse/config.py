@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coinstream.kafka_auth import KafkaAuth
+from coinstream.platform.kafka_auth import KafkaAuth
 
 _TRIGGER = re.compile(r"^(availableNow|once|[1-9][0-9]* (millisecond|second|minute)s?)$")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from coinstream.local.jars import resolve_jars
-from coinstream.local.metastore import pyspark_jars
+from coinstream.devstack.jars import resolve_jars
+from coinstream.devstack.metastore import pyspark_jars
 
 SPARK_VERSION = "4.1.3"
 ICEBERG_VERSION = "1.12.0"
@@ -26,7 +26,7 @@ def artifact_name(jar: str) -> str:
 
 
 def lakehouse_jars() -> list[str]:
-    extra = resolve_jars("spark-lakehouse", SPARK_VERSION, iceberg=ICEBERG_VERSION)
+    extra = resolve_jars("spark-lakehouse", SPARK_VERSION, package="coinstream.lakehouse", iceberg=ICEBERG_VERSION)
     bundled = {artifact_name(p.name) for p in pyspark_jars().glob("*.jar")}
     return [str(p) for p in sorted(extra.glob("*.jar")) if artifact_name(p.name) not in bundled]
 

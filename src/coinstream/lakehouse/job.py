@@ -10,15 +10,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from coinstream.devstack.process import Service
 from coinstream.lakehouse.cli_args import config_to_argv
 from coinstream.lakehouse.config import LakeConfig
-from coinstream.local.process import Service
 
-JOBS_DIR = Path(__file__).resolve().parents[3] / "jobs"
+JOBS_PACKAGE = "coinstream.lakehouse.jobs"
+
+
+def job_argv(job: str, cfg: LakeConfig) -> list[str]:
+    """How a local process runs one of the package's jobs (`stream_quotes`, `maintain_tables`)."""
+    return [sys.executable, "-m", f"{JOBS_PACKAGE}.{job}", *config_to_argv(cfg)]
 
 
 def stream_job_argv(cfg: LakeConfig) -> list[str]:
-    return [sys.executable, str(JOBS_DIR / "stream_quotes.py"), *config_to_argv(cfg)]
+    return job_argv("stream_quotes", cfg)
 
 
 def stream_service(home: Path, name: str = "stream") -> Service:

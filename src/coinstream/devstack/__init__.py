@@ -1,0 +1,1 @@
+"""The embedded platform's services on loopback: Kafka, Hive metastore, Trino, HDFS (pinned jars)."""

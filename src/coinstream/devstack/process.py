@@ -1,0 +1,188 @@
+"""Background services of the local stack: start detached, track by pid file, stop cleanly.
+
+Every local component (Kafka, the metastore, Trino, HDFS) is one `Service`: the
+same pid-file, port and log handling, so `coinstream local status` reads them all alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files and dirs created meanwhile are 0600/0700: configs, pid files, stack state."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def private_dir(path: Path) -> Path:
+    """mkdir -p with mode 0700 (and tighten an existing one): state dirs hold data and secrets."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; treat it as gone.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+@dataclass
+class Service:
+    """One long-running local process, owned through `<home>/<name>.pid`."""
+
+    name: str
+    home: Path
+    ports: Sequence[int]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / f"{self.name}.out"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, argv: Sequence[str], ready: Callable[[], bool], timeout: float = 120.0) -> int:
+        """Start unless already running; wait until `ready()`; fail with the log tail."""
+        if (pid := self.pid()) is not None:
+            return pid
+        for port in self.ports:
+            if port_open(port):
+                raise ServiceError(
+                    f"{self.name}: port {port} on 127.0.0.1 is already in use by another process; "
+                    "stop it or choose other ports (see `coinstream local up --help`)"
+                )
+        private_dir(self.home)
+        private_dir(self.log_file.parent)
+        with self.log_file.open("ab") as log:
+            self.log_file.chmod(0o600)
+            proc = subprocess.Popen(
+                list(argv),
+                # Everything a service writes (data, logs, configs) is the user's alone.
+                umask=0o077,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **self.env},
+                cwd=self.home,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise ServiceError(f"{self.name} exited with {proc.returncode}:\n{self.log_tail()}")
+            if ready():
+                return proc.pid
+            time.sleep(0.25)
+        self.stop()
+        raise ServiceError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 60.0, sig: int = signal.SIGTERM) -> bool:
+        """Graceful stop (SIGTERM, then SIGKILL after `timeout`); True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """kill -9, for crash tests: no clean shutdown."""
+        self.stop(timeout=5.0, sig=signal.SIGKILL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def log4j2_file_config(log_file: Path, root_level: str, loggers: dict[str, str]) -> str:
+    """A log4j2 properties file sending everything to `log_file` (the JVM services' own log)."""
+    lines = [
+        "status = warn",
+        "appender.file.type = File",
+        "appender.file.name = file",
+        f"appender.file.fileName = {log_file}",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = %d{ISO8601} %p %c{1} - %m%n",
+        f"rootLogger.level = {root_level}",
+        "rootLogger.appenderRef.file.ref = file",
+    ]
+    for i, (name, level) in enumerate(loggers.items()):
+        lines += [f"logger.l{i}.name = {name}", f"logger.l{i}.level = {level}"]
+    return "\n".join(lines) + "\n"
+
+
+def java_bin(home: str | None = None) -> str:
+    """`java` from JAVA_HOME (or `home`), else PATH; a clear error when there is none."""
+    base = home or os.environ.get("JAVA_HOME")
+    if base and (Path(base) / "bin" / "java").exists():
+        return str(Path(base) / "bin" / "java")
+    from coinstream.devstack.jars import require
+
+    return require("java", "install a JDK 17+ (apt-get install openjdk-17-jdk-headless)")

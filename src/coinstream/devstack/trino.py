@@ -1,0 +1,243 @@
+"""A real single-node Trino 476 (coordinator + worker) with an Iceberg catalog on the metastore.
+
+476 is the last Trino release on Maven Central (477+ are GitHub-only), so the chart
+pins the same version. It needs Java 24+: it runs on Temurin 25. Installed from the
+`trino-server-core` tarball plus the Iceberg plugin zip (half the size of the full
+server), unpacked once into the cache.
+
+The catalog's file-system support follows the warehouse URI's scheme: native local
+for file://, Hadoop for hdfs:// (extra Hadoop settings pass through as a core-site).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from coinstream.cache import cache_dir, fetch_maven
+from coinstream.devstack.metastore import hive_site
+from coinstream.devstack.process import Service, ServiceError, java_bin, port_open
+
+TRINO_VERSION = "476"
+TRINO_JAVA_HOME = os.environ.get("COINSTREAM_TRINO_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
+CATALOG = "lake"
+#: SHA-256 of the Maven Central archives, pinned here (not fetched from the same server).
+ARCHIVE_SHA256 = {
+    "io.trino:trino-server-core:476:tar.gz": "0f388f9967c177ae70a47c099082fc95387f0c3cb96d8000d1d41fc3a5223158",
+    "io.trino:trino-iceberg:476:zip": "99edba5b491ed94d599aeb61e0794272d3569d8b563f3bb8569e8a49daa87b6c",
+    "io.trino:trino-hdfs:474:zip": "ad68b961d50f5d37df0c6fc73dbd5b11d862a02aeda0107cd1428597f139b316",
+}
+
+
+def _archive(coords: str) -> Path:
+    sha256 = ARCHIVE_SHA256.get(coords)
+    if sha256 is None:
+        raise ServiceError(f"no pinned sha256 for {coords}: add it to ARCHIVE_SHA256 after checking the artifact")
+    return fetch_maven(coords, sha256=sha256)
+
+
+def install_trino(version: str = TRINO_VERSION) -> Path:
+    """Unpack trino-server-core + the Iceberg plugin into the cache once; returns the install dir."""
+    root = cache_dir() / "trino" / f"trino-server-{version}"
+    if (root / ".done").exists():
+        return root
+    core = _archive(f"io.trino:trino-server-core:{version}:tar.gz")
+    plugin = _archive(f"io.trino:trino-iceberg:{version}:zip")
+    tmp = root.with_name(root.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(core) as tar:
+        tar.extractall(tmp, filter="data")
+    with zipfile.ZipFile(plugin) as zf:
+        zf.extractall(tmp)  # noqa: S202  # checksum-verified Maven Central artifact
+    top = tmp / f"trino-server-core-{version}"
+    (tmp / f"trino-iceberg-{version}").rename(top / "plugin" / "iceberg")
+    shutil.rmtree(root, ignore_errors=True)
+    top.rename(root)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (root / ".done").touch()
+    return root
+
+
+#: Trino's HDFS file system (`fs.hadoop.enabled`) lives in `plugin/<connector>/hdfs/`, which the
+#: Maven plugin zips leave out; `io.trino:trino-hdfs:<v>:zip` supplies it, but Maven Central
+#: has it only for some releases (474, not 476). 474 is the nearest: it is loaded in its own
+#: class loader behind the trino-filesystem SPI and reads hdfs:// fine (tests/system/hdfs prove it).
+TRINO_HDFS_VERSION = "474"
+
+
+def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:
+    """Add `plugin/iceberg/hdfs/` to an install once (only needed for hdfs:// warehouses)."""
+    target = root / "plugin" / "iceberg" / "hdfs"
+    if (target / ".done").exists():
+        return target
+    archive = _archive(f"io.trino:trino-hdfs:{version}:zip")
+    tmp = root / "plugin" / ".hdfs.part"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp)  # noqa: S202 - checksum-verified Maven Central archive
+    (tmp / "hdfs" / ".done").touch()
+    shutil.rmtree(target, ignore_errors=True)
+    (tmp / "hdfs").rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Path | None) -> dict[str, str]:
+    """Iceberg-on-Hive-metastore catalog; file-system support chosen from the warehouse scheme."""
+    props = {
+        "connector.name": "iceberg",
+        "iceberg.catalog.type": "hive_metastore",
+        "hive.metastore.uri": metastore_uri,
+        "iceberg.file-format": "PARQUET",
+        "iceberg.register-table-procedure.enabled": "true",
+        # Spark's Iceberg writes the same Hive lock; Trino must not keep a stale table cache.
+        "hive.metastore-cache-ttl": "0s",
+    }
+    scheme = urlparse(warehouse).scheme or "file"
+    if scheme in ("file", "local"):
+        props["fs.native-local.enabled"] = "true"
+        props["local.location"] = "/"
+    else:
+        props["fs.hadoop.enabled"] = "true"
+        if hadoop_conf_file is not None:
+            props["hive.config.resources"] = str(hadoop_conf_file)
+    return props
+
+
+@dataclass
+class LocalTrino:
+    """`up()`/`down()`/`status()`; `connect()` gives a DB-API connection on the `lake` catalog."""
+
+    home: Path
+    metastore_uri: str
+    warehouse: str
+    port: int = 8080
+    heap: str = "1G"
+    bind_host: str = "127.0.0.1"
+    hadoop_conf: dict[str, str] = field(default_factory=dict)
+    version: str = TRINO_VERSION
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def service(self) -> Service:
+        return Service("trino", self.home, [self.port])
+
+    def _write_config(self, install: Path) -> Path:
+        etc = self.home / "etc"
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        config = {
+            "coordinator": "true",
+            "node-scheduler.include-coordinator": "true",
+            "http-server.http.port": str(self.port),
+            "discovery.uri": self.url,
+            "plugin.dir": str(install / "plugin"),
+            "catalog.config-dir": str(etc / "catalog"),
+            "query.max-memory": "384MB",
+            "query.max-memory-per-node": "384MB",
+            "memory.heap-headroom-per-node": "192MB",
+            "task.concurrency": "2",
+            "task.max-worker-threads": "4",
+            "node-scheduler.max-splits-per-node": "32",
+            "jmx.rmiregistry.port": "0",
+        }
+        (etc / "config.properties").write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        (etc / "log.properties").write_text("io.trino=WARN\nio.trino.server.Server=INFO\n")
+        conf_file = None
+        if self.hadoop_conf:
+            conf_file = etc / "core-site.xml"
+            conf_file.write_text(hive_site(self.hadoop_conf))
+        props = catalog_properties(self.metastore_uri, self.warehouse, conf_file)
+        (etc / "catalog" / f"{CATALOG}.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        node_id = self.home / "node.id"
+        if not node_id.exists():
+            node_id.write_text(uuid.uuid4().hex)
+        return etc
+
+    def argv(self) -> list[str]:
+        install = install_trino(self.version)
+        if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
+            install_hdfs_support(install)
+        etc = self._write_config(install)
+        java = java_bin(TRINO_JAVA_HOME)
+        if not Path(TRINO_JAVA_HOME, "bin", "java").exists():
+            raise ServiceError(f"Trino {self.version} needs Java 24+: no JDK at {TRINO_JAVA_HOME}")
+        return [
+            java,
+            f"-Xmx{self.heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-XX:+EnableDynamicAgentLoading",
+            "-Djdk.attach.allowAttachSelf=true",
+            "-Dfile.encoding=UTF-8",
+            "--add-opens=java.base/java.nio=ALL-UNNAMED",
+            "--sun-misc-unsafe-memory-access=allow",
+            "-Dnode.environment=coinstream",
+            # Loopback only: HTTP server, discovery and internal communication.
+            f"-Dnode.bind-ip={self.bind_host}",
+            f"-Dnode.internal-address={self.bind_host}",
+            f"-Dnode.id={(self.home / 'node.id').read_text().strip()}",
+            f"-Dnode.data-dir={self.home / 'data'}",
+            f"-Dconfig={etc / 'config.properties'}",
+            f"-Dlog.levels-file={etc / 'log.properties'}",
+            f"-Dlog.output-file={self.home / 'logs' / 'server.log'}",
+            "-cp",
+            f"{install / 'lib'}/*",
+            "io.trino.server.TrinoServer",
+        ]
+
+    def up(self, timeout: float = 240.0) -> int:
+        if (pid := self.service.pid()) is not None:
+            return pid
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.service.start(self.argv(), self._ready, timeout=timeout)
+
+    def _ready(self) -> bool:
+        if not port_open(self.port):
+            return False
+        try:
+            import requests
+
+            info = requests.get(f"{self.url}/v1/info", timeout=2).json()
+            if info.get("starting", True):
+                return False
+            return bool(self.query("SELECT 1"))
+        except Exception:
+            return False
+
+    def connect(self, schema: str = "coinstream") -> Any:
+        import trino
+
+        return trino.dbapi.connect(
+            host="127.0.0.1", port=self.port, user="coinstream", catalog=CATALOG, schema=schema,
+            http_scheme="http",
+        )  # fmt: skip
+
+    def query(self, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, params)
+            return [tuple(r) for r in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def down(self) -> bool:
+        return self.service.stop(timeout=30.0)
+
+    def status(self) -> dict[str, object]:
+        pid = self.service.pid()
+        return {"running": pid is not None, "pid": pid, "url": self.url, "version": self.version}

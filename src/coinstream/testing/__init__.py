@@ -1,1 +1,0 @@
-"""Test support shipped in the package, so every area's tests share one real control plane."""

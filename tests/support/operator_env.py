@@ -1,0 +1,138 @@
+"""Helpers to run the operator against a test control plane (tests and bench/reconcile.py).
+
+The operator runs in-process (kopf's KopfRunner) as its own ServiceAccount, bound to exactly the
+ClusterRole in rbac.py, so a missing permission fails the tests like it would fail a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from coinfeed_operator.rbac import cluster_role
+from coinstream.models.crd import CRD_FILE
+from tests.support.kubeapi import KubeControlPlane, shared_crds_dir
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout (CRD file lives in charts/)
+VERBOSE = ["--verbose"] if os.environ.get("COINSTREAM_OPERATOR_VERBOSE") else []
+KAFKA_CLUSTER = "test-kafka"
+DRIFT_SECONDS = 2
+OPERATOR_NS = "coinstream-system"
+OPERATOR_SA = "coinfeed-operator"
+
+
+@dataclass
+class Env:
+    kube: KubeControlPlane
+    operator_kubeconfig: Path
+
+    def kubectl(self, *args: str, **kw: Any) -> Any:
+        return self.kube.kubectl(*args, **kw)
+
+    def get(self, kind: str, name: str, ns: str) -> dict[str, Any] | None:
+        out = self.kube.kubectl("get", kind, name, "-n", ns, "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def apply(self, doc: dict[str, Any]) -> None:
+        self.kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+    def wait(self, what: str, check: Any, timeout: float = 30) -> Any:
+        return self.kube.wait_for(what, check, timeout=timeout)
+
+
+def install_operator_crds(kube: KubeControlPlane) -> None:
+    shared = shared_crds_dir()
+    kube.install_crds(
+        REPO / CRD_FILE,
+        shared / "strimzi-1.2.0" / "040-Crd-kafka.yaml",
+        shared / "strimzi-1.2.0" / "043-Crd-kafkatopic.yaml",
+        shared / "strimzi-1.2.0" / "044-Crd-kafkauser.yaml",
+        shared / "spark-operator-2.5.2" / "sparkoperator.k8s.io_sparkapplications.yaml",
+    )
+
+
+def install_operator_identity(kube: KubeControlPlane) -> Path:
+    """ServiceAccount + the generated ClusterRole + binding; returns the SA's kubeconfig."""
+    role = cluster_role()
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": role["metadata"]["name"]},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role["metadata"]["name"],
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NS}],
+    }
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NS},
+    }
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([ns, sa, role, binding]))
+    return kube.serviceaccount_kubeconfig(OPERATOR_NS, OPERATOR_SA)
+
+
+def kafka_cluster(ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "Kafka",
+        "metadata": {"name": KAFKA_CLUSTER, "namespace": ns},
+        "spec": {
+            "kafka": {
+                "version": "4.3.1",
+                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+            },
+            "entityOperator": {"topicOperator": {}},
+        },
+    }
+
+
+@contextlib.contextmanager
+def run_operator(namespaces: list[str] | None = None) -> Iterator[Any]:
+    """Cluster-wide by default; tests delete their feeds, so each sees only its own."""
+    from kopf.testing import KopfRunner
+
+    scope = [f"--namespace={ns}" for ns in namespaces] if namespaces else ["--all-namespaces"]
+    args = ["run", "--standalone", *scope, "-m", "coinfeed_operator.handlers", *VERBOSE]
+    with KopfRunner(args, timeout=60) as runner:
+        yield runner
+
+
+def feed(name: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "coins": ["bitcoin", "ethereum"],
+        "source": {"type": "simulated", "seed": 7},
+        "pollIntervalSeconds": 10,
+        "backfill": {"from": "2024-01-01", "granularity": "daily"},
+    }
+    base.update(spec)
+    return {
+        "apiVersion": "coinstream.io/v1alpha1",
+        "kind": "CoinFeed",
+        "metadata": {"name": name},
+        "spec": base,
+    }
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions", []):
+        if c["type"] == type_:
+            return dict(c)
+    return None
+
+
+def configure_operator_env(kubeconfig: Path, drift_seconds: float) -> None:
+    """Operator settings come from the environment, read when the handlers module is imported."""
+    os.environ["COINSTREAM_OPERATOR_KUBECONFIG"] = str(kubeconfig)
+    os.environ["COINSTREAM_OPERATOR_KAFKA_CLUSTER"] = KAFKA_CLUSTER
+    os.environ["COINSTREAM_OPERATOR_DRIFT_INTERVAL_SECONDS"] = str(drift_seconds)

@@ -1,0 +1,72 @@
+"""Lakehouse pieces that need no services: config, Spark settings, SQL translation, Trino catalog."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from pydantic import ValidationError
+
+from coinstream.devstack.trino import catalog_properties
+from coinstream.lakehouse.cli_args import config_from_argv, config_to_argv
+from coinstream.lakehouse.config import LakeConfig
+from coinstream.lakehouse.jars import artifact_name
+from coinstream.lakehouse.session import spark_conf
+from coinstream.lakehouse.tables import IDENTITY, quote_columns, quotes_ddl
+from coinstream.sql import queries
+from coinstream.sql.engines import to_duckdb
+
+
+def test_argv_round_trip_keeps_every_setting() -> None:
+    cfg = LakeConfig(
+        bootstrap="k:9092", warehouse="hdfs://nn:8020/warehouse", metastore_uri="thrift://hms:9083",
+        trigger="30 seconds", max_offsets_per_trigger=5000, hadoop_conf={"dfs.replication": "1"}, jars=[],
+    )  # fmt: skip
+    assert config_from_argv(config_to_argv(cfg), "x") == cfg
+
+
+def test_bad_trigger_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="trigger"):
+        LakeConfig(trigger="soon")
+
+
+def test_warehouse_and_hadoop_conf_pass_through_untouched() -> None:
+    cfg = LakeConfig(warehouse="hdfs://nn:8020/wh", hadoop_conf={"fs.defaultFS": "hdfs://nn:8020"}, jars=[])
+    conf = spark_conf(cfg)
+    assert conf["spark.sql.catalog.lake.warehouse"] == "hdfs://nn:8020/wh"
+    assert conf["spark.hadoop.fs.defaultFS"] == "hdfs://nn:8020"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert "spark.jars" not in conf and "spark.master" not in conf  # the cluster decides
+
+
+def test_table_is_typed_and_day_partitioned() -> None:
+    cols = dict(quote_columns())
+    assert cols["price"] == "DOUBLE" and cols["source_ts"] == "TIMESTAMP" and cols["kafka_offset"] == "BIGINT"
+    assert set(IDENTITY) <= set(cols)
+    assert "PARTITIONED BY (days(source_ts))" in quotes_ddl(LakeConfig(jars=[]))
+
+
+def test_jar_artifact_names_strip_versions() -> None:
+    assert artifact_name("hadoop-client-api-3.4.2.jar") == "hadoop-client-api"
+    assert artifact_name("spark-sql-kafka-0-10_2.13-4.1.3.jar") == "spark-sql-kafka-0-10_2.13"
+    assert artifact_name("iceberg-spark-runtime-4.1_2.13-1.12.0.jar") == "iceberg-spark-runtime-4.1_2.13"
+    assert artifact_name("hive-exec-2.3.10-core.jar") == "hive-exec"
+
+
+@pytest.mark.parametrize("name", [n for n in dir(queries) if n.isupper() and n != "BASE"])
+def test_every_query_parses_as_trino_and_translates_to_duckdb(name: str) -> None:
+    sql = getattr(queries, name).format(coins="?, ?", windows="(?, CAST(? AS BIGINT), ?)")
+    sqlglot.parse_one(sql, read="trino")
+    duck = to_duckdb(sql)
+    assert duck.count("?") == sql.count("?"), "placeholders must survive translation"
+
+
+def test_trino_catalog_follows_the_warehouse_scheme() -> None:
+    local = catalog_properties("thrift://h:1", "file:///tmp/wh", None)
+    assert local["fs.native-local.enabled"] == "true" and "fs.hadoop.enabled" not in local
+    hdfs = catalog_properties("thrift://h:1", "hdfs://nn:8020/wh", None)
+    assert hdfs["fs.hadoop.enabled"] == "true" and hdfs["hive.metastore.uri"] == "thrift://h:1"
+
+
+def test_cluster_mode_fetches_nothing_at_start() -> None:
+    conf = spark_conf(LakeConfig())  # no master: spark-submit in the cluster provides jars
+    assert "spark.jars" not in conf and "spark.master" not in conf
