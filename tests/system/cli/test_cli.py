@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def stack_env(tmp_path):
         "COINSTREAM_KAFKA_PORT": str(port),
         "COINSTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
         "COINSTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "COINSTREAM_METASTORE_PORT": str(free_port()),
     }
     yield env
     cli(env, "local", "down")
@@ -53,9 +55,27 @@ def test_local_up_is_idempotent_and_status_reports(stack_env):
     assert Path(stack_env["COINSTREAM_STATE_DIR"], "kafka", "kafka.pid").read_text() == pid
     status = cli(stack_env, "local", "status")
     assert "coinstream.quotes.majors-sim" in status.stdout and "yes" in status.stdout
+    _assert_private_and_loopback(Path(stack_env["COINSTREAM_STATE_DIR"]))
     down = cli(stack_env, "local", "down")
     assert "kafka" in down.stderr
     assert "no" in cli(stack_env, "local", "status").stdout
+
+
+def _assert_private_and_loopback(state: Path) -> None:
+    """Everything under the state dir is the user's alone; every service listens on loopback."""
+    from tests.support.sockets import beyond_loopback, listening
+
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    shared = [
+        f"{p.relative_to(state)} {stat.S_IMODE(p.lstat().st_mode):o}"
+        for p in [state, *state.rglob("*")]
+        if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
+    ]
+    assert shared == [], f"state files readable by others: {shared[:10]}"
+    pids = {name: int((state / name / f"{name}.pid").read_text()) for name in ("kafka", "metastore")}
+    for name, pid in pids.items():
+        assert listening(pid), f"{name} listens nowhere"
+        assert beyond_loopback(pid) == [], f"{name} listens beyond loopback: {beyond_loopback(pid)}"
 
 
 def test_local_up_says_when_the_port_is_taken(stack_env):
