@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from coinstream.cli.common import FeedFile, console, load_or_exit
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.ingest.kafka import ensure_topic
+from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, KafkaAccessError, access_denied, check_access, ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
@@ -26,11 +29,31 @@ log = get_logger(__name__)
 EnsureTopic = typer.Option(True, help="Create the topic if missing (local use; in a cluster Strimzi owns topics)")
 
 
+def kafka_guard(command: Callable[..., None]) -> Callable[..., None]:
+    """Refused credentials or a missing ACL end the command with what to fix, not a traceback
+    or a metadata timeout."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except KafkaAccessError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except AUTHORIZATION_ERRORS as exc:
+            user = get_settings().kafka_sasl_username
+            console.print(f"[red]error:[/red] {access_denied(exc, user, 'this operation')}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return guarded
+
+
 def _ensure_topic(feed: CoinFeed, bootstrap: str) -> None:
     ensure_topic(bootstrap, feed.topic, feed.spec.kafka.partitions, feed.spec.kafka.replicas)
 
 
 @feed_app.command("run")
+@kafka_guard
 def run(
     file: Path = FeedFile,
     once: bool = typer.Option(False, "--once", help="One poll cycle, then exit"),
@@ -47,6 +70,7 @@ def run(
     if feed.spec.suspend:
         console.print(f"feed {feed.name} is suspended (spec.suspend: true): nothing to do")
         return
+    check_access(bootstrap)
     if ensure_topic:
         _ensure_topic(feed, bootstrap)
     stop = threading.Event()
@@ -65,6 +89,7 @@ def run(
     )
 
 
+@kafka_guard
 def backfill(
     file: Path = FeedFile,
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap (default COINSTREAM_KAFKA_BOOTSTRAP)"),
@@ -77,6 +102,7 @@ def backfill(
         return
     settings = get_settings()
     bootstrap = bootstrap or settings.kafka_bootstrap
+    check_access(bootstrap)
     if ensure_topic:
         _ensure_topic(feed, bootstrap)
     metrics = Metrics()

@@ -27,6 +27,8 @@ from coinstream.settings import Settings
 @dataclass
 class LocalStack:
     settings: Settings
+    #: SASL_SSL + SCRAM + ACLs on the broker (`local up --secure-kafka`), decided on its first start.
+    secure_kafka: bool = False
 
     @property
     def home(self) -> Path:
@@ -34,7 +36,10 @@ class LocalStack:
 
     @property
     def kafka(self) -> LocalKafka:
-        return LocalKafka(self.home / "kafka", self.settings.kafka_port, self.settings.kafka_controller_port)
+        home = self.home / "kafka"
+        # A broker made secure stays secure: its state holds the SCRAM users and certificates.
+        secure = self.secure_kafka or (home / "users" / "admin.password").exists()
+        return LocalKafka(home, self.settings.kafka_port, self.settings.kafka_controller_port, secure=secure)
 
     @property
     def bootstrap(self) -> str:
