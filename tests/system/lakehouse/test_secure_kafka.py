@@ -118,5 +118,5 @@ def test_the_spark_stream_reads_as_the_app_user(broker: LocalKafka, lake: Lake, 
     }
     cfg = lake.config("secure", bootstrap=broker.bootstrap, topics=r"coinstream\.quotes\.secure", **auth)
     run_stream(cfg)
-    rows = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]
+    rows = spark.table(cfg.quotes).count()
     assert rows == produced
