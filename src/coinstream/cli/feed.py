@@ -78,6 +78,7 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     source = make_source(feed, settings, metrics)
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}") as producer:
+        producer.check_topic()
         try:
             cycles = FeedRunner(feed, source, producer).run(stop, once=once)
         except UnknownCoinsError as exc:
@@ -113,6 +114,7 @@ def backfill(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-backfill-{feed.name}") as prod:
+        prod.check_topic()
         try:
             result = backfill_with_progress(feed, source, prod, bootstrap)
         except SourceError as exc:

@@ -158,7 +158,7 @@ class LocalKafka:
             *args,
         ]
 
-    def up(self, timeout: float = 90.0) -> int:
+    def up(self, timeout: float = 180.0) -> int:
         """Start (formatting storage on first run); idempotent; returns the pid."""
         if (pid := self.service.pid()) is not None:
             return pid

@@ -79,7 +79,7 @@ class _ConnLog(logging.Handler):
 
 def access_denied(exc: BaseException, user: str | None, what: str) -> KafkaAccessError:
     return KafkaAccessError(
-        f"Kafka denied user {user!r} {what}: {type(exc).__name__}. Its ACLs do not allow this; in a cluster "
+        f"Kafka denied user {user!r} {what}: {exc}. Its ACLs do not allow this; in a cluster "
         "the operator grants each CoinFeed's KafkaUser exactly its own topic"
     )
 

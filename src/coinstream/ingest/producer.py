@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from coinstream.ingest.kafka import client_config
 from coinstream.logs import get_logger
@@ -118,6 +119,15 @@ class QuoteProducer:
     @property
     def acked(self) -> int:
         return self._acked
+
+    def check_topic(self) -> None:
+        """Fail before the first poll if the broker denies this client the topic (ACLs): otherwise
+        every send would only be counted as a delivery error. A topic not there yet is not an error
+        here (Strimzi may still be creating it)."""
+        try:
+            self._producer.partitions_for(self.topic)
+        except KafkaTimeoutError:
+            log.warning("kafka.topic_not_ready", topic=self.topic)
 
     def close(self, timeout: float = 30.0) -> None:
         """Clean shutdown: flush what is queued, then close."""
