@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export COINSTREAM_CACHE ?= $(HOME)/.cache/coinstream
 export UV_CACHE_DIR ?= $(COINSTREAM_CACHE)/uv
 export COINSTREAM_SHARED ?= $(abspath $(CURDIR)/../shared)
-UV_VERSION := 0.9.9
+include src/coinstream/versions.env
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
@@ -16,9 +16,12 @@ PYTEST := $(BIN)/pytest -p no:cacheprovider
 # Each area adds its own test target to TEST_TARGETS in mk/<area>.mk.
 TEST_TARGETS := test-unit test-ingest
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
-	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+##@ Start here
+
+help: ## List the targets, by section
+	@awk 'BEGIN {FS = ":.*?## "} /^##@ / {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	  /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' \
+	  $(filter-out %.env,$(MAKEFILE_LIST))
 
 $(UV):
 	python3 -m venv $(COINSTREAM_CACHE)/uv-$(UV_VERSION)
@@ -30,6 +33,8 @@ $(VENV)/.synced: requirements.lock pyproject.toml | $(UV)
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	@touch $@
 
+##@ Set-up
+
 venv: $(VENV)/.synced ## Create the virtualenv from the lock file
 
 lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
@@ -37,6 +42,8 @@ lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
 
 pin-jars: venv ## Resolve the Java components from Maven Central and pin every jar's SHA-256 (poms/*.lock)
 	$(PY) -m coinstream.devstack.jars
+
+##@ Develop
 
 lint: venv ## ruff + mypy
 	$(BIN)/ruff check src tests operators bench
@@ -47,29 +54,55 @@ fmt: venv ## Format and autofix
 	$(BIN)/ruff format src tests operators bench
 	$(BIN)/ruff check --fix src tests operators bench
 
+##@ Test (make test runs every test-* target once)
+
 test-unit: venv ## Fast tests, no services (tests/unit/<area>)
 	$(PYTEST) tests/unit
 
 test-ingest: venv ## Producer, backfill and the CLI against a real local Kafka broker (tests/system/{ingest,cli})
 	$(PYTEST) tests/system/ingest tests/system/cli
 
-schemas: venv ## Regenerate schemas/ from the models (a unit test fails when they drift)
-	$(PY) -c "import json; from coinstream.models import quote_json_schema; \
-	  print(json.dumps(quote_json_schema(), indent=2, sort_keys=True))" > schemas/quote-v1.schema.json
+##@ Generated files
+
+# Generated files, each `path=generator module` (run as `python -m <module> <path>`): the event JSON
+# Schema and the CRD from the models, the operator's RBAC rules, the chart's shared HDFS config.
+GENERATED := \
+  schemas/quote-v1.schema.json=coinstream.models.event_schema \
+  charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml=coinstream.models.crd \
+  charts/coinstream-operator/files/clusterrole-rules.yaml=coinfeed_operator.rbac \
+  charts/coinstream/files/hdfs-site.yaml=coinstream.platform.hdfs_config
+
+generate: venv ## Regenerate every generated file (schemas, CRD, RBAC rules, HDFS chart config)
+	@for g in $(GENERATED); do $(PY) -m $${g#*=} $${g%%=*} && echo "wrote $${g%%=*}" || exit 1; done
+
+check-generated: venv ## Fail when a committed generated file differs from what `make generate` writes
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for g in $(GENERATED); do f=$${g%%=*}; \
+	  $(PY) -m $${g#*=} "$$tmp/$$f" || exit 1; \
+	  diff -u "$$f" "$$tmp/$$f" || { echo "$$f is stale: run make generate and commit it"; exit 1; }; \
+	done; echo "generated files are current"
+
+##@ Run
 
 demo: venv ## The embedded platform end to end on a simulated market
 	$(BIN)/coinstream demo
 
+##@ Benchmarks (results in bench/README.md)
+
 bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (record in bench/README.md)
 	$(PY) bench/produce.py
+
+##@ Clean up
 
 clean: ## Remove the venv and local state (not the download cache)
 	rm -rf $(VENV) .state
 
 include $(wildcard mk/*.mk)
 
-test: lint $(TEST_TARGETS) ## Everything CI runs
+##@ Everything
+
+test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
 bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
 
-.PHONY: pin-jars help venv lock lint fmt schemas test test-unit test-ingest demo bench bench-produce clean
+.PHONY: pin-jars help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce clean

@@ -28,9 +28,7 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
-from coinstream.devstack.kafka import LocalKafka
-from coinstream.devstack.metastore import LocalMetastore
-from coinstream.devstack.process import free_port
+from coinstream.devstack.stack import LocalStack
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.maintain import files_per_partition, maintain
 from coinstream.lakehouse.session import get_spark
@@ -147,12 +145,11 @@ def pct(a: np.ndarray) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="coinstream-bench-"))
-    kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
-    metastore = LocalMetastore(home / "metastore", (home / "warehouse").as_uri(), port=free_port())
-    kafka.up()
-    metastore.up()
+    stack = LocalStack.ephemeral(home)
+    kafka, metastore = stack.kafka, stack.metastore
     results: dict[str, Any] = {"rows": args.rows, "rate": args.rate, "live_seconds": args.seconds}
     try:
+        stack.up()
         kafka.ensure_topic("coinstream.quotes.backlog", 3)
         kafka.ensure_topic("coinstream.quotes.live", 3)
         produce_backlog(kafka.bootstrap, "coinstream.quotes.backlog", args.rows)
@@ -207,8 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[f"{name}_freshness"] = pct(lags) | {"sent": sent, "expected_measured": expected}
         spark.stop()
     finally:
-        metastore.down()
-        kafka.down()
+        stack.down()
         shutil.rmtree(home, ignore_errors=True)
     return results
 

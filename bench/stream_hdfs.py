@@ -25,10 +25,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from coinstream.devstack.hdfs import LocalHDFS
-from coinstream.devstack.kafka import LocalKafka
-from coinstream.devstack.metastore import LocalMetastore
-from coinstream.devstack.process import free_port
+from coinstream.devstack.stack import LocalStack
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.session import spark_conf
 from coinstream.lakehouse.stream import start_stream
@@ -85,15 +82,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-hdfs-") as tmp:
         home = Path(tmp)
-        hdfs = LocalHDFS(home / "hdfs", free_port(), free_port(), free_port(), free_port(), free_port())
-        kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
-        metastore = None
+        stack = LocalStack.ephemeral(home)
+        hdfs, kafka, metastore = stack.hdfs, stack.kafka, stack.metastore
         spark = None
         try:
-            hdfs.up()
-            kafka.up()
-            metastore = LocalMetastore(home / "metastore", (home / "warehouse").as_uri(), port=free_port())
-            metastore.up()
+            stack.up(hdfs=True)
             kafka.ensure_topic(TOPIC, 3)
             produce(kafka.bootstrap, items)
             roots = {"file": (home / "lake").as_uri(), "hdfs": hdfs.warehouse("/bench")}
@@ -126,10 +119,7 @@ def main() -> None:
         finally:
             if spark is not None:
                 spark.stop()
-            if metastore is not None:
-                metastore.down()
-            kafka.down()
-            hdfs.down()
+            stack.down()
 
     f, h = statistics.median(results["file"]), statistics.median(results["hdfs"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The kind workflow behind `make kind-up|feed|trino-port-forward|notebook|status|kind-down|e2e-kind`.
+# The kind workflow behind `make kind-up|feed|trino-port-forward|dashboard-port-forward|notebook|status|kind-down|e2e-kind`.
 # Needs a container engine (docker; podman via KIND_EXPERIMENTAL_PROVIDER=podman DOCKER=podman) and
 # the internet for the base images and the upstream charts. Everything else is pinned and cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-KIND_VERSION=${KIND_VERSION:-v0.33.0}
+# shellcheck source=../src/coinstream/versions.env
+source src/coinstream/versions.env
 CLUSTER=${KIND_CLUSTER:-coinstream}
 NS=${NAMESPACE:-coinstream}
 TAG=${IMAGE_TAG:-0.1.0}
@@ -15,6 +16,7 @@ DOCKER=${DOCKER:-docker}
 FEED=${FEED:-simulated}
 TRINO_PORT=${TRINO_PORT:-8080}
 NOTEBOOK_PORT=${NOTEBOOK_PORT:-8888}
+DASHBOARD_PORT=${DASHBOARD_PORT:-8050}
 CTX=kind-$CLUSTER
 PY=${PY:-.venv/bin/python}
 
@@ -92,7 +94,7 @@ up() {
   k wait kafka/coinstream --for=condition=Ready --timeout=15m
   status
   echo
-  echo "Ready. Next: make feed   (then: make trino-port-forward, make notebook)"
+  echo "Ready. Next: make feed   (then: make dashboard-port-forward, make trino-port-forward, make notebook)"
 }
 
 feed() {
@@ -115,6 +117,12 @@ trino_port_forward() {
   say "Trino on http://localhost:$TRINO_PORT (Ctrl-C to stop)"
   echo "  trino --server http://localhost:$TRINO_PORT --catalog iceberg --schema coinstream --execute 'SELECT count(*) FROM quotes'"
   k port-forward svc/coinstream-trino "$TRINO_PORT:8080"
+}
+
+dashboard_port_forward() {
+  # kubectl port-forward binds 127.0.0.1 only: the page has no login of its own.
+  say "Live dashboard on http://127.0.0.1:$DASHBOARD_PORT (Ctrl-C to stop)"
+  k port-forward svc/coinstream-dashboard "$DASHBOARD_PORT:8050"
 }
 
 notebook() {
@@ -162,9 +170,10 @@ case ${1:-} in
   up) up ;;
   feed) feed ;;
   trino-port-forward) trino_port_forward ;;
+  dashboard-port-forward) dashboard_port_forward ;;
   notebook) notebook ;;
   status) status ;;
   down) down ;;
   e2e) e2e ;;
-  *) die "usage: $0 up|feed|trino-port-forward|notebook|status|down|e2e" ;;
+  *) die "usage: $0 up|feed|trino-port-forward|dashboard-port-forward|notebook|status|down|e2e" ;;
 esac

@@ -3,9 +3,13 @@ TEST_TARGETS += test-charts
 
 KIND_RUN := bash kind/run.sh
 
+##@ Charts and images
+
 test-charts: venv ## Charts: helm lint/template, schemas, Dockerfiles, server-side dry-run on a real kube-apiserver
 	bash tools/build.sh helm >/dev/null && bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
 	$(PYTEST) tests/system/charts tests/system/images
+
+##@ A kind cluster (needs docker)
 
 kind-up: venv ## kind cluster + images + crds/operator/platform charts, waits until ready (needs docker)
 	$(KIND_RUN) up

@@ -1,6 +1,8 @@
 # Lakehouse area: Kafka -> Spark Structured Streaming -> Iceberg (Hive metastore) -> Trino / DuckDB.
 TEST_TARGETS += test-lakehouse
 
+##@ Lakehouse
+
 test-lakehouse: venv ## Lakehouse on real Kafka, Spark, Hive metastore and Trino (+ notebook)
 	$(PYTEST) tests/system/lakehouse
 

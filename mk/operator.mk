@@ -1,9 +1,7 @@
-# CoinFeed operator: CRD + RBAC generation, tests against a real kube-apiserver, benchmark.
+# CoinFeed operator: tests against a real kube-apiserver, benchmark (CRD + RBAC: make generate).
 TEST_TARGETS += test-operator
 
-crds: venv ## Regenerate the CoinFeed CRD and the operator's ClusterRole rules from the models
-	$(PY) -m coinstream.models.crd charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml
-	$(PY) -m coinfeed_operator.rbac charts/coinstream-operator/files/clusterrole-rules.yaml
+##@ Operator
 
 test-operator: venv ## Operator: reconcile against etcd/kube-apiserver/controller-manager (builders: test-unit)
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
@@ -13,4 +11,4 @@ bench-operator: venv ## Operator: apply -> children + status latency for 1 and 5
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
 	$(PY) bench/reconcile.py --write-readme
 
-.PHONY: crds test-operator bench-operator
+.PHONY: test-operator bench-operator

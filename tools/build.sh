@@ -6,7 +6,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-HELM_VERSION=v4.3.1
+# shellcheck source=../src/coinstream/versions.env
+source "$here/../src/coinstream/versions.env"
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 
 key() { cat "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-12; }

@@ -238,7 +238,7 @@ def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any])
     """What the producer and the backfill share: feed file, API key file, env, hardening."""
     env: list[dict[str, Any]] = [
         {"name": "COINSTREAM_KAFKA_BOOTSTRAP", "value": config.kafka_bootstrap},
-        {"name": "COINSTREAM_LOG_JSON", "value": "true"},
+        {"name": "COINSTREAM_LOG_FORMAT", "value": "json"},
         {"name": "COINSTREAM_STATE_DIR", "value": "/tmp/coinstream"},
     ]
     mounts = [

@@ -16,6 +16,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from coinstream.errors import OperationalError
+
 #: (apiVersion, kind) -> plural. The operator touches nothing else (see rbac.py).
 RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "configmaps",
@@ -30,7 +32,7 @@ RESOURCES: dict[tuple[str, str], str] = {
 }
 
 
-class KubeError(RuntimeError):
+class KubeError(OperationalError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status

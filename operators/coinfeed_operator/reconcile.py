@@ -18,17 +18,18 @@ from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import Observed, compute_status, pod_problems
 from coinfeed_operator.kube import KubeClient, KubeError
+from coinstream.errors import OperationalError, UserInputError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
 
 FEED_API = f"{API_GROUP}/{API_VERSION}"
 
 
-class SpecCannotWork(Exception):
+class SpecCannotWork(UserInputError):
     """The spec passed the API server's schema but can never work (e.g. a backfill in the future)."""
 
 
-class NotWorkableYet(Exception):
+class NotWorkableYet(OperationalError):
     """A reference the spec needs is missing (Secret, Kafka cluster); creating it fixes the feed."""
 
 
@@ -143,7 +144,7 @@ def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) ->
     return api.delete("sparkoperator.k8s.io/v1beta2", "SparkApplication", ns, name)
 
 
-class OwnedByOther(Exception):
+class OwnedByOther(UserInputError):
     """A child's name is taken by an object another controller owns (e.g. two feeds, one topic)."""
 
 

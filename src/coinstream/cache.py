@@ -16,11 +16,16 @@ from pathlib import Path
 
 import requests
 
-MAVEN_CENTRAL = os.environ.get("COINSTREAM_MAVEN_URL", "https://repo1.maven.org/maven2")
+from coinstream.errors import OperationalError
+from coinstream.settings import get_settings
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("COINSTREAM_CACHE", Path.home() / ".cache" / "coinstream"))
+    return get_settings().cache_dir
+
+
+def maven_central() -> str:
+    return get_settings().maven_url.rstrip("/")
 
 
 def _digest(path: Path, algo: str) -> str:
@@ -31,7 +36,7 @@ def _digest(path: Path, algo: str) -> str:
     return h.hexdigest()
 
 
-class DownloadError(RuntimeError):
+class DownloadError(OperationalError):
     pass
 
 
@@ -83,14 +88,14 @@ def maven_url(coords: str) -> str:
     group, artifact, version = parts[:3]
     ext = parts[3] if len(parts) > 3 else "jar"
     classifier = f"-{parts[4]}" if len(parts) > 4 else ""
-    return f"{MAVEN_CENTRAL}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}{classifier}.{ext}"
+    return f"{maven_central()}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}{classifier}.{ext}"
 
 
 def fetch_maven(coords: str, *, sha256: str | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
     """A Maven Central artifact; with `sha256` (pinned in the repository) it is checked against that,
     on download and every later use, else only against the server's own .sha1."""
     url = maven_url(coords)
-    dest = cache_dir() / "maven" / url.removeprefix(MAVEN_CENTRAL + "/")
+    dest = cache_dir() / "maven" / url.removeprefix(maven_central() + "/")
     if dest.exists():
         return fetch(url, dest, sha256=sha256)
     sha1 = None

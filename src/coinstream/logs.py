@@ -7,8 +7,14 @@ import sys
 
 import structlog
 
+from coinstream.settings import get_settings
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
+
+def configure_logging(level: str | None = None, json: bool | None = None) -> None:
+    """Defaults: COINSTREAM_LOG_LEVEL and COINSTREAM_LOG_FORMAT (json or console)."""
+    settings = get_settings()
+    level = level or settings.log_level
+    json = settings.log_format == "json" if json is None else json
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # kafka-python narrates every connection at INFO; its warnings and errors still show.
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()]))

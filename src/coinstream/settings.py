@@ -3,23 +3,36 @@
 The CoinFeed says *what* to track; Settings say *where this process runs*:
 brokers, ports, cache and state dirs, and the CoinGecko key, which only ever
 comes from the environment or a mounted Secret file.
+
+This is the one reader of COINSTREAM_* variables. Two components have typed
+settings of their own, each under its own prefix, because they also run outside
+this process's configuration: the Spark jobs (`COINSTREAM_LAKE_*`, or flags:
+coinstream.lakehouse.config.LakeConfig) and the operator (`COINSTREAM_OPERATOR_*`:
+coinfeed_operator.config.OperatorConfig). A unit test checks that every
+COINSTREAM_* name the tree mentions is one of these.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coinstream.platform.hdfs_config import HdfsPorts
 from coinstream.platform.kafka_auth import KafkaAuth
+
+_HDFS = HdfsPorts()
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COINSTREAM_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="COINSTREAM_", frozen=True, extra="ignore", populate_by_name=True)
 
+    #: Every download (jars, Trino, Go-built binaries) lands here, keyed by version and checksum.
     cache_dir: Path = Field(default=Path.home() / ".cache" / "coinstream", alias="COINSTREAM_CACHE")
+    maven_url: str = "https://repo1.maven.org/maven2"
     state_dir: Path = Path(".state")
     kafka_bootstrap: str = "127.0.0.1:9092"
     #: How clients meet the broker: PLAINTEXT, or SASL_SSL with SCRAM-SHA-512 (the password from a
@@ -32,17 +45,21 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
+    trino_host: str = "127.0.0.1"
     trino_port: int = 8080
-    hdfs_namenode_port: int = 8020
-    hdfs_namenode_http_port: int = 9870
-    hdfs_datanode_port: int = 9866
-    hdfs_datanode_ipc_port: int = 9867
-    hdfs_datanode_http_port: int = 9864
+    #: Trino 476 needs Java 24+; the JDK it runs on locally.
+    trino_java_home: Path = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
+    hdfs_namenode_port: int = _HDFS.namenode_rpc
+    hdfs_namenode_http_port: int = _HDFS.namenode_http
+    hdfs_datanode_port: int = _HDFS.datanode_data
+    hdfs_datanode_ipc_port: int = _HDFS.datanode_ipc
+    hdfs_datanode_http_port: int = _HDFS.datanode_http
     metrics_port: int = 0
     #: Where /metrics listens: loopback on a laptop; the operator sets 0.0.0.0 in pods.
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
-    log_json: bool = False
+    #: console (key=value, for people) or json (for log collectors; the charts set it).
+    log_format: Literal["console", "json"] = "console"
     coingecko_api_key: SecretStr | None = None
     coingecko_api_key_file: Path | None = None
     coingecko_base_url: str | None = None
@@ -52,6 +69,15 @@ class Settings(BaseSettings):
     http_connect_timeout: float = 3.05
     http_read_timeout: float = 10.0
     http_deadline: float = 120.0
+
+    def hdfs_ports(self) -> HdfsPorts:
+        return HdfsPorts(
+            namenode_rpc=self.hdfs_namenode_port,
+            namenode_http=self.hdfs_namenode_http_port,
+            datanode_data=self.hdfs_datanode_port,
+            datanode_ipc=self.hdfs_datanode_ipc_port,
+            datanode_http=self.hdfs_datanode_http_port,
+        )
 
     def api_key(self) -> SecretStr | None:
         """The key from the env, else from the Secret file the operator mounts."""
@@ -76,4 +102,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The process's settings, read once (tests that change the environment call cache_clear)."""
     return Settings()

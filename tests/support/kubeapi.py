@@ -26,7 +26,6 @@ import yaml
 
 from coinstream.devstack.process import Service, free_port
 
-KUBE_VERSION = "v1.34.4"
 SERVICE_CIDR = "10.96.0.0/24"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 #: The controllers tests need: GC for owner references, namespaces and their default

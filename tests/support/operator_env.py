@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 
 from coinfeed_operator.rbac import cluster_role
-from coinstream.models.crd import CRD_FILE
 from tests.support.kubeapi import KubeControlPlane, shared_crds_dir
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout (CRD file lives in charts/)
@@ -50,7 +49,7 @@ class Env:
 def install_operator_crds(kube: KubeControlPlane) -> None:
     shared = shared_crds_dir()
     kube.install_crds(
-        REPO / CRD_FILE,
+        REPO / "charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml",
         shared / "strimzi-1.2.0" / "040-Crd-kafka.yaml",
         shared / "strimzi-1.2.0" / "043-Crd-kafkatopic.yaml",
         shared / "strimzi-1.2.0" / "044-Crd-kafkauser.yaml",

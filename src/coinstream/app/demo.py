@@ -1,36 +1,93 @@
-"""`make demo`: the embedded platform end to end on a simulated market, offline.
+"""`coinstream demo`: the embedded platform end to end on a simulated market, offline.
 
-Local Kafka and Hive metastore up -> the feed's history backfilled -> live ticks
-for a while -> the Spark streaming job lands everything in Iceberg -> the investor
-report is rendered from the lakehouse with the embedded engine (DuckDB). Every
-number printed is read back from where it landed, not from what we think we sent.
+Local Kafka and Hive metastore up -> the feed's history backfilled -> live ticks for a
+while -> the Spark streaming job (its own process, as in the cluster, `availableNow`)
+lands everything in Iceberg -> the investor report is rendered from the lakehouse with
+the embedded engine (DuckDB). Every number in the result is read back from where it
+landed, not from what we think we sent. Nothing here prints: progress goes to a
+callback, the result is data, and the CLI decides how to show both.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 import time
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from coinstream.cli.common import console
-from coinstream.cli.progress import backfill_with_progress, progress_bar
+from coinstream.devstack.metastore import LocalMetastore
+from coinstream.devstack.stack import LocalStack
+from coinstream.errors import OperationalError
+from coinstream.ingest.backfill import BackfillResult, expected_points, run_backfill
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
-from coinstream.ingest.watch import tail
+from coinstream.ingest.sources.base import MarketSource
+from coinstream.ingest.watch import SeriesCount, count_series
+from coinstream.lakehouse.config import LakeConfig
+from coinstream.lakehouse.job import start_stream_job
+from coinstream.lakehouse.tables import snapshot_rows
 from coinstream.metrics import Metrics
-from coinstream.models import CoinFeed
+from coinstream.models import CoinFeed, parse_coinfeed
 from coinstream.settings import get_settings
+from coinstream.sql.summary import CoinSummary
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where the demo is: `name` is one of stack, backfill, live, stream, report; `done` and
+    `total` count points, seconds or rows when the step has a measure."""
+
+    name: str
+    text: str
+    done: float | None = None
+    total: float | None = None
+
+
+Progress = Callable[[Step], None]
+
+
+def _quiet(_step: Step) -> None:
+    pass
+
+
+def demo_feed() -> CoinFeed:
+    """The feed `coinstream demo` runs by default: a copy of examples/coinfeed-simulated.yaml shipped
+    in the package (a unit test keeps the two identical), so the demo needs no checkout."""
+    import yaml
+
+    return parse_coinfeed(yaml.safe_load(resources.files("coinstream.app").joinpath("demo-feed.yaml").read_text()))
 
 
 @dataclass
-class DemoSummary:
-    rows: list[tuple[object, ...]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class LakehouseResult:
+    rows: int
+    quarantined: int
+    seconds: float
+    report: Path | None = None
+    coins: list[CoinSummary] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    topic: str
+    bootstrap: str
+    warehouse: str
+    metastore_uri: str
+    trino_url: str
+    series: list[SeriesCount]
+    produced: int
+    backfill: BackfillResult
+    lake: LakehouseResult
+    seconds: float
+    kept_running: bool
+
+    @property
+    def kafka_quotes(self) -> int:
+        return sum(s.quotes for s in self.series)
 
 
 def run_demo(
@@ -39,107 +96,139 @@ def run_demo(
     live_seconds: int = 60,
     keep_running: bool = False,
     report: Path = Path("reports/investor_overview.html"),
-) -> DemoSummary:
-    from coinstream.app.lakehouse_demo import run_lakehouse_demo
-    from coinstream.devstack.stack import LocalStack
-
+    progress: Progress = _quiet,
+) -> DemoResult:
     began = time.monotonic()
     settings = get_settings()
     stack = LocalStack(settings)
-    with console.status("starting local Kafka and Hive metastore (first run downloads pinned jars)..."):
-        stack.up([feed])
-    console.print(f"Kafka {stack.bootstrap} and metastore {stack.metastore.uri} up; topic {feed.topic}")
+    progress(Step("stack", "starting local Kafka and Hive metastore (first run downloads pinned jars)"))
+    stack.up([feed])
+    progress(Step("stack", f"Kafka {stack.bootstrap} and metastore {stack.metastore.uri} up; topic {feed.topic}"))
     try:
         metrics = Metrics()
         source = make_source(feed, settings, metrics)
         with QuoteProducer(stack.bootstrap, feed.topic, metrics=metrics, client_id="coinstream-demo") as producer:
-            result = backfill_with_progress(feed, source, producer, stack.bootstrap)
-            console.print(f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s")
-            _live(feed, FeedRunner(feed, source, producer), live_seconds)
-        kafka_rows = sum(int(str(r[2])) + int(str(r[3])) for r in summarize(stack.bootstrap, feed.topic).rows)
-        with console.status("streaming into Iceberg (Spark local[2])...") as status:
-
-            def progress(rows: int, elapsed: float) -> None:
-                status.update(f"streaming into Iceberg: {rows:,} rows queryable after {elapsed:.0f}s")
-
-            lake = run_lakehouse_demo(
-                stack.bootstrap,
-                re.escape(feed.topic),
-                home=stack.home / "lakehouse",
-                vs_currency=feed.spec.vs_currencies[0],
-                metastore=stack.metastore,
-                report=report.resolve(),
-                progress=progress,
-            )
-        summary = DemoSummary(
-            rows=[
-                (
-                    c.coin_id,
-                    c.latest_price,
-                    _pct(c.return_24h),
-                    _pct(c.return_total),
-                    _pct(c.volatility_30d, sign=False),
-                )
-                for c in lake.coins
-            ]
+            backfill = _backfill(feed, source, producer, stack.bootstrap, progress)
+            _live(feed, FeedRunner(feed, source, producer), live_seconds, progress)
+        series = count_series(stack.bootstrap, feed.topic)
+        lake = run_lakehouse(
+            stack.bootstrap,
+            re.escape(feed.topic),
+            metastore=stack.metastore,
+            home=stack.home / "lakehouse",
+            vs_currency=feed.spec.vs_currencies[0],
+            report=report.resolve(),
+            progress=progress,
         )
-        summary.notes += [
-            f"Kafka: {kafka_rows:,} quotes in {feed.topic} ({producer.acked:,} produced this run) at {stack.bootstrap}",
-            f"Iceberg: {lake.rows:,} rows in the lakehouse, {lake.quarantined} quarantined ({stack.warehouse})",
-            f"report: {lake.report}",
-            f"demo took {time.monotonic() - began:.0f}s",
-        ]
+        return DemoResult(
+            topic=feed.topic,
+            bootstrap=stack.bootstrap,
+            warehouse=stack.warehouse,
+            metastore_uri=stack.metastore.uri,
+            trino_url=stack.trino.url,
+            series=series,
+            produced=producer.acked,
+            backfill=backfill,
+            lake=lake,
+            seconds=time.monotonic() - began,
+            kept_running=keep_running,
+        )
     finally:
-        if keep_running:
-            console.print(
-                "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
-                f"to {stack.trino.url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
-                f"'{stack.metastore.uri}', '{stack.warehouse}'). `coinstream local down` stops everything."
-            )
-        else:
+        if not keep_running:
             stack.down()
-    return summary
 
 
-def _pct(value: float | None, *, sign: bool = True) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
+def run_lakehouse(
+    bootstrap: str,
+    topics: str,
+    *,
+    metastore: LocalMetastore,
+    home: Path,
+    vs_currency: str = "usd",
+    report: Path | None = None,
+    progress: Progress = _quiet,
+    timeout: float = 480.0,
+) -> LakehouseResult:
+    """Stream `topics` (a regex) into Iceberg with the job as its own process, wait until the
+    rows are queryable, then render the report and summarise per coin with DuckDB."""
+    began = time.monotonic()
+    home = home.resolve()
+    cfg = LakeConfig(
+        bootstrap=bootstrap, topics=topics, warehouse=metastore.warehouse, metastore_uri=metastore.uri,
+        checkpoint=(home / "checkpoints" / "quotes").as_uri(), trigger="availableNow", master="local[2]",
+    )  # fmt: skip
+    ident = f"{cfg.namespace}.{cfg.table}"
+
+    def rows_now() -> int:
+        rows = snapshot_rows(metastore.uri, metastore.warehouse, ident)
+        elapsed = time.monotonic() - began
+        progress(Step("stream", f"streaming into Iceberg: {rows:,} rows queryable after {elapsed:.0f}s", rows))
+        return rows
+
+    progress(Step("stream", "streaming into Iceberg (Spark local[2])"))
+    job = start_stream_job(cfg, home / "jobs")
+    while job.running():
+        if time.monotonic() - began > timeout:
+            job.stop()
+            raise OperationalError(f"streaming job still running after {timeout:.0f}s:\n{job.log_tail()}")
+        rows_now()
+        time.sleep(1.0)
+    rows = rows_now()
+    if rows == 0:
+        raise OperationalError(f"the streaming job wrote no rows:\n{job.log_tail()}")
+    result = LakehouseResult(
+        rows=rows,
+        quarantined=snapshot_rows(metastore.uri, metastore.warehouse, f"{cfg.namespace}.{cfg.quarantine_table}"),
+        seconds=0.0,
+    )
+    result.coins = _summarise(cfg, vs_currency)
+    if report is not None:
+        from coinstream.report import render
+
+        progress(Step("report", "rendering the investor report (DuckDB)"))
+        env = {"COINSTREAM_LAKE_METASTORE_URI": metastore.uri, "COINSTREAM_LAKE_WAREHOUSE": metastore.warehouse}
+        result.report = render(report, engine="duckdb", vs_currency=vs_currency, env=env)
+    result.seconds = time.monotonic() - began
+    return result
 
 
-def _live(feed: CoinFeed, runner: FeedRunner, seconds: int) -> None:
+def _summarise(cfg: LakeConfig, vs_currency: str) -> list[CoinSummary]:
+    from coinstream.sql import DuckDBEngine, Investor
+    from coinstream.sql.summary import coin_summaries
+
+    engine = DuckDBEngine(cfg.metastore_uri, cfg.warehouse, namespace=cfg.namespace, tables={"quotes": cfg.table})
+    try:
+        return coin_summaries(Investor(engine), vs_currency)
+    finally:
+        engine.close()
+
+
+def _backfill(
+    feed: CoinFeed, source: MarketSource, producer: QuoteProducer, bootstrap: str, progress: Progress
+) -> BackfillResult:
+    total = expected_points(feed)
+    done = 0
+
+    def on_chunk(coin: str, vs: str, n: int) -> None:
+        nonlocal done
+        done += n
+        progress(Step("backfill", f"backfill {feed.name} {coin}/{vs}", done, total))
+
+    result = run_backfill(feed, source, producer, bootstrap, on_chunk=on_chunk)
+    progress(Step("backfill", f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s",
+                  total, total))  # fmt: skip
+    return result
+
+
+def _live(feed: CoinFeed, runner: FeedRunner, seconds: int, progress: Progress) -> None:
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
     timer.start()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    with progress_bar() as progress:
-        task = progress.add_task(f"live ticks every {feed.spec.poll_interval_seconds}s", total=seconds)
-        thread.start()
-        began = dt.datetime.now(dt.UTC)
-        while thread.is_alive():
-            thread.join(0.5)
-            progress.update(task, completed=min(seconds, (dt.datetime.now(dt.UTC) - began).total_seconds()))
+    text = f"live ticks every {feed.spec.poll_interval_seconds}s"
+    began = time.monotonic()
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        progress(Step("live", text, min(seconds, time.monotonic() - began), seconds))
     timer.cancel()
-
-
-def summarize(bootstrap: str, topic: str) -> DemoSummary:
-    """Per series: rows by origin, first timestamp and latest price, read back from Kafka."""
-    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    first: dict[tuple[str, str], str] = {}
-    latest: dict[tuple[str, str], tuple[str, float]] = {}
-    for rec in tail(bootstrap, topic, from_beginning=True, idle_timeout=3.0):
-        v = rec.value
-        if v is None:
-            continue
-        key = (str(v["coin_id"]), str(v["vs_currency"]))
-        counts[key][str(v["origin"])] += 1
-        ts = str(v["source_ts"])
-        first[key] = min(first.get(key, ts), ts)
-        if key not in latest or ts > latest[key][0]:
-            latest[key] = (ts, float(v["price"]))  # type: ignore[arg-type]
-    summary = DemoSummary()
-    for key in sorted(counts):
-        summary.rows.append(
-            (key[0], key[1], counts[key]["backfill"], counts[key]["live"], first[key][:10], f"{latest[key][1]:,.4f}")
-        )
-    return summary

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from coinstream.cli.common import FeedFile, console, load_or_exit, out
+from coinstream.cli.common import BoundaryGroup, FeedFile, console, load_or_exit, out, warning
+from coinstream.cli.dashboard import dashboard
 from coinstream.cli.feed import backfill, feed_app
 from coinstream.cli.local import local_app
+from coinstream.cli.up import up
+from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
 
 app = typer.Typer(
-    help="coinstream: stream crypto market data into an open lakehouse.", no_args_is_help=True, add_completion=False
+    cls=BoundaryGroup,
+    help="coinstream: stream crypto market data into an open lakehouse.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 app.add_typer(feed_app, name="feed")
 app.add_typer(local_app, name="local")
 app.command("backfill")(backfill)
+app.command("dashboard")(dashboard)
+app.command("up")(up)
 
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging")) -> None:
-    s = get_settings()
-    configure_logging("DEBUG" if verbose else s.log_level, json=s.log_json)
+    configure_logging("DEBUG" if verbose else None)
 
 
 @app.command()
@@ -35,11 +42,14 @@ def validate(file: Path = FeedFile) -> None:
     feed = load_or_exit(file)
     spec = feed.spec
     out.print(
-        f"[green]ok[/green] CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
-        f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}"
+        Text.assemble(
+            ("ok", "green"),
+            f" CoinFeed {feed.name}: {len(spec.coins)} coin(s) x {len(spec.vs_currencies)} "
+            f"currency(ies) from {spec.source.type}, every {spec.poll_interval_seconds}s -> topic {feed.topic}",
+        )
     )
     for w in spec.warnings():
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warning(w)
 
 
 @app.command()
@@ -55,8 +65,7 @@ def schema(
     elif what == "spark":
         out.print(spark_ddl(Quote), highlight=False)
     else:
-        console.print(f"[red]error:[/red] unknown schema {what!r}: choose quote or spark")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown schema {what!r}: choose quote or spark")
 
 
 @app.command()
@@ -72,14 +81,13 @@ def watch(
 
     if topic is None:
         if file is None:
-            console.print("[red]error:[/red] give --topic or -f feed.yaml")
-            raise typer.Exit(2)
+            raise UserInputError("give --topic or -f feed.yaml")
         topic = load_or_exit(file).topic
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
         if v is None:
-            out.print(f"p{rec.partition}@{rec.offset} [red]undecodable[/red] {rec.raw!r:.120}", highlight=False)
+            out.print(Text.assemble(f"p{rec.partition}@{rec.offset} ", ("undecodable", "red"), f" {rec.raw!r:.120}"))
         else:
             out.print(
                 f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
@@ -94,18 +102,41 @@ def watch(
 def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the local stack up afterwards"),
     live_seconds: int = typer.Option(60, help="Seconds of live ticks after the backfill"),
-    file: Path = typer.Option(Path("examples/coinfeed-simulated.yaml"), "--file", "-f"),
+    file: Path | None = typer.Option(None, "--file", "-f", help="CoinFeed (default: the simulated market)"),
+    output: Path = typer.Option(Path("reports/investor_overview.html"), "--report", help="Where the report goes"),
 ) -> None:
     """The embedded platform end to end on a simulated market."""
-    from coinstream.app.demo import run_demo
+    from coinstream.app.demo import demo_feed, run_demo
+    from coinstream.cli.progress import StepView
 
-    summary = run_demo(load_or_exit(file), live_seconds=live_seconds, keep_running=keep_running)
+    feed = load_or_exit(file) if file is not None else demo_feed()
+    with StepView() as view:
+        result = run_demo(feed, live_seconds=live_seconds, keep_running=keep_running, report=output, progress=view)
     table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
-    for coin, price, r24, total, vol in summary.rows:
-        table.add_row(str(coin), f"{price:,.6g}", str(r24), str(total), str(vol))
+    for c in result.lake.coins:
+        table.add_row(c.coin_id, f"{c.latest_price:,.6g}", _pct(c.return_24h), _pct(c.return_total),
+                      _pct(c.volatility_30d, sign=False))  # fmt: skip
     out.print(table)
-    for line in summary.notes:
-        out.print(line)
+    out.print(
+        f"Kafka: {result.kafka_quotes:,} quotes in {result.topic} ({result.produced:,} produced this run) "
+        f"at {result.bootstrap}"
+    )
+    out.print(f"Iceberg: {result.lake.rows:,} rows in the lakehouse, {result.lake.quarantined} quarantined "
+              f"({result.warehouse})")  # fmt: skip
+    out.print(f"report: {result.lake.report}")
+    out.print(f"demo took {result.seconds:.0f}s")
+    if result.kept_running:
+        console.print(
+            "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
+            f"to {result.trino_url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
+            f"'{result.metastore_uri}', '{result.warehouse}'). `coinstream local down` stops everything."
+        )
+
+
+def _pct(value: float | None, *, sign: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.2f}%" if sign else f"{value * 100:.2f}%"
 
 
 @app.command()
@@ -121,13 +152,12 @@ def report(
     from coinstream.report import render
 
     if engine not in {"duckdb", "trino"}:
-        console.print(f"[red]error:[/red] unknown engine {engine!r}: choose duckdb or trino")
-        raise typer.Exit(2)
+        raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
     stack = LocalStack(get_settings())
     env = {
         "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,
         "COINSTREAM_LAKE_WAREHOUSE": stack.warehouse,
-        "COINSTREAM_TRINO_PORT": os.environ.get("COINSTREAM_TRINO_PORT", str(get_settings().trino_port)),
+        "COINSTREAM_TRINO_PORT": str(get_settings().trino_port),
     }
     with console.status(f"rendering the investor report with {engine}..."):
         path = render(output, engine=engine, coins=coin or None, vs_currency=vs_currency,

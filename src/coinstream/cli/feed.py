@@ -11,13 +11,12 @@ from typing import Any
 
 import typer
 
-from coinstream.cli.common import FeedFile, console, load_or_exit
+from coinstream.cli.common import FeedFile, console, load_or_exit, warning
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, KafkaAccessError, access_denied, check_access, ensure_topic
+from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, access_denied, check_access, ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
-from coinstream.ingest.sources.errors import SourceError, UnknownCoinsError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
@@ -30,20 +29,15 @@ EnsureTopic = typer.Option(True, help="Create the topic if missing (local use; i
 
 
 def kafka_guard(command: Callable[..., None]) -> Callable[..., None]:
-    """Refused credentials or a missing ACL end the command with what to fix, not a traceback
-    or a metadata timeout."""
+    """A missing ACL becomes an error that names the user and the fix (the CLI's boundary prints
+    it), not kafka-python's bare error code."""
 
     @functools.wraps(command)
     def guarded(*args: Any, **kwargs: Any) -> None:
         try:
             command(*args, **kwargs)
-        except KafkaAccessError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
         except AUTHORIZATION_ERRORS as exc:
-            user = get_settings().kafka_sasl_username
-            console.print(f"[red]error:[/red] {access_denied(exc, user, 'this operation')}", highlight=False)
-            raise typer.Exit(1) from None
+            raise access_denied(exc, get_settings().kafka_sasl_username, "this operation") from None
 
     return guarded
 
@@ -79,11 +73,7 @@ def run(
     source = make_source(feed, settings, metrics)
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}") as producer:
         producer.check_topic()
-        try:
-            cycles = FeedRunner(feed, source, producer).run(stop, once=once)
-        except UnknownCoinsError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
+        cycles = FeedRunner(feed, source, producer).run(stop, once=once)
     console.print(
         f"feed {feed.name}: {cycles} cycle(s), {producer.acked} quote(s) produced to {feed.topic}, "
         f"{int(metrics.value('coinstream_quotes_deduplicated_total', origin='live'))} repeat(s) dropped"
@@ -108,20 +98,12 @@ def backfill(
         _ensure_topic(feed, bootstrap)
     metrics = Metrics()
     source = make_source(feed, settings, metrics)
-    try:
-        source.check_coins(list(feed.spec.coins))
-    except SourceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    source.check_coins(list(feed.spec.coins))
     with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-backfill-{feed.name}") as prod:
         prod.check_topic()
-        try:
-            result = backfill_with_progress(feed, source, prod, bootstrap)
-        except SourceError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+        result = backfill_with_progress(feed, source, prod, bootstrap)
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        warning(w)
     console.print(
         f"backfill {feed.name}: {result.produced} row(s) produced, {result.skipped_existing} already there, "
         f"{result.calls} API call(s), {result.elapsed:.1f}s"

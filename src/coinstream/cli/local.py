@@ -8,8 +8,6 @@ import typer
 from rich.table import Table
 
 from coinstream.cli.common import console, load_or_exit, out
-from coinstream.devstack.jars import JavaError
-from coinstream.devstack.process import ServiceError
 from coinstream.devstack.stack import LocalStack
 from coinstream.settings import get_settings
 
@@ -28,12 +26,8 @@ def up(
     """Start the local services (idempotent: running ones are left alone)."""
     feeds = [load_or_exit(f) for f in file]
     stack = LocalStack(get_settings(), secure_kafka=secure_kafka)
-    try:
-        with console.status("starting local services (first run downloads pinned jars)..."):
-            started = stack.up(feeds, trino=trino, hdfs=hdfs)
-    except (ServiceError, JavaError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with console.status("starting local services (first run downloads pinned jars)..."):
+        started = stack.up(feeds, trino=trino, hdfs=hdfs)
     console.print(f"local stack up (state in {stack.home}): Kafka at {stack.bootstrap}")
     if stack.kafka.secure:
         console.print("  Kafka needs SASL_SSL as user coinstream; clients read these settings:")

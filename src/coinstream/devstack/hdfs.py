@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from coinstream.devstack.jars import resolve_jars
-from coinstream.devstack.process import Service, ServiceError, java_bin, port_open
+from coinstream.devstack.jvm import java_bin
+from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.platform.hdfs_config import (
     HADOOP_VERSION,
     HdfsPorts,
@@ -70,32 +71,18 @@ class LocalHDFS:
     """`up()` formats on first start, starts NameNode then DataNode, waits for safe mode to end."""
 
     home: Path
-    namenode_port: int = 8020
-    namenode_http_port: int = 9870
-    datanode_port: int = 9866
-    datanode_ipc_port: int = 9867
-    datanode_http_port: int = 9864
+    ports: HdfsPorts = field(default_factory=HdfsPorts)
     heap: str = "384m"
     _jars: Path | None = field(default=None, init=False, repr=False)
 
     @property
-    def ports(self) -> HdfsPorts:
-        return HdfsPorts(
-            namenode_rpc=self.namenode_port,
-            namenode_http=self.namenode_http_port,
-            datanode_data=self.datanode_port,
-            datanode_ipc=self.datanode_ipc_port,
-            datanode_http=self.datanode_http_port,
-        )
-
-    @property
     def uri(self) -> str:
         """`hdfs://127.0.0.1:<rpc>`: prefix of every path the lakehouse stores here."""
-        return namenode_uri(HOST, self.namenode_port)
+        return namenode_uri(HOST, self.ports.namenode_rpc)
 
     @property
     def webhdfs_url(self) -> str:
-        return f"http://{HOST}:{self.namenode_http_port}"
+        return f"http://{HOST}:{self.ports.namenode_http}"
 
     @property
     def conf_dir(self) -> Path:
@@ -103,12 +90,12 @@ class LocalHDFS:
 
     @property
     def namenode(self) -> Service:
-        return Service("hdfs-namenode", self.home, [self.namenode_port, self.namenode_http_port])
+        return Service("hdfs-namenode", self.home, [self.ports.namenode_rpc, self.ports.namenode_http])
 
     @property
     def datanode(self) -> Service:
         return Service(
-            "hdfs-datanode", self.home, [self.datanode_port, self.datanode_ipc_port, self.datanode_http_port]
+            "hdfs-datanode", self.home, [self.ports.datanode_data, self.ports.datanode_ipc, self.ports.datanode_http]
         )
 
     def site(self) -> dict[str, str]:
@@ -201,9 +188,9 @@ class LocalHDFS:
     def _datanode_ready(self) -> bool:
         """Registered with our NameNode: its block-pool actor runs. (The NameNode's own live
         count lags by up to the heartbeat expiry after a quick restart, so ask the DataNode.)"""
-        if not port_open(self.datanode_port):
+        if not port_open(self.ports.datanode_data):
             return False
-        info = self._jmx(DN_INFO, port=self.datanode_http_port)
+        info = self._jmx(DN_INFO, port=self.ports.datanode_http)
         try:
             actors = json.loads(info.get("BPServiceActorInfo") or "[]")
         except ValueError:
@@ -258,7 +245,7 @@ class LocalHDFS:
     # -- observation -------------------------------------------------------------------------
 
     def _jmx(self, query: str, port: int | None = None) -> dict[str, Any]:
-        url = f"http://{HOST}:{port or self.namenode_http_port}/jmx?qry={query}"
+        url = f"http://{HOST}:{port or self.ports.namenode_http}/jmx?qry={query}"
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
                 beans = json.load(resp).get("beans", [])
@@ -267,7 +254,7 @@ class LocalHDFS:
         return beans[0] if beans else {}
 
     def _namenode_ready(self) -> bool:
-        return port_open(self.namenode_port) and bool(self._jmx(FS_STATE))
+        return port_open(self.ports.namenode_rpc) and bool(self._jmx(FS_STATE))
 
     def missing_blocks(self) -> int:
         return int(self._jmx(FS_NAMESYSTEM).get("MissingBlocks", -1))

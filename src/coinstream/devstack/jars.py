@@ -19,18 +19,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from coinstream.cache import MAVEN_CENTRAL, cache_dir
-
-
-class JavaError(RuntimeError):
-    pass
-
-
-def require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise JavaError(f"`{tool}` not found on PATH: {hint}")
-    return path
+from coinstream.cache import cache_dir, maven_central
+from coinstream.devstack.jvm import JavaError, require
 
 
 def _pom(component: str, version: str, package: str, **extra: str) -> tuple[str, str]:
@@ -115,7 +105,7 @@ def resolve_jars(
         cmd = [
             mvn, "-B", "-q", "--strict-checksums", "-f", str(pom_path),
             f"-Dmaven.repo.local={cache_dir() / 'm2'}",
-            "-DremoteRepositories=" + MAVEN_CENTRAL,
+            "-DremoteRepositories=" + maven_central(),
             "dependency:copy-dependencies", f"-DoutputDirectory={out}", "-DincludeScope=runtime",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from coinstream.devstack.jars import classpath, resolve_jars
+from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
 from coinstream.devstack.kafka_tls import BROKER_PRINCIPAL, BrokerTLS, write_secret
-from coinstream.devstack.process import Service, ServiceError, java_bin, log4j2_file_config, port_open
+from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.ingest.kafka import ensure_topic, list_topics
 from coinstream.platform.kafka_auth import KafkaAuth
+from coinstream.versions import KAFKA_VERSION
 
-KAFKA_VERSION = "4.3.1"
 ADMIN_USER = "admin"
 APP_USER = "coinstream"
 #: What the local app user may do: the coinstream topics (create them too, as `local up -f` and
@@ -36,7 +37,10 @@ APP_GROUP_PREFIXES = ("coinstream", "spark-kafka-source")
 
 
 @dataclass
-class LocalKafka:
+class LocalKafka(JvmService):
+    start_timeout = 180.0
+    stop_timeout = 60.0
+
     home: Path
     port: int = 9092
     controller_port: int = 9093
@@ -158,12 +162,10 @@ class LocalKafka:
             *args,
         ]
 
-    def up(self, timeout: float = 180.0) -> int:
-        """Start (formatting storage on first run); idempotent; returns the pid."""
-        if (pid := self.service.pid()) is not None:
-            return pid
+    def argv(self) -> list[str]:
+        """The broker's command line; formats the KRaft storage on the first run (with the SCRAM
+        users when secure, after making the certificates and passwords)."""
         jars = resolve_jars("kafka", KAFKA_VERSION)
-        self.home.mkdir(parents=True, exist_ok=True)
         formatted = (self.home / "data" / "meta.properties").exists()
         if self.secure:
             if formatted and not self.password_file(ADMIN_USER).exists():
@@ -189,7 +191,10 @@ class LocalKafka:
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}\n{proc.stderr}")
-        pid = self.service.start(self._java(jars, "kafka.Kafka", str(cfg)), self._ready, timeout=timeout)
+        return self._java(jars, "kafka.Kafka", str(cfg))
+
+    def up(self, timeout: float | None = None) -> int:
+        pid = super().up(timeout)
         if self.secure:
             self._grant_app_user()
         return pid
@@ -240,23 +245,12 @@ class LocalKafka:
         except Exception:
             return False
 
-    def down(self) -> bool:
-        return self.service.stop(timeout=60.0)
-
     def ensure_topic(self, name: str, partitions: int, replicas: int = 1) -> bool:
         return ensure_topic(self.bootstrap, name, partitions, replicas, **self._admin())
 
-    def status(self) -> dict[str, object]:
-        pid = self.service.pid()
-        out: dict[str, object] = {
-            "running": pid is not None,
-            "pid": pid,
-            "bootstrap": self.bootstrap,
-            "security": "SASL_SSL/SCRAM-SHA-512 + ACLs" if self.secure else "PLAINTEXT",
-        }
-        if pid is not None:
-            try:
-                out["topics"] = list_topics(self.bootstrap, **self._admin())
-            except Exception as exc:
-                out["error"] = str(exc)
-        return out
+    def describe(self) -> dict[str, object]:
+        security = "SASL_SSL/SCRAM-SHA-512 + ACLs" if self.secure else "PLAINTEXT"
+        return {"bootstrap": self.bootstrap, "security": security}
+
+    def probe(self) -> dict[str, object]:
+        return {"topics": list_topics(self.bootstrap, **self._admin())}

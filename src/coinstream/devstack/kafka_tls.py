@@ -12,7 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinstream.devstack.process import ServiceError, java_bin, private_dir
+from coinstream.devstack.jvm import java_bin
+from coinstream.devstack.process import ServiceError, private_dir
 
 BROKER_PRINCIPAL = "User:CN=coinstream-local-broker"
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-from coinstream.devstack.process import Service, java_bin, log4j2_file_config, port_open
+from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
+from coinstream.devstack.process import Service, port_open
+from coinstream.platform.hdfs_config import render_xml
+from coinstream.versions import HIVE_METASTORE_VERSION
 
-HIVE_METASTORE_VERSION = "2.3.10"
 #: Single-file Java launcher (run from source by `java`): prepares the lock tables, then
 #: hands over to org.apache.hadoop.hive.metastore.HiveMetaStore.
 _LAUNCHER = Path(__file__).parent / "java" / "MetastoreMain.java"
@@ -34,16 +35,9 @@ def pyspark_jars() -> Path:
     return Path(pyspark.__file__).parent / "jars"
 
 
-def hive_site(properties: dict[str, str]) -> str:
-    body = "".join(
-        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in properties.items()
-    )
-    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
-
-
 @dataclass
-class LocalMetastore:
-    """`up()`/`down()`/`status()` like LocalKafka; `uri` is what Spark, Trino and pyiceberg use."""
+class LocalMetastore(JvmService):
+    """A JvmService; `uri` is what Spark, Trino and pyiceberg use."""
 
     home: Path
     warehouse: str
@@ -84,7 +78,7 @@ class LocalMetastore:
             "hive.support.concurrency": "true",
             **self.hadoop_conf,
         }
-        (conf / "hive-site.xml").write_text(hive_site(props))
+        (conf / "hive-site.xml").write_text(render_xml(props))
         (conf / "log4j2.properties").write_text(
             log4j2_file_config(logs / "metastore.log", "warn", {"org.apache.hadoop.hive.metastore": "info"})
         )
@@ -116,13 +110,6 @@ class LocalMetastore:
             str(self.port),
         ]
 
-    def up(self, timeout: float = 120.0) -> int:
-        """Start (creating the Derby schema on first run); idempotent; returns the pid."""
-        if (pid := self.service.pid()) is not None:
-            return pid
-        self.home.mkdir(parents=True, exist_ok=True)
-        return self.service.start(self.argv(), self._ready, timeout=timeout)
-
     def _ready(self) -> bool:
         if not port_open(self.port):
             return False
@@ -138,24 +125,11 @@ class LocalMetastore:
         with _HiveClient(self.uri) as client:
             return list(client.get_all_databases())
 
-    def down(self) -> bool:
-        return self.service.stop(timeout=30.0)
+    def describe(self) -> dict[str, object]:
+        return {"uri": self.uri, "warehouse": self.warehouse, "version": HIVE_METASTORE_VERSION}
 
-    def status(self) -> dict[str, object]:
-        pid = self.service.pid()
-        out: dict[str, object] = {
-            "running": pid is not None,
-            "pid": pid,
-            "uri": self.uri,
-            "warehouse": self.warehouse,
-            "version": HIVE_METASTORE_VERSION,
-        }
-        if pid is not None:
-            try:
-                out["databases"] = self.databases()
-            except Exception as exc:
-                out["error"] = str(exc)
-        return out
+    def probe(self) -> dict[str, object]:
+        return {"databases": self.databases()}
 
 
 def _user() -> str:

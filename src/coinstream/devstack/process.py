@@ -1,7 +1,7 @@
 """Background services of the local stack: start detached, track by pid file, stop cleanly.
 
-Every local component (Kafka, the metastore, Trino, HDFS) is one `Service`: the
-same pid-file, port and log handling, so `coinstream local status` reads them all alike.
+Every local component (Kafka, the metastore, Trino, HDFS, the streaming job) is one
+`Service`: the same pid-file, port and log handling.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coinstream.errors import OperationalError
 
-class ServiceError(RuntimeError):
+
+class ServiceError(OperationalError):
     pass
 
 
@@ -159,30 +161,3 @@ class Service:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-
-def log4j2_file_config(log_file: Path, root_level: str, loggers: dict[str, str]) -> str:
-    """A log4j2 properties file sending everything to `log_file` (the JVM services' own log)."""
-    lines = [
-        "status = warn",
-        "appender.file.type = File",
-        "appender.file.name = file",
-        f"appender.file.fileName = {log_file}",
-        "appender.file.layout.type = PatternLayout",
-        "appender.file.layout.pattern = %d{ISO8601} %p %c{1} - %m%n",
-        f"rootLogger.level = {root_level}",
-        "rootLogger.appenderRef.file.ref = file",
-    ]
-    for i, (name, level) in enumerate(loggers.items()):
-        lines += [f"logger.l{i}.name = {name}", f"logger.l{i}.level = {level}"]
-    return "\n".join(lines) + "\n"
-
-
-def java_bin(home: str | None = None) -> str:
-    """`java` from JAVA_HOME (or `home`), else PATH; a clear error when there is none."""
-    base = home or os.environ.get("JAVA_HOME")
-    if base and (Path(base) / "bin" / "java").exists():
-        return str(Path(base) / "bin" / "java")
-    from coinstream.devstack.jars import require
-
-    return require("java", "install a JDK 17+ (apt-get install openjdk-17-jdk-headless)")

@@ -11,7 +11,6 @@ for file://, Hadoop for hdfs:// (extra Hadoop settings pass through as a core-si
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
 import uuid
@@ -22,11 +21,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from coinstream.cache import cache_dir, fetch_maven
-from coinstream.devstack.metastore import hive_site
-from coinstream.devstack.process import Service, ServiceError, java_bin, port_open
+from coinstream.devstack.jvm import JvmService, java_bin
+from coinstream.devstack.process import Service, ServiceError, port_open
+from coinstream.platform.hdfs_config import render_xml
+from coinstream.settings import get_settings
+from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
 
-TRINO_VERSION = "476"
-TRINO_JAVA_HOME = os.environ.get("COINSTREAM_TRINO_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
 CATALOG = "lake"
 #: SHA-256 of the Maven Central archives, pinned here (not fetched from the same server).
 ARCHIVE_SHA256 = {
@@ -70,7 +70,6 @@ def install_trino(version: str = TRINO_VERSION) -> Path:
 #: Maven plugin zips leave out; `io.trino:trino-hdfs:<v>:zip` supplies it, but Maven Central
 #: has it only for some releases (474, not 476). 474 is the nearest: it is loaded in its own
 #: class loader behind the trino-filesystem SPI and reads hdfs:// fine (tests/system/hdfs prove it).
-TRINO_HDFS_VERSION = "474"
 
 
 def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:
@@ -113,8 +112,10 @@ def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Pat
 
 
 @dataclass
-class LocalTrino:
-    """`up()`/`down()`/`status()`; `connect()` gives a DB-API connection on the `lake` catalog."""
+class LocalTrino(JvmService):
+    """A JvmService; `connect()` gives a DB-API connection on the `lake` catalog."""
+
+    start_timeout = 240.0
 
     home: Path
     metastore_uri: str
@@ -158,7 +159,7 @@ class LocalTrino:
         conf_file = None
         if self.hadoop_conf:
             conf_file = etc / "core-site.xml"
-            conf_file.write_text(hive_site(self.hadoop_conf))
+            conf_file.write_text(render_xml(self.hadoop_conf))
         props = catalog_properties(self.metastore_uri, self.warehouse, conf_file)
         (etc / "catalog" / f"{CATALOG}.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         node_id = self.home / "node.id"
@@ -171,9 +172,12 @@ class LocalTrino:
         if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
             install_hdfs_support(install)
         etc = self._write_config(install)
-        java = java_bin(TRINO_JAVA_HOME)
-        if not Path(TRINO_JAVA_HOME, "bin", "java").exists():
-            raise ServiceError(f"Trino {self.version} needs Java 24+: no JDK at {TRINO_JAVA_HOME}")
+        java_home = get_settings().trino_java_home
+        if not (java_home / "bin" / "java").exists():
+            raise ServiceError(
+                f"Trino {self.version} needs Java 24+: no JDK at {java_home} (set COINSTREAM_TRINO_JAVA_HOME)"
+            )
+        java = java_bin(str(java_home))
         return [
             java,
             f"-Xmx{self.heap}",
@@ -198,12 +202,6 @@ class LocalTrino:
             f"{install / 'lib'}/*",
             "io.trino.server.TrinoServer",
         ]
-
-    def up(self, timeout: float = 240.0) -> int:
-        if (pid := self.service.pid()) is not None:
-            return pid
-        self.home.mkdir(parents=True, exist_ok=True)
-        return self.service.start(self.argv(), self._ready, timeout=timeout)
 
     def _ready(self) -> bool:
         if not port_open(self.port):
@@ -235,9 +233,5 @@ class LocalTrino:
         finally:
             conn.close()
 
-    def down(self) -> bool:
-        return self.service.stop(timeout=30.0)
-
-    def status(self) -> dict[str, object]:
-        pid = self.service.pid()
-        return {"running": pid is not None, "pid": pid, "url": self.url, "version": self.version}
+    def describe(self) -> dict[str, object]:
+        return {"url": self.url, "version": self.version}

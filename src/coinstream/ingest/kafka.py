@@ -12,6 +12,8 @@ from kafka.admin import NewTopic
 from kafka.conn import BrokerConnection
 from kafka.errors import TopicAlreadyExistsError
 
+from coinstream.errors import OperationalError
+
 #: Broker answers that mean "not allowed" (ACLs), as opposed to "not reachable".
 AUTHORIZATION_ERRORS = (
     kafka_errors.TopicAuthorizationFailedError,
@@ -21,7 +23,7 @@ AUTHORIZATION_ERRORS = (
 )
 
 
-class KafkaAccessError(RuntimeError):
+class KafkaAccessError(OperationalError):
     """The broker refused who we are or what we asked; the message says which and how to fix it."""
 
 

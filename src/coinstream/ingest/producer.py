@@ -17,6 +17,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
+from coinstream.errors import OperationalError
 from coinstream.ingest.kafka import client_config
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
@@ -25,7 +26,7 @@ from coinstream.models import Quote
 log = get_logger(__name__)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(OperationalError):
     """Kafka did not acknowledge some records; they were not produced."""
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from coinstream.devstack.jars import resolve_jars
 from coinstream.devstack.metastore import pyspark_jars
-
-SPARK_VERSION = "4.1.3"
-ICEBERG_VERSION = "1.12.0"
+from coinstream.versions import ICEBERG_VERSION, SPARK_VERSION
 
 # artifact-1.2.3[-classifier].jar; a version has dots and no underscore (unlike `_2.13` suffixes).
 _VERSIONED = re.compile(r"^(?P<artifact>.+?)-\d+(?:\.\d+)+(?:[-.][A-Za-z0-9]+)*\.jar$")

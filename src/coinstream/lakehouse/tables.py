@@ -73,3 +73,17 @@ def ensure_tables(spark: Any, cfg: LakeConfig) -> None:
         f"ALTER TABLE {cfg.quotes} WRITE DISTRIBUTED BY PARTITION LOCALLY ORDERED BY vs_currency, coin_id, source_ts"
     )
     spark.sql(f"ALTER TABLE {cfg.quarantine} WRITE DISTRIBUTED BY PARTITION LOCALLY ORDERED BY quarantined_at")
+
+
+def snapshot_rows(metastore_uri: str, warehouse: str, ident: str) -> int:
+    """Rows in a table's current snapshot, from Iceberg metadata alone (no scan); 0 before it exists."""
+    from pyiceberg.catalog.hive import HiveCatalog
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        table = HiveCatalog("lake", uri=metastore_uri, warehouse=warehouse).load_table(ident)
+    except NoSuchTableError:
+        return 0
+    snap = table.current_snapshot()
+    total = snap.summary.get("total-records") if snap and snap.summary else None
+    return int(total) if total is not None else 0

@@ -1,7 +1,7 @@
 """The CoinFeed resource: what an investor asks coinstream to track.
 
 This model is the single source of truth for the spec. The CRD's OpenAPI schema
-(`make crds`), the CLI's `validate` and the operator all derive from it, so a
+(`make generate`), the CLI's `validate` and the operator all derive from it, so a
 constraint added here is enforced the same way by `kubectl apply` and locally.
 """
 
@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from coinstream.errors import UserInputError
 
 API_GROUP = "coinstream.io"
 API_VERSION = "v1alpha1"
@@ -320,7 +322,7 @@ class CoinFeed(BaseModel):
         return self.spec.kafka.topic or f"coinstream.quotes.{self.metadata.name}"
 
 
-class CoinFeedError(ValueError):
+class CoinFeedError(UserInputError):
     """A CoinFeed that cannot be used; the message names every bad field."""
 
 

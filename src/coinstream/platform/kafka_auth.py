@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
+from coinstream.errors import UserInputError
+
 Protocol = Literal["PLAINTEXT", "SASL_SSL", "SSL"]
 MECHANISM = "SCRAM-SHA-512"
 
 
-class KafkaAuthError(ValueError):
+class KafkaAuthError(UserInputError):
     """Kafka client settings that cannot work (e.g. SASL without a password)."""
 
 

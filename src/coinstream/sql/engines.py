@@ -68,12 +68,28 @@ class DuckDBEngine:
         self._tables = tables or {t: t for t in TABLES}
         self._db = duckdb.connect()
         self._db.execute("SET TimeZone = 'UTC'")
+        self._snapshots: dict[str, int | None] = {}
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
+        """Re-read the tables whose current snapshot changed (a metadata read when none did);
+        True if any did. A live page calls this every few seconds."""
+        changed = False
         for view, table in self._tables.items():
-            arrow = self._catalog.load_table(f"{self._namespace}.{table}").scan().to_arrow()
-            self._db.register(view, arrow)
+            loaded = self._catalog.load_table(f"{self._namespace}.{table}")
+            snap = loaded.current_snapshot()
+            snapshot_id = snap.snapshot_id if snap is not None else None
+            if view in self._snapshots and self._snapshots[view] == snapshot_id:
+                continue
+            self._db.register(view, loaded.scan().to_arrow())
+            self._snapshots[view] = snapshot_id
+            changed = True
+        return changed
+
+    @property
+    def version(self) -> str:
+        """The snapshot ids being read: equal versions, equal answers."""
+        return ",".join(f"{view}@{sid}" for view, sid in sorted(self._snapshots.items()))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return self._db.execute(to_duckdb(sql), list(params)).df()

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from coinstream.sql import queries
+import coinstream.sql.queries as queries
+from coinstream.errors import UserInputError
 from coinstream.sql.engines import Engine
 
 #: Return windows: name -> seconds (None = the whole history).
@@ -26,7 +27,7 @@ WINDOWS: dict[str, int | None] = {
 }
 
 
-class QueryError(ValueError):
+class QueryError(UserInputError):
     """A bad parameter, said plainly."""
 
 

@@ -9,17 +9,11 @@ import pytest
 
 from coinstream.devstack.hdfs import LocalHDFS
 from coinstream.devstack.process import free_port
+from coinstream.platform.hdfs_config import HdfsPorts
 
 
 def new_hdfs(home: Path) -> LocalHDFS:
-    return LocalHDFS(
-        home,
-        namenode_port=free_port(),
-        namenode_http_port=free_port(),
-        datanode_port=free_port(),
-        datanode_ipc_port=free_port(),
-        datanode_http_port=free_port(),
-    )
+    return LocalHDFS(home, HdfsPorts(*(free_port() for _ in HdfsPorts().all())))
 
 
 @pytest.fixture(scope="module")

@@ -19,20 +19,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.hdfs_data import producer, send, ticks
-from tests.system.hdfs.conftest import new_hdfs
+from tests.support.lake import Lake, running_lake
 
-from coinstream.devstack.hdfs import LocalHDFS
-from coinstream.devstack.kafka import LocalKafka
-from coinstream.devstack.metastore import LocalMetastore
-from coinstream.devstack.process import free_port
-from coinstream.devstack.trino import LocalTrino
-from coinstream.lakehouse.config import LakeConfig
 from coinstream.models.quote import Quote
 
 pytestmark = pytest.mark.integration
@@ -43,80 +35,14 @@ SUMMARY = (
 )
 
 
-@dataclass
-class HdfsLake:
-    home: Path
-    hdfs: LocalHDFS
-    kafka: LocalKafka
-    metastore: LocalMetastore
-    _trino: LocalTrino
-    _trino_ready: threading.Event = field(default_factory=threading.Event)
-    _trino_error: list[BaseException] = field(default_factory=list)
-
-    @property
-    def trino(self) -> LocalTrino:
-        self._trino_ready.wait(timeout=600)
-        if self._trino_error:
-            raise self._trino_error[0]
-        return self._trino
-
-    def config(self, name: str, **kw: Any) -> LakeConfig:
-        base = {
-            "bootstrap": self.kafka.bootstrap,
-            "topics": rf"coinstream\.quotes\.{name}",
-            "warehouse": self.metastore.warehouse,
-            "metastore_uri": self.metastore.uri,
-            "table": f"quotes_{name}",
-            "quarantine_table": f"quarantine_{name}",
-            "checkpoint": f"{self.hdfs.uri}/coinstream/checkpoints/{name}",
-            "master": "local[2]",
-            "trigger": "availableNow",
-        }
-        return LakeConfig(**{**base, **kw})
-
-    def duckdb(self, table: str) -> Any:
-        """The embedded engine's path: HiveCatalog → pyiceberg scan over WebHDFS → DuckDB."""
-        from pyiceberg.catalog.hive import HiveCatalog
-
-        catalog = HiveCatalog(
-            "lake", uri=self.metastore.uri, warehouse=self.metastore.warehouse, **self.hdfs.pyiceberg_properties()
-        )
-        return catalog.load_table(("coinstream", table)).scan().to_duckdb(table_name=table)
-
-
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HdfsLake]:
-    home = tmp_path_factory.mktemp("hdfs-lake")
-    hdfs = new_hdfs(home / "hdfs")
-    kafka = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port())
-    hdfs.up()
-    metastore = LocalMetastore(home / "metastore", hdfs.warehouse(), port=free_port())
-    trino = LocalTrino(home / "trino", metastore.uri, metastore.warehouse, port=free_port())
-    lake = HdfsLake(home, hdfs, kafka, metastore, trino)
-    try:
-        kafka.up()
-        metastore.up()
-
-        def start_trino() -> None:
-            try:
-                trino.up()
-            except BaseException as exc:
-                lake._trino_error.append(exc)
-            finally:
-                lake._trino_ready.set()
-
-        threading.Thread(target=start_trino, daemon=True).start()
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
+    with running_lake(tmp_path_factory.mktemp("hdfs-lake"), hdfs=True) as lake:
         yield lake
-    finally:
-        lake._trino_ready.wait(timeout=300)
-        trino.down()
-        metastore.down()
-        kafka.down()
-        hdfs.down()
 
 
 @pytest.fixture(scope="module")
-def spark(lake: HdfsLake) -> Iterator[Any]:
+def spark(lake: Lake) -> Iterator[Any]:
     from coinstream.lakehouse.session import get_spark
 
     session = get_spark(lake.config("hdfs"), "coinstream-hdfs-tests")
@@ -133,7 +59,7 @@ def _want(quotes: list[Quote]) -> set[tuple[Any, ...]]:
     return {(q.vs_currency, q.coin_id, q.source, q.source_ts.replace(tzinfo=None)) for q in quotes}
 
 
-def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: Any) -> None:
+def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: Lake, spark: Any) -> None:
     from coinstream.lakehouse.stream import start_stream
 
     cfg = lake.config("hdfs")
@@ -164,7 +90,7 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: HdfsLake, spark: An
     assert duck == [(len(quotes), len(quotes), pytest.approx(total))]
 
 
-def test_maintenance_job_compacts_and_removes_orphans_on_hdfs(lake: HdfsLake, spark: Any) -> None:
+def test_maintenance_job_compacts_and_removes_orphans_on_hdfs(lake: Lake, spark: Any) -> None:
     """coinstream.lakehouse.jobs.maintain_tables, run as the separate batch job it is in production (its own
     Spark driver), on the first test's table after more small micro-batches."""
     from coinstream.lakehouse.job import job_argv
@@ -198,7 +124,7 @@ def _max_files_per_day(spark: Any, table: str) -> int:
     return int(spark.sql(f"SELECT max(file_count) FROM {table}.partitions").collect()[0][0])  # noqa: S608
 
 
-def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: HdfsLake, spark: Any) -> None:
+def test_datanode_outage_mid_stream_recovers_with_nothing_lost_or_duplicated(lake: Lake, spark: Any) -> None:
     from coinstream.lakehouse.stream import start_stream
 
     cfg = lake.config("outage", trigger="2 seconds")

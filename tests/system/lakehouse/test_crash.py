@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from tests.support.lake import Lake
 from tests.support.lake_data import market_history, produce
-from tests.system.lakehouse.conftest import Lake
 
 from coinstream.devstack.process import Service
 from coinstream.lakehouse.job import start_stream_job

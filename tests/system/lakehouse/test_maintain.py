@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from tests.support.lake import Lake
 from tests.support.lake_data import market_history, produce
-from tests.system.lakehouse.conftest import Lake
 
 from coinstream.lakehouse.maintain import files_per_partition, maintain
 

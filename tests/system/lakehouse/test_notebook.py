@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.system.lakehouse.conftest import Lake, Loaded
+from tests.support.lake import Lake, Loaded
 
 from coinstream.report import render
 

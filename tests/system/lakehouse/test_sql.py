@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.system.lakehouse.conftest import Lake, Loaded
+from tests.support.lake import Lake, Loaded
 
 from coinstream.sql import WINDOWS, DuckDBEngine, Investor, QueryError, TrinoEngine
 

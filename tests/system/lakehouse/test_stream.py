@@ -9,8 +9,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from tests.support.lake import Lake, Loaded
 from tests.support.lake_data import market_history, produce
-from tests.system.lakehouse.conftest import Lake, Loaded
 
 pytestmark = pytest.mark.integration
 

@@ -36,3 +36,22 @@ def test_schema_commands():
     res = runner.invoke(app, ["schema", "spark"])
     assert "price DOUBLE NOT NULL" in res.stdout
     assert runner.invoke(app, ["schema", "avro"]).exit_code == 2
+
+
+def test_the_packaged_demo_feed_is_the_example():
+    from coinstream.app.demo import demo_feed
+    from coinstream.models import load_coinfeed
+
+    assert demo_feed() == load_coinfeed(ROOT / "examples" / "coinfeed-simulated.yaml")
+
+
+def test_step_view_keeps_each_stage_as_a_line(capsys):
+    from coinstream.app.demo import Step
+    from coinstream.cli.progress import StepView
+
+    with StepView() as view:
+        view(Step("stack", "starting"))
+        view(Step("stack", "up"))
+        for n in (10, 20):
+            view(Step("stream", f"{n} rows", n))
+    assert [line for line in capsys.readouterr().err.splitlines() if line] == ["starting", "up", "20 rows"]

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from coinstream.devstack.jars import JavaError, resolve_jars
-from coinstream.devstack.process import Service, ServiceError, free_port, java_bin, pid_alive, port_open
+from coinstream.devstack.jars import resolve_jars
+from coinstream.devstack.jvm import JavaError, java_bin
+from coinstream.devstack.process import Service, ServiceError, free_port, pid_alive, port_open
 
 
 def test_missing_java_is_a_clear_error(monkeypatch, tmp_path):

@@ -21,7 +21,7 @@ VALUES = ROOT / "charts" / "coinstream" / "values.yaml"
 
 
 def test_generated_chart_file_is_current() -> None:
-    assert GENERATED.read_text() == chart_yaml(), "run `make hdfs-config` and commit the result"
+    assert GENERATED.read_text() == chart_yaml(), "run `make generate` and commit the result"
 
 
 def test_local_stack_renders_every_shared_key_unchanged(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The committed CRD and RBAC files are exactly what the models generate (`make crds`)."""
+"""The committed CRD and RBAC files are exactly what the models generate (`make generate`)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from coinfeed_operator import rbac
 from coinstream.models import crd
 
 REPO = Path(__file__).resolve().parents[3]
+CRD_FILE = REPO / "charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml"
+RULES_FILE = REPO / "charts/coinstream-operator/files/clusterrole-rules.yaml"
 
 
 def test_committed_crd_matches_the_model() -> None:
-    committed = (REPO / crd.CRD_FILE).read_text()
-    assert committed == crd.render(), "CoinFeed CRD is stale: run `make crds` and commit the result"
+    committed = CRD_FILE.read_text()
+    assert committed == crd.render(), "CoinFeed CRD is stale: run `make generate` and commit the result"
 
 
 def test_committed_rbac_rules_match_rbac_py() -> None:
-    committed = (REPO / rbac.RULES_FILE).read_text()
-    assert committed == rbac.render(), "ClusterRole rules are stale: run `make crds` and commit the result"
+    committed = RULES_FILE.read_text()
+    assert committed == rbac.render(), "ClusterRole rules are stale: run `make generate` and commit the result"
 
 
 def test_crd_schema_is_structural() -> None:

@@ -147,7 +147,7 @@ def test_quote_rejects_bad_values(bad):
 
 def test_json_schema_is_generated_and_committed():
     committed = json.loads((ROOT / "schemas" / "quote-v1.schema.json").read_text())
-    assert committed == json.loads(json.dumps(quote_json_schema())), "run `make schemas`"
+    assert committed == json.loads(json.dumps(quote_json_schema())), "run `make generate`"
     props = committed["properties"]
     assert set(props) == set(Quote.model_fields)
     assert props["source_ts"]["format"] == "date-time"

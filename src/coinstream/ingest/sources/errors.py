@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from coinstream.errors import OperationalError, UserInputError
 
-class SourceError(RuntimeError):
+
+class SourceError(OperationalError):
     """A source could not deliver; the feed loop logs it and tries again next cycle."""
 
 
@@ -15,7 +17,7 @@ class RetryableError(SourceError):
         self.retry_after = retry_after
 
 
-class AuthError(SourceError):
+class AuthError(SourceError, UserInputError):
     """Missing or wrong API key, or a key for the other host (CoinGecko 10010/10011)."""
 
 
@@ -23,7 +25,7 @@ class KeyHostError(AuthError):
     """The API key would go to a host nobody allowed: refused before any request is made."""
 
 
-class UnknownCoinsError(SourceError):
+class UnknownCoinsError(SourceError, UserInputError):
     def __init__(self, unknown: list[str]) -> None:
         super().__init__(
             f"unknown CoinGecko coin ids: {', '.join(unknown)} "
@@ -32,7 +34,7 @@ class UnknownCoinsError(SourceError):
         self.unknown = unknown
 
 
-class HistoryLimitError(SourceError):
+class HistoryLimitError(SourceError, UserInputError):
     """The plan does not allow this much history (demo and public keys: 365 days)."""
 
 

@@ -1,0 +1,159 @@
+"""One consistent read of the lakehouse for the page: every panel from the same moment.
+
+The page refreshes all panels from one `Snapshot`, so a price in the table and the
+last point of the chart never disagree. Everything here is read through the SQL layer
+(`Investor` and `LiveQueries`), the same answers a notebook or report gets; only ages
+(wall clock minus a timestamp) and the data-quality verdicts are computed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from coinstream.dashboard.params import ViewParams
+from coinstream.sql import WINDOWS, Investor, QueryError
+from coinstream.sql.live import LiveQueries
+
+#: Windows shown on the page (the whole history is the report's business).
+PAGE_WINDOWS = ("5m", "1h", "24h", "7d", "30d")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A data-quality verdict shown on the page: what, about whom, and how bad."""
+
+    level: str  # "warning" or "error"
+    subject: str
+    message: str
+
+
+@dataclass
+class Snapshot:
+    params: ViewParams
+    source: str
+    taken_at: dt.datetime
+    coins: list[str]
+    latest: pd.DataFrame  # coin_id, source_ts, price, age_s
+    returns: pd.DataFrame  # coin_id, window_name, pct_return, start_ts, latest_ts, elapsed_s, stale
+    last_hour: pd.DataFrame  # coin_id, source_ts, price
+    candles: pd.DataFrame  # bucket, open, high, low, close, quotes
+    market: pd.DataFrame  # coin_id, market_cap, total_volume, high_24h, low_24h, price_change_pct_24h
+    freshness: pd.DataFrame  # feed, source, vs_currency, rows, coins, newest_quote, newest_commit, lag_s
+    flags: list[Flag] = field(default_factory=list)
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
+
+
+def _age(now: dt.datetime, value: Any) -> float | None:
+    ts = _utc(value)
+    return None if ts is None else (now - ts).total_seconds()
+
+
+def choose_source(live: LiveQueries, vs_currency: str, asked: str | None) -> str:
+    """The source asked for, else the one with the newest quote (the live one, when a history-only
+    source sits beside it); two sources are never blended on one page."""
+    sources = live.sources(vs_currency)
+    if not sources:
+        raise QueryError(f"no quotes in {vs_currency!r} yet")
+    if asked is None:
+        return sources[0]
+    if asked not in sources:
+        raise QueryError(f"unknown source {asked!r} for {vs_currency}; known: {', '.join(sources)}")
+    return asked
+
+
+def _returns(inv: Investor, p: ViewParams, coins: Sequence[str], tolerance: float) -> pd.DataFrame:
+    df = inv.returns(p.vs_currency, coins, windows=PAGE_WINDOWS).copy()
+    latest = df["latest_ts"].map(_utc)
+    start = df["start_ts"].map(_utc)
+    if "elapsed_seconds" in df:
+        df["elapsed_s"] = df["elapsed_seconds"].astype("float64")
+    else:
+        df["elapsed_s"] = [
+            (a - b).total_seconds() if a is not None and b is not None else math.nan
+            for a, b in zip(latest, start, strict=True)
+        ]
+    window_s = df["window_name"].map(lambda w: float(WINDOWS[w] or 0))
+    # A reference further from the window start than the tolerance answers another question.
+    df["stale"] = df["pct_return"].isna() | ((df["elapsed_s"] - window_s).abs() > tolerance * window_s)
+    return df
+
+
+def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.datetime | None = None,
+                  stale_after_s: float = 120.0, tolerance: float = 0.10,
+                  disagreement_pp: float = 1.0) -> Snapshot:  # fmt: skip
+    """Read every panel; raises QueryError (a message for the page) on a bad parameter."""
+    now = now or dt.datetime.now(dt.UTC)
+    source = choose_source(live, p.vs_currency, p.source)
+    coins = inv._check(p.vs_currency, p.coins)  # the same validation every investor query uses
+    candle_coin = p.candle_coin or coins[0]
+    if candle_coin not in coins:
+        raise QueryError(f"candle coin {candle_coin!r} is not among the coins shown ({', '.join(coins)})")
+    latest = inv.latest(p.vs_currency, coins).copy()
+    latest["age_s"] = [_age(now, t) for t in latest["source_ts"]]
+    freshness = live.freshness().copy()
+    freshness["lag_s"] = [_age(now, t) for t in freshness["newest_quote"]]
+    snap = Snapshot(
+        params=p,
+        source=source,
+        taken_at=now,
+        coins=coins,
+        latest=latest,
+        returns=_returns(inv, p, coins, tolerance),
+        last_hour=inv.last_hour(p.vs_currency, coins),
+        candles=live.candles(p.vs_currency, source, candle_coin, p.interval, p.candle_hours),
+        market=live.market(p.vs_currency, source, coins),
+        freshness=freshness,
+    )
+    snap.flags = quality_flags(snap, stale_after_s=stale_after_s, disagreement_pp=disagreement_pp)
+    return snap
+
+
+def quality_flags(snap: Snapshot, *, stale_after_s: float, disagreement_pp: float) -> list[Flag]:
+    """Stale feeds, returns without a reference near their window start, and our own 24 h
+    return disagreeing with the source's `price_change_pct_24h` (a sign of gaps or bad ticks)."""
+    flags: list[Flag] = []
+    for row in snap.freshness.itertuples(index=False):
+        lag = row.lag_s
+        subject = f"feed {row.feed} ({row.source}, {row.vs_currency})"
+        if _utc(row.newest_live) is None:
+            flags.append(Flag("warning", subject, "no live quotes yet (history only)"))
+        elif lag is not None and lag > stale_after_s:
+            flags.append(Flag("error", subject, f"newest quote is {lag:,.0f} s old (limit {stale_after_s:,.0f} s)"))
+    for row in snap.returns.itertuples(index=False):
+        if row.stale:
+            what = "no reference quote" if math.isnan(row.elapsed_s) else f"reference {row.elapsed_s:,.0f} s back"
+            flags.append(Flag("warning", f"{row.coin_id} {row.window_name} return", f"stale: {what}"))
+    own = snap.returns[snap.returns["window_name"] == "24h"].set_index("coin_id")
+    for row in snap.market.itertuples(index=False):
+        theirs = row.price_change_pct_24h
+        if theirs is None or pd.isna(theirs) or row.coin_id not in own.index:
+            continue
+        mine = own.loc[row.coin_id]
+        if bool(mine["stale"]) or pd.isna(mine["pct_return"]):
+            continue
+        gap = abs(float(mine["pct_return"]) * 100 - float(theirs))
+        if gap > disagreement_pp:
+            flags.append(
+                Flag(
+                    "warning",
+                    f"{row.coin_id} 24h return",
+                    f"ours {float(mine['pct_return']) * 100:+.2f}% vs source {float(theirs):+.2f}% "
+                    f"({gap:.2f} pp apart, limit {disagreement_pp:g} pp)",
+                )
+            )
+    return flags
