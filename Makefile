@@ -92,6 +92,9 @@ demo: venv ## The embedded platform end to end on a simulated market
 bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (record in bench/README.md)
 	$(PY) bench/produce.py
 
+bench-backfill: venv ## Backfill wall time against the 30 calls/min floor of a rate-limited local server
+	PYTHONPATH=. $(PY) bench/backfill.py
+
 ##@ Clean up
 
 clean: ## Remove the venv and local state (not the download cache)
@@ -103,6 +106,6 @@ include $(wildcard mk/*.mk)
 
 test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
-bench: bench-produce bench-operator bench-stream bench-hdfs ## Every benchmark (bench/README.md has the results)
+bench: bench-produce bench-backfill bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
 
-.PHONY: pin-jars help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce clean
+.PHONY: pin-jars help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce bench-backfill clean

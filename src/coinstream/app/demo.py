@@ -10,6 +10,7 @@ callback, the result is data, and the CLI decides how to show both.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -109,6 +110,9 @@ def run_demo(
         source = make_source(feed, settings, metrics)
         with QuoteProducer(stack.bootstrap, feed.topic, metrics=metrics, client_id="coinstream-demo") as producer:
             backfill = _backfill(feed, source, producer, stack.bootstrap, progress)
+            recent = _recent(feed, stack.bootstrap, metrics)
+            if recent:
+                progress(Step("backfill", f"recent history: {recent} simulated quotes (2 days hourly, 1 h ticks)"))
             _live(feed, FeedRunner(feed, source, producer), live_seconds, progress)
         series = count_series(stack.bootstrap, feed.topic)
         lake = run_lakehouse(
@@ -117,6 +121,8 @@ def run_demo(
             metastore=stack.metastore,
             home=stack.home / "lakehouse",
             vs_currency=feed.spec.vs_currencies[0],
+            source=feed.spec.source.type,
+            poll_seconds=float(feed.spec.poll_interval_seconds),
             report=report.resolve(),
             progress=progress,
         )
@@ -148,9 +154,12 @@ def run_lakehouse(
     report: Path | None = None,
     progress: Progress = _quiet,
     timeout: float = 480.0,
+    source: str | None = None,
+    poll_seconds: float = 0.0,
 ) -> LakehouseResult:
     """Stream `topics` (a regex) into Iceberg with the job as its own process, wait until the
-    rows are queryable, then render the report and summarise per coin with DuckDB."""
+    rows are queryable, then render the report and summarise per coin with DuckDB. `source` is
+    the feed's (None: the table's only one); `poll_seconds` the least staleness a return tolerates."""
     began = time.monotonic()
     home = home.resolve()
     cfg = LakeConfig(
@@ -181,24 +190,26 @@ def run_lakehouse(
         quarantined=snapshot_rows(metastore.uri, metastore.warehouse, f"{cfg.namespace}.{cfg.quarantine_table}"),
         seconds=0.0,
     )
-    result.coins = _summarise(cfg, vs_currency)
+    result.coins = _summarise(cfg, vs_currency, source, poll_seconds)
     if report is not None:
         from coinstream.report import render
 
         progress(Step("report", "rendering the investor report (DuckDB)"))
         env = {"COINSTREAM_LAKE_METASTORE_URI": metastore.uri, "COINSTREAM_LAKE_WAREHOUSE": metastore.warehouse}
-        result.report = render(report, engine="duckdb", vs_currency=vs_currency, env=env)
+        result.report = render(report, engine="duckdb", vs_currency=vs_currency, env=env, source=source,
+                               poll_seconds=poll_seconds)  # fmt: skip
     result.seconds = time.monotonic() - began
     return result
 
 
-def _summarise(cfg: LakeConfig, vs_currency: str) -> list[CoinSummary]:
-    from coinstream.sql import DuckDBEngine, Investor
+def _summarise(cfg: LakeConfig, vs_currency: str, source: str | None, poll_seconds: float) -> list[CoinSummary]:
+    from coinstream.sql import DuckDBEngine, Investor, Tolerance
     from coinstream.sql.summary import coin_summaries
 
     engine = DuckDBEngine(cfg.metastore_uri, cfg.warehouse, namespace=cfg.namespace, tables={"quotes": cfg.table})
     try:
-        return coin_summaries(Investor(engine), vs_currency)
+        inv = Investor(engine, source=source, tolerance=Tolerance(min_seconds=poll_seconds), series_ttl=3600)
+        return coin_summaries(inv, vs_currency)
     finally:
         engine.close()
 
@@ -214,10 +225,40 @@ def _backfill(
         done += n
         progress(Step("backfill", f"backfill {feed.name} {coin}/{vs}", done, total))
 
-    result = run_backfill(feed, source, producer, bootstrap, on_chunk=on_chunk)
+    result = run_backfill(feed, source, bootstrap, metrics=producer.metrics, on_chunk=on_chunk)
     progress(Step("backfill", f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s",
                   total, total))  # fmt: skip
     return result
+
+
+def _recent(feed: CoinFeed, bootstrap: str, metrics: Metrics) -> int:
+    """The simulated market's last two days hourly and its last hour at the poll interval, so the
+    24 h, 1 h and 5 m returns have reference quotes and the last-hour chart covers a real hour
+    although the live phase lasts a minute (CoinGecko's history is hourly within 90 days too).
+    Labelled `backfill`: produced now, observed earlier. Its own producer, so the daily backfill's
+    newest point does not make these older hourly points look like repeats. Simulated source only."""
+    from coinstream.ingest.sources.simulated import SimulatedMarket
+
+    if feed.spec.source.type != "simulated":
+        return 0
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock = [now]
+    market = SimulatedMarket(seed=feed.spec.source.seed, clock=lambda: clock[0])
+    hourly_from = (now - dt.timedelta(days=2)).replace(minute=0, second=0)
+    step = max(1, int(feed.spec.poll_interval_seconds))
+    n = 0
+    with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id="coinstream-demo-recent") as producer:
+        for vs in feed.spec.vs_currencies:
+            for coin in feed.spec.coins:
+                for chunk in market.history(coin, vs, hourly_from, now - dt.timedelta(hours=1), "hourly", feed.name):
+                    n += producer.send_many(chunk)
+        for k in range(3600 // step, 0, -1):
+            clock[0] = now - dt.timedelta(seconds=k * step)
+            for vs in feed.spec.vs_currencies:
+                for q in market.markets(list(feed.spec.coins), vs, feed.name):
+                    n += producer.send(q.model_copy(update={"origin": "backfill", "ingest_ts": now}))
+        producer.flush()
+    return n
 
 
 def _live(feed: CoinFeed, runner: FeedRunner, seconds: int, progress: Progress) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -17,6 +18,9 @@ from coinstream.cli.up import up
 from coinstream.errors import UserInputError
 from coinstream.logs import configure_logging
 from coinstream.settings import get_settings
+
+if TYPE_CHECKING:
+    from coinstream.sql.summary import WindowReturn
 
 app = typer.Typer(
     cls=BoundaryGroup,
@@ -86,12 +90,20 @@ def watch(
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
-        if v is None:
-            out.print(Text.assemble(f"p{rec.partition}@{rec.offset} ", ("undecodable", "red"), f" {rec.raw!r:.120}"))
+        where = f"p{rec.partition}@{rec.offset}"
+        if rec.problem is not None or v is None:
+            # A poison record is shown, not fatal; its bytes are the producer's text, never markup.
+            raw = repr(rec.raw)[:120] if rec.raw is not None else "null"
+            line = Text(f"{where} ")
+            line.append("poison", style="red")
+            line.append(f" {rec.problem}: {raw}")
+            out.print(line, highlight=False)
         else:
             out.print(
-                f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
-                f"{v.get('origin')}/{v.get('granularity')}  p{rec.partition}@{rec.offset}",
+                Text(
+                    f"{v.get('source_ts')}  {v.get('coin_id')!s:<12} {v.get('price')!s:>16} {v.get('vs_currency')} "
+                    f"{v.get('origin')}/{v.get('granularity')}  {where}"
+                ),
                 highlight=False,
             )
         if max_records is not None and n >= max_records:
@@ -112,10 +124,13 @@ def demo(
     feed = load_or_exit(file) if file is not None else demo_feed()
     with StepView() as view:
         result = run_demo(feed, live_seconds=live_seconds, keep_running=keep_running, report=output, progress=view)
-    table = Table("coin", "latest price", "24 h return", "total return", "30 d volatility", title="coinstream demo")
+    title = "coinstream demo (each return: from the reference quote at UTC time, seconds elapsed)"
+    columns = ("coin", "latest price", "5 m return", "1 h return", "24 h return", "total return", "30 d volatility")
+    table = Table(*columns, title=title)
     for c in result.lake.coins:
-        table.add_row(c.coin_id, f"{c.latest_price:,.6g}", _pct(c.return_24h), _pct(c.return_total),
-                      _pct(c.volatility_30d, sign=False))  # fmt: skip
+        since = f" since {c.history_start:%Y-%m-%d}" if c.history_start else ""
+        table.add_row(c.coin_id, f"{c.latest_price:,.6g}", *(_window(w) for w in c.returns),
+                      _pct(c.return_total) + since, _pct(c.volatility_30d, sign=False))  # fmt: skip
     out.print(table)
     out.print(
         f"Kafka: {result.kafka_quotes:,} quotes in {result.topic} ({result.produced:,} produced this run) "
@@ -131,6 +146,13 @@ def demo(
             f"to {result.trino_url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
             f"'{result.metastore_uri}', '{result.warehouse}'). `coinstream local down` stops everything."
         )
+
+
+def _window(w: WindowReturn) -> str:
+    """A bounded return with the quote it was measured from, or why there is none."""
+    if w.pct_return is None or w.start_ts is None or w.elapsed_seconds is None:
+        return "n/a: stale feed" if w.reason and "stale" in w.reason else "n/a: no reference quote"
+    return f"{_pct(w.pct_return)} from {w.start_ts:%m-%d %H:%M:%S} ({w.elapsed_seconds:,.0f} s)"
 
 
 def _pct(value: float | None, *, sign: bool = True) -> str:

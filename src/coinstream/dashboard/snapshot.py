@@ -78,6 +78,8 @@ def choose_source(live: LiveQueries, vs_currency: str, asked: str | None) -> str
 
 def _returns(inv: Investor, p: ViewParams, coins: Sequence[str], tolerance: float) -> pd.DataFrame:
     df = inv.returns(p.vs_currency, coins, windows=PAGE_WINDOWS).copy()
+    if "end_ts" in df:  # the bounded returns name their end reference end_ts
+        df["latest_ts"] = df["end_ts"]
     latest = df["latest_ts"].map(_utc)
     start = df["start_ts"].map(_utc)
     if "elapsed_seconds" in df:
@@ -99,7 +101,9 @@ def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.da
     """Read every panel; raises QueryError (a message for the page) on a bad parameter."""
     now = now or dt.datetime.now(dt.UTC)
     source = choose_source(live, p.vs_currency, p.source)
-    coins = inv._check(p.vs_currency, p.coins)  # the same validation every investor query uses
+    # One source per question (never blended), one scan of the series for the whole snapshot.
+    inv = Investor(inv.engine, source=source, tolerance=inv.tolerance, series_ttl=max(inv.series_ttl, 5.0))
+    coins = inv.scope(p.vs_currency, p.coins).coins  # the same validation every investor query uses
     candle_coin = p.candle_coin or coins[0]
     if candle_coin not in coins:
         raise QueryError(f"candle coin {candle_coin!r} is not among the coins shown ({', '.join(coins)})")

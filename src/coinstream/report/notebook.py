@@ -33,7 +33,7 @@ def _inject(nb: Any, params: Mapping[str, Any]) -> None:
 
 def execute(*, engine: str = "duckdb", coins: Sequence[str] | None = None, vs_currency: str = "usd",
             window_days: int = 90, env: Mapping[str, str] | None = None, timeout: int = 600,
-            notebook: str | Path = NOTEBOOK) -> Any:  # fmt: skip
+            notebook: str | Path = NOTEBOOK, source: str | None = None, poll_seconds: float = 0.0) -> Any:  # fmt: skip
     """Run the notebook headless; returns the executed notebook (errors raise CellExecutionError)."""
     import nbformat
     from nbclient import NotebookClient
@@ -41,7 +41,7 @@ def execute(*, engine: str = "duckdb", coins: Sequence[str] | None = None, vs_cu
     text = Path(notebook).read_text() if isinstance(notebook, Path) else notebook_text(notebook)
     nb = nbformat.reads(text, as_version=4)
     _inject(nb, {"engine": engine, "coins": list(coins) if coins else None, "vs_currency": vs_currency,
-                 "window_days": window_days})  # fmt: skip
+                 "window_days": window_days, "source": source, "poll_seconds": poll_seconds})  # fmt: skip
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:

@@ -65,11 +65,18 @@ def test_demo_from_the_wheel_streams_reports_and_summarises(tmp_path: Path) -> N
     assert seen and seen[-1] == rows
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
-    by_coin = {cells[0]: cells for line in out.splitlines() if len(cells := _cell(line)) == 5 and cells[0] != "coin"}
+    by_coin = {cells[0]: cells for line in out.splitlines() if len(cells := _cell(line)) == 7 and cells[0] != "coin"}
     assert set(by_coin) == set(feed.spec.coins)
     btc = sorted((q for q in quotes if q["coin_id"] == "bitcoin"), key=lambda q: q["source_ts"])
     first, last = float(btc[0]["price"]), float(btc[-1]["price"])
-    _, price, r24, total, vol = by_coin["bitcoin"]
+    _, price, r5m, r1h, r24, total, vol = by_coin["bitcoin"]
     assert float(price.replace(",", "")) == pytest.approx(last, rel=1e-5)
-    assert float(total.rstrip("%")) == pytest.approx((last / first - 1) * 100, abs=0.006)
-    assert r24 != "n/a" and vol != "n/a" and float(vol.rstrip("%")) > 0
+    assert float(total.split("%")[0]) == pytest.approx((last / first - 1) * 100, abs=0.006)
+    assert total.endswith(f"since {btc[0]['source_ts'][:10]}")
+    # Bounded returns name their reference quote and the seconds actually elapsed: the demo's
+    # simulated recent hour gives the 5 m and 1 h windows a reference within the tolerance.
+    for cell, window in ((r5m, 300), (r1h, 3600)):
+        m = re.fullmatch(r"[+-]\d+\.\d+% from \d\d-\d\d \d\d:\d\d:\d\d \(([\d,]+) s\)", cell)
+        assert m, cell
+        assert abs(int(m[1].replace(",", "")) - window) <= 0.2 * window
+    assert not r24.startswith("n/a") and vol != "n/a" and float(vol.rstrip("%")) > 0
