@@ -37,8 +37,16 @@ $(VENV)/.synced: requirements.lock pyproject.toml | $(UV)
 
 venv: $(VENV)/.synced ## Create the virtualenv from the lock file
 
-lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
-	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock -q
+# One lock per consumer, all hash-checked and resolved with the dev lock as constraint (shared
+# packages keep one version): the dev venv (every extra + test tools), then each image's extras.
+LOCK := $(UV) pip compile --generate-hashes --python-version 3.11 -q
+lock: | $(UV) ## Re-resolve requirements.lock (dev) and each image's lock from pyproject.toml
+	$(LOCK) pyproject.toml --extra dev -o requirements.lock
+	$(LOCK) pyproject.toml --extra ingest --extra operator --extra dashboard -c requirements.lock \
+	  -o images/app/requirements.lock
+	$(LOCK) pyproject.toml -c requirements.lock -o images/spark/requirements.lock
+	$(LOCK) pyproject.toml images/notebook/requirements.in --extra notebook -c requirements.lock \
+	  -c images/notebook/requirements.lock -o images/notebook/requirements.lock
 
 pin-jars: venv ## Resolve the Java components from Maven Central and pin every jar's SHA-256 (poms/*.lock)
 	$(PY) -m coinstream.devstack.jars
