@@ -49,7 +49,7 @@ lock: | $(UV) ## Re-resolve requirements.lock (dev) and each image's lock from p
 	  -c images/notebook/requirements.lock -o images/notebook/requirements.lock
 
 pin-jars: venv ## Resolve the Java components from Maven Central and pin every jar's SHA-256 (poms/*.lock)
-	$(PY) -m coinstream.devstack.jars
+	$(PY) -m coinstream.devstack.pins
 
 ##@ Develop
 

@@ -134,20 +134,3 @@ def pin_jars(component: str, version: str, package: str = "coinstream.devstack",
 def classpath(directory: Path) -> str:
     return ":".join(str(p) for p in sorted(directory.glob("*.jar")))
 
-
-def pin_all() -> list[Path]:
-    """Every Java component coinstream resolves (`make pin-jars`)."""
-    from coinstream.devstack.kafka import KAFKA_VERSION
-    from coinstream.lakehouse.jars import ICEBERG_VERSION, SPARK_VERSION
-    from coinstream.platform.hdfs_config import HADOOP_VERSION
-
-    return [
-        pin_jars("kafka", KAFKA_VERSION),
-        pin_jars("hdfs", HADOOP_VERSION),
-        pin_jars("spark-lakehouse", SPARK_VERSION, package="coinstream.lakehouse", iceberg=ICEBERG_VERSION),
-    ]
-
-
-if __name__ == "__main__":
-    for lock in pin_all():
-        print(f"wrote {lock}")
