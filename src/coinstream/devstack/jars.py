@@ -133,4 +133,3 @@ def pin_jars(component: str, version: str, package: str = "coinstream.devstack",
 
 def classpath(directory: Path) -> str:
     return ":".join(str(p) for p in sorted(directory.glob("*.jar")))
-
