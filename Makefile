@@ -37,8 +37,16 @@ $(VENV)/.synced: requirements.lock pyproject.toml | $(UV)
 
 venv: $(VENV)/.synced ## Create the virtualenv from the lock file
 
-lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml
-	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock -q
+# One lock per consumer, all hash-checked and resolved with the dev lock as constraint (shared
+# packages keep one version): the dev venv (every extra + test tools), then each image's extras.
+LOCK := $(UV) pip compile --generate-hashes --python-version 3.11 -q
+lock: | $(UV) ## Re-resolve requirements.lock (dev) and each image's lock from pyproject.toml
+	$(LOCK) pyproject.toml --extra dev -o requirements.lock
+	$(LOCK) pyproject.toml --extra ingest --extra operator --extra dashboard -c requirements.lock \
+	  -o images/app/requirements.lock
+	$(LOCK) pyproject.toml -c requirements.lock -o images/spark/requirements.lock
+	$(LOCK) pyproject.toml images/notebook/requirements.in --extra notebook -c requirements.lock \
+	  -c images/notebook/requirements.lock -o images/notebook/requirements.lock
 
 ##@ Develop
 
@@ -89,6 +97,9 @@ demo: venv ## The embedded platform end to end on a simulated market
 bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (record in bench/README.md)
 	$(PY) bench/produce.py
 
+bench-backfill: venv ## Backfill wall time against the 30 calls/min floor of a rate-limited local server
+	PYTHONPATH=. $(PY) bench/backfill.py
+
 ##@ Clean up
 
 clean: ## Remove the venv and local state (not the download cache)
@@ -100,6 +111,6 @@ include $(wildcard mk/*.mk)
 
 test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
-bench: bench-produce bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
+bench: bench-produce bench-backfill bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
 
-.PHONY: help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce clean
+.PHONY: help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce bench-backfill clean

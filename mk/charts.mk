@@ -32,8 +32,4 @@ kind-down: ## Delete the kind cluster
 e2e-kind: venv ## kind-up -> CoinFeed -> rows in Trino -> helm test -> notebook -> kind-down (needs docker)
 	$(KIND_RUN) e2e
 
-notebook-lock: ## Re-resolve images/notebook/requirements.lock (JupyterLab on top of requirements.lock)
-	$(UV) pip compile images/notebook/requirements.in -c requirements.lock --generate-hashes \
-	  --python-version 3.11 -o images/notebook/requirements.lock -q
-
-.PHONY: test-charts kind-up feed trino-port-forward notebook status kind-down e2e-kind notebook-lock
+.PHONY: test-charts kind-up feed trino-port-forward notebook status kind-down e2e-kind

@@ -2,7 +2,7 @@
 # Builds the pinned Go binaries the tests need (etcd, kube-apiserver,
 # kube-controller-manager, helm) once into the shared cache, keyed by the
 # checksum of the wrapper module that pins them. A warm cache makes this a no-op.
-# Usage: tools/build.sh [etcd|kube|helm|all]   -> prints the bin dir
+# Usage: tools/build.sh [etcd|kube|helm|promtool|all]   -> prints the bin dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
@@ -37,11 +37,23 @@ build_helm() {
   echo "$out"
 }
 
+build_promtool() {
+  local out=$cache/bin/promtool-$PROMETHEUS_VERSION
+  mkdir -p "$out"; exec 9>"$out.lock"; flock 9
+  if [ ! -f "$out/.done" ]; then
+    echo "building promtool $PROMETHEUS_VERSION" >&2
+    GOBIN=$out go install -trimpath -ldflags=-s "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" >&2
+    touch "$out/.done"
+  fi
+  echo "$out"
+}
+
 case ${1:-all} in
   etcd) build_module etcd . ;;
   kube) build_module kube k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ;;
   helm) build_helm ;;
+  promtool) build_promtool ;;
   all) build_module etcd . >/dev/null; build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
-         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; echo "$cache/bin" ;;
-  *) echo "usage: $0 [etcd|kube|helm|all]" >&2; exit 2 ;;
+         k8s.io/kubernetes/cmd/kube-controller-manager >/dev/null; build_helm >/dev/null; build_promtool >/dev/null; echo "$cache/bin" ;;
+  *) echo "usage: $0 [etcd|kube|helm|promtool|all]" >&2; exit 2 ;;
 esac

@@ -101,9 +101,21 @@ def spark_app_name(feed_name: str, owner: Owner, config: OperatorConfig) -> str:
 
 
 def backfill_hash(feed: CoinFeed) -> str | None:
+    """Everything that changes what a backfill must load: the range and granularity, the coins
+    and currencies, the source (and its seed or plan), and the topic it loads into. A new coin
+    is a new Job; the coverage ledger makes that Job fetch only what is missing."""
     if feed.spec.backfill is None:
         return None
-    return short_hash(feed.spec.backfill.model_dump(by_alias=True, mode="json"))
+    src = feed.spec.source
+    return short_hash(
+        {
+            "backfill": feed.spec.backfill.model_dump(by_alias=True, mode="json"),
+            "coins": sorted(feed.spec.coins),
+            "vsCurrencies": sorted(feed.spec.vs_currencies),
+            "source": {"type": src.type, "plan": src.plan, "seed": src.seed},
+            "topic": feed.topic,
+        }
+    )
 
 
 def backfill_job_name(feed: CoinFeed) -> str | None:

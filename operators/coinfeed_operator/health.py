@@ -27,6 +27,7 @@ class Observed:
     job: dict[str, Any] | None = None
     suspended: bool = False
     problems: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
 
 def topic_ready(topic: dict[str, Any] | None) -> bool | None:
@@ -60,8 +61,23 @@ def job_succeeded(job: dict[str, Any] | None) -> bool | None:
     )
 
 
+def job_failure(job: dict[str, Any] | None) -> str | None:
+    """Why a backfill Job failed (its Failed condition), None while it has not."""
+    if job is None:
+        return None
+    for c in job.get("status", {}).get("conditions", []) or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            detail = c.get("message") or c.get("reason") or "no reason given"
+            return f"backfill Job {job['metadata']['name']} failed: {detail} (see its pod's log)"
+    return None
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    return bool(job_succeeded(job)) or job_failure(job) is not None
+
+
 def not_ready_reasons(obs: Observed) -> list[str]:
-    reasons = []
+    reasons = list(obs.waiting)
     if topic_ready(obs.topic) is not True:
         reasons.append("KafkaTopic not Ready yet (is the Strimzi topic operator running?)")
     if not obs.suspended:
@@ -108,9 +124,12 @@ def compute_status(
     """The whole new status; `observed.problems` non-empty means Degraded."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     waiting = not_ready_reasons(observed)
-    degraded = bool(observed.problems)
+    failure = job_failure(observed.job)
+    problems = [*observed.problems, *([failure] if failure else [])]
+    degraded = bool(problems)
+    reason = "SpecCannotWork" if observed.problems else "BackfillFailed"
     if degraded:
-        ready = (False, "SpecCannotWork", "; ".join(observed.problems))
+        ready = (False, reason, "; ".join(problems))
         progressing = (False, "WaitingForFix", "fix the spec or its references; retrying with backoff")
     elif waiting:
         ready = (False, "ChildrenNotReady", "; ".join(waiting))
@@ -126,13 +145,14 @@ def compute_status(
             old,
             "Degraded",
             degraded,
-            "SpecCannotWork" if degraded else "AsExpected",
-            "; ".join(observed.problems) if degraded else "",
+            reason if degraded else "AsExpected",
+            "; ".join(problems) if degraded else "",
             generation,
             now,
         ),
     ]
-    succeeded = job_succeeded(observed.job)
+    own = observed.job if observed.job and observed.job["metadata"].get("name") == children.backfill_job else None
+    succeeded = job_succeeded(own)
     if succeeded is None and old is not None and old.children.backfill_job == children.backfill_job:
         succeeded = old.backfill_succeeded  # the Job may be gone; remember that it finished
     return CoinFeedStatus(

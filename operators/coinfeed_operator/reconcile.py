@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.health import Observed, compute_status
+from coinfeed_operator.health import Observed, compute_status, job_finished
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinstream.errors import OperationalError, UserInputError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
@@ -109,16 +109,27 @@ def _write_status(api: KubeClient, namespace: str, name: str, old: CoinFeedStatu
 def _sync_backfill(
     api: KubeClient, feed: CoinFeed, owner: builders.Owner, config: OperatorConfig, old: CoinFeedStatus | None
 ) -> dict[str, Any] | None:
-    """Create the Job for this backfill spec once; delete Jobs of earlier specs."""
+    """Create the Job for this backfill spec once; delete Jobs of earlier specs once they ended.
+
+    A Job of an earlier spec that is still running is left to finish: killing it mid-chunk
+    would waste the calls it paid for, and the new Job only loads what the old one did not
+    (coverage ledger). Until it ends it stays the feed's Job; the drift timer comes back.
+    """
     name = builders.backfill_job_name(feed)
     selector = f"{builders.FEED_LABEL}={feed.name},app.kubernetes.io/component=backfill"
     job = None
+    running_older = None
     for existing in api.list("batch/v1", "Job", owner.namespace, selector):
         refs = existing["metadata"].get("ownerReferences", [])
         if existing["metadata"]["name"] == name:
             job = existing
         elif any(r.get("uid") == owner.uid for r in refs):
-            api.delete("batch/v1", "Job", owner.namespace, existing["metadata"]["name"])
+            if job_finished(existing):
+                api.delete("batch/v1", "Job", owner.namespace, existing["metadata"]["name"])
+            else:
+                running_older = existing
+    if job is None and running_older is not None:
+        return running_older
     if name is None:
         return None
     if job is not None:
@@ -221,7 +232,15 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         )
         _write_status(api, namespace, name, old, status)
         raise NotWorkableYet("; ".join(problems))
-    observed = Observed(topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend)
+    waiting = []
+    if job is not None and job["metadata"]["name"] != children.backfill_job:
+        waiting.append(
+            f"backfill Job {job['metadata']['name']} of the previous spec is still running; "
+            f"{children.backfill_job} starts when it ends"
+        )
+    observed = Observed(
+        topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend, waiting=waiting
+    )
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed
     )

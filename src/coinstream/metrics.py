@@ -38,6 +38,27 @@ class Metrics:
         self.delivery_errors = Counter(
             "coinstream_delivery_errors", "Records Kafka failed to acknowledge", ["topic"], registry=r
         )
+        self.delivery_buffered = Gauge(
+            "coinstream_delivery_buffered",
+            "Quotes accepted but not yet acknowledged by Kafka (retry queue included)",
+            ["topic"],
+            registry=r,
+        )
+        self.polls_skipped = Counter(
+            "coinstream_polls_skipped",
+            "Source polls skipped because Kafka was not acknowledging (backpressure)",
+            ["feed"],
+            registry=r,
+        )
+        self.gaps_detected = Counter(
+            "coinstream_gaps_detected",
+            "Holes found in a live series (outage, pause, source failure)",
+            ["feed"],
+            registry=r,
+        )
+        self.gapfill_quotes = Counter(
+            "coinstream_gapfill_quotes", "History quotes sent to fill holes in live series", ["feed"], registry=r
+        )
         self.api_calls = Counter(
             "coinstream_api_calls", "HTTP calls to the market data API", ["endpoint", "status"], registry=r
         )

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     http_connect_timeout: float = 3.05
     http_read_timeout: float = 10.0
     http_deadline: float = 120.0
+    #: How long a stopping producer may spend delivering what it queued (below the pod's grace period).
+    shutdown_grace_seconds: float = 25.0
 
     def hdfs_ports(self) -> HdfsPorts:
         return HdfsPorts(

@@ -58,6 +58,7 @@ class FakeCoinGecko:
     api_key: str | None = "CG-test-key-123"
     cache_seconds: float = 60.0
     rate_limit_per_minute: int = 500
+    enforce_rate_limit: bool = False  # answer 429 (Retry-After) beyond rate_limit_per_minute in any 60 s
     extra_coins: dict[str, tuple[str, str, float, float | None]] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
@@ -190,7 +191,18 @@ class FakeCoinGecko:
                     return f
         return None
 
+    def _over_limit(self) -> float | None:
+        """Seconds until a call is allowed again, when the last minute already holds the limit."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [r.at for r in self.requests[:-1] if r.at > now - 60 and r.status != 429]
+            if len(recent) < self.rate_limit_per_minute:
+                return None
+            return max(0.0, recent[-self.rate_limit_per_minute] + 60 - now)
+
     def _serve(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, str]) -> int:
+        if self.enforce_rate_limit and (wait := self._over_limit()) is not None:
+            return self._fault(h, Fault("429", retry_after=str(math.ceil(wait))))
         fault = self._next_fault(path)
         if fault is not None:
             return self._fault(h, fault)

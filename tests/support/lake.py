@@ -85,6 +85,16 @@ class Loaded:
 
 
 @contextmanager
+def spark_session(cfg: LakeConfig, app: str) -> Iterator[Any]:
+    """The in-process Spark session the job would build for `cfg` (stopped afterwards)."""
+    from coinstream.lakehouse.session import get_spark
+
+    session = get_spark(cfg, app)
+    yield session
+    session.stop()
+
+
+@contextmanager
 def running_lake(home: Path, *, hdfs: bool = False) -> Iterator[Lake]:
     """Everything up (fails loudly, never skips); everything down afterwards, even after a failure."""
     stack = LocalStack.ephemeral(home)

@@ -225,7 +225,7 @@ def _backfill(
         done += n
         progress(Step("backfill", f"backfill {feed.name} {coin}/{vs}", done, total))
 
-    result = run_backfill(feed, source, producer, bootstrap, on_chunk=on_chunk)
+    result = run_backfill(feed, source, bootstrap, metrics=producer.metrics, on_chunk=on_chunk)
     progress(Step("backfill", f"backfill: {result.produced} rows, {result.calls} calls, {result.elapsed:.1f}s",
                   total, total))  # fmt: skip
     return result

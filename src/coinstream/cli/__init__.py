@@ -90,12 +90,20 @@ def watch(
     records = tail(get_settings().kafka_bootstrap, topic, from_beginning=from_beginning, idle_timeout=idle)
     for n, rec in enumerate(records, start=1):
         v = rec.value
-        if v is None:
-            out.print(Text.assemble(f"p{rec.partition}@{rec.offset} ", ("undecodable", "red"), f" {rec.raw!r:.120}"))
+        where = f"p{rec.partition}@{rec.offset}"
+        if rec.problem is not None or v is None:
+            # A poison record is shown, not fatal; its bytes are the producer's text, never markup.
+            raw = repr(rec.raw)[:120] if rec.raw is not None else "null"
+            line = Text(f"{where} ")
+            line.append("poison", style="red")
+            line.append(f" {rec.problem}: {raw}")
+            out.print(line, highlight=False)
         else:
             out.print(
-                f"{v.get('source_ts')}  {v.get('coin_id'):<12} {v.get('price'):>16} {v.get('vs_currency')} "
-                f"{v.get('origin')}/{v.get('granularity')}  p{rec.partition}@{rec.offset}",
+                Text(
+                    f"{v.get('source_ts')}  {v.get('coin_id')!s:<12} {v.get('price')!s:>16} {v.get('vs_currency')} "
+                    f"{v.get('origin')}/{v.get('granularity')}  {where}"
+                ),
                 highlight=False,
             )
         if max_records is not None and n >= max_records:

@@ -52,8 +52,13 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     source = make_source(feed, settings, metrics)
-    with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}") as producer:
-        cycles = FeedRunner(feed, source, producer).run(stop, once=once)
+    producer = QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}")
+    try:
+        cycles = FeedRunner(feed, source, producer, bootstrap=bootstrap).run(stop, once=once)
+    finally:
+        # SIGTERM: deliver what is queued within the pod's grace period; a DeliveryError names
+        # how many quotes were not delivered and makes the exit status 1.
+        producer.close(timeout=settings.shutdown_grace_seconds)
     console.print(
         f"feed {feed.name}: {cycles} cycle(s), {producer.acked} quote(s) produced to {feed.topic}, "
         f"{int(metrics.value('coinstream_quotes_deduplicated_total', origin='live'))} repeat(s) dropped"
@@ -77,8 +82,7 @@ def backfill(
     metrics = Metrics()
     source = make_source(feed, settings, metrics)
     source.check_coins(list(feed.spec.coins))
-    with QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-backfill-{feed.name}") as prod:
-        result = backfill_with_progress(feed, source, prod, bootstrap)
+    result = backfill_with_progress(feed, source, bootstrap, metrics, ensure_ledger=ensure_topic)
     for w in result.warnings:
         warning(w)
     console.print(

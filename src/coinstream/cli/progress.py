@@ -20,8 +20,8 @@ from rich.progress import (
 from coinstream.app.demo import Step
 from coinstream.cli.common import console
 from coinstream.ingest.backfill import BackfillResult, expected_points, run_backfill
-from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.sources.base import MarketSource
+from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
 
 
@@ -73,7 +73,7 @@ class StepView:
 
 
 def backfill_with_progress(
-    feed: CoinFeed, source: MarketSource, producer: QuoteProducer, bootstrap: str
+    feed: CoinFeed, source: MarketSource, bootstrap: str, metrics: Metrics | None = None, *, ensure_ledger: bool = True
 ) -> BackfillResult:
     with progress_bar() as progress:
         task = progress.add_task(f"backfill {feed.name}", total=expected_points(feed))
@@ -81,6 +81,6 @@ def backfill_with_progress(
         def on_chunk(coin: str, vs: str, n: int) -> None:
             progress.update(task, advance=n, description=f"backfill {feed.name} {coin}/{vs}")
 
-        result = run_backfill(feed, source, producer, bootstrap, on_chunk=on_chunk)
+        result = run_backfill(feed, source, bootstrap, metrics=metrics, ensure_ledger=ensure_ledger, on_chunk=on_chunk)
         progress.update(task, completed=progress.tasks[0].total, description=f"backfill {feed.name}")
     return result

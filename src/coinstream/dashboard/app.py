@@ -23,7 +23,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from coinstream.dashboard import panels
+import coinstream.dashboard.panels as panels
 from coinstream.dashboard.params import parse_params
 from coinstream.dashboard.snapshot import Snapshot, take_snapshot
 from coinstream.logs import get_logger

@@ -50,6 +50,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), None if gone.
+
+    A pid alone names whoever holds that number now: after a reboot or a long uptime a stale
+    pid file can point at an unrelated process. The pid and its start time together name one
+    process for good.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
 @dataclass
 class Service:
     """One long-running local process, owned through `<home>/<name>.pid`."""
@@ -68,11 +83,15 @@ class Service:
         return self.home / "logs" / f"{self.name}.out"
 
     def pid(self) -> int | None:
+        """The service's pid if the process it recorded is still that process, else None."""
         try:
-            pid = int(self.pid_file.read_text())
+            recorded, started = self.pid_file.read_text().split()
+            pid = int(recorded)
         except (FileNotFoundError, ValueError):
+            return None  # missing, or written without a start time: nothing can be proven about it
+        if not pid_alive(pid) or start_time(pid) != started:
             return None
-        return pid if pid_alive(pid) else None
+        return pid
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -98,7 +117,7 @@ class Service:
                 env={**os.environ, **self.env},
                 cwd=self.home,
             )
-        self.pid_file.write_text(str(proc.pid))
+        self.pid_file.write_text(f"{proc.pid} {start_time(proc.pid)}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -1,89 +1,116 @@
-"""Load a feed's history once, resumably.
+"""Load a feed's history: exactly what is missing, once, even with two runs at once.
 
-Kafka itself is the ledger: before producing, the topic is read back and, per
-(currency, coin, source, granularity), everything up to the newest backfilled
-source_ts is skipped. A killed or re-run backfill therefore produces nothing
-twice, with no state outside Kafka (the cluster's backfill Job has none).
+The coverage ledger (`coinstream.ingest.coverage`) says which [start, end) ranges of each
+series are in the topic; a run fetches only the difference between what the spec
+asks for and that, so moving `from` earlier, adding a coin or a currency or changing
+the granularity loads just the new ranges. Each chunk's points and its ledger
+update are one Kafka transaction, so a killed run leaves either both or neither.
+The transactional id is the feed's: a second run of the same feed fences the
+first (its next commit fails) before reading the ledger, so two runs never load
+the same range twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from kafka import TopicPartition
+from kafka import KafkaProducer
+from kafka.errors import InvalidProducerEpochError, KafkaError, ProducerFencedError
 
-from coinstream.ingest.kafka import reader
-from coinstream.ingest.producer import QuoteProducer
-from coinstream.ingest.sources.base import MarketSource
+from coinstream.ingest.coverage import (
+    Interval,
+    Series,
+    encode,
+    ensure_ledger_topic,
+    ledger_topic,
+    merge,
+    missing,
+    read_ledger,
+)
+from coinstream.ingest.sources.base import HistoryChunk, MarketSource
+from coinstream.ingest.sources.errors import SourceError
 from coinstream.logs import get_logger
+from coinstream.metrics import Metrics
 from coinstream.models import CoinFeed
 
 log = get_logger(__name__)
 
-ProgressKey = tuple[str, str, str, str]  # vs_currency, coin_id, source, granularity
+
+class BackfillFenced(SourceError):
+    """Another backfill of the same feed started and took over; this one stopped between chunks."""
 
 
 @dataclass
 class BackfillResult:
     produced: int = 0
-    skipped_existing: int = 0
+    skipped_existing: int = 0  # series ranges already loaded, not fetched again
+    fetched_ranges: list[tuple[Series, Interval]] = field(default_factory=list)
     calls: int = 0
     elapsed: float = 0.0
     start: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
 
 
-def read_progress(bootstrap: str, topic: str, timeout: float = 60.0) -> dict[ProgressKey, dt.datetime]:
-    """Newest backfilled source_ts per series already in `topic` (unparseable records ignored)."""
-    consumer = reader(bootstrap, consumer_timeout_ms=2000)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return {}
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        out: dict[ProgressKey, dt.datetime] = {}
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading back {topic} took longer than {timeout:.0f}s")
-            for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
-                for rec in records:
-                    _track(out, rec.value)
-        return out
-    finally:
-        consumer.close()
+def resolve_granularity(requested: str, start: dt.datetime, end: dt.datetime) -> str:
+    """ "auto" fixed once per spec, so a series has one granularity and its coverage one meaning."""
+    if requested != "auto":
+        return requested
+    return "daily" if end - start > dt.timedelta(days=90) else "hourly"
 
 
-def _track(out: dict[ProgressKey, dt.datetime], value: bytes | None) -> None:
-    if value is None or b'"backfill"' not in value:
-        return
-    try:
-        d = json.loads(value)
-        if d.get("origin") != "backfill":
-            return
-        key = (d["vs_currency"], d["coin_id"], d["source"], d["granularity"])
-        ts = dt.datetime.fromisoformat(d["source_ts"])
-    except (ValueError, KeyError, TypeError):
-        return
-    if key not in out or ts > out[key]:
-        out[key] = ts
+class ChunkWriter:
+    """One transaction per chunk: its points into the feed topic, its coverage into the ledger."""
+
+    def __init__(self, bootstrap: str, topic: str, ledger: str, transactional_id: str, **config: Any) -> None:
+        self.topic, self.ledger = topic, ledger
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            transactional_id=transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=20,
+            batch_size=256 * 1024,
+            **config,
+        )
+        self._producer.init_transactions()  # fences any older run of this feed, aborting its open chunk
+
+    def commit(self, chunk: HistoryChunk, series: Series, coverage: list[Interval]) -> None:
+        p = self._producer
+        try:
+            p.begin_transaction()
+            for q in chunk:
+                p.send(self.topic, key=q.key, value=q.to_json())
+            p.send(self.ledger, key=series.key, value=encode(coverage))
+            p.commit_transaction()
+        except KafkaError as exc:
+            # kafka-python reports the fence as the error itself, as its argument, or in a later
+            # "error state" message, depending on which call met it first.
+            causes = [exc, *exc.args]
+            fenced = any(isinstance(c, ProducerFencedError | InvalidProducerEpochError) for c in causes)
+            if fenced or "InvalidProducerEpoch" in str(exc) or "ProducerFenced" in str(exc):
+                raise BackfillFenced(
+                    "another backfill of this feed started and took over; this run stopped between chunks"
+                ) from None
+            raise
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
 
 
 def run_backfill(
     feed: CoinFeed,
     source: MarketSource,
-    producer: QuoteProducer,
     bootstrap: str,
     *,
     now: dt.datetime | None = None,
+    metrics: Metrics | None = None,
+    ensure_ledger: bool = True,
     on_chunk: Callable[[str, str, int], None] | None = None,
+    **producer_config: Any,
 ) -> BackfillResult:
     spec = feed.spec.backfill
     result = BackfillResult()
@@ -104,28 +131,59 @@ def run_backfill(
         log.warning("backfill.clamped", feed=feed.name, message=msg)
         start = clamped
     result.start = start
-    done = read_progress(bootstrap, producer.topic)
-    label = "daily" if spec.granularity == "daily" else "hourly" if spec.granularity == "hourly" else None
-    for vs in feed.spec.vs_currencies:
-        for coin in feed.spec.coins:
-            resume = _resume_point(done, vs, coin, source.name, label)
-            for chunk in source.history(coin, vs, start, end, spec.granularity, feed.name):
-                fresh = [q for q in chunk if resume is None or q.source_ts > resume]
-                result.skipped_existing += len(chunk) - len(fresh)
-                result.produced += producer.send_many(fresh)
-                producer.flush()  # a chunk is durable before the next call is paid for
-                if on_chunk:
-                    on_chunk(coin, vs, len(chunk))
+    granularity = resolve_granularity(spec.granularity, start, end)
+    ledger = ledger_topic(feed.name)
+    if ensure_ledger:
+        ensure_ledger_topic(bootstrap, ledger, feed.spec.kafka.replicas)
+    writer = ChunkWriter(bootstrap, feed.topic, ledger, f"coinstream-backfill-{feed.name}", **producer_config)
+    try:
+        coverage = read_ledger(bootstrap, ledger)  # after fencing: no older run can still add to it
+        for vs in feed.spec.vs_currencies:
+            for coin in feed.spec.coins:
+                series = Series(source.name, vs, coin, granularity)
+                have = coverage.get(series, [])
+                todo = missing((start, end), have)
+                result.skipped_existing += len(merge(have))
+                siblings = [(s.granularity, c) for s, c in coverage.items() if _same_series(s, series)]
+                for a, b in todo:
+                    result.fetched_ranges.append((series, (a, b)))
+                    for chunk in source.history(coin, vs, a, b, granularity, feed.name):  # type: ignore[arg-type]
+                        have = merge([*have, (chunk.start, chunk.end)])
+                        fresh = HistoryChunk(
+                            [q for q in chunk if not _loaded_elsewhere(q.source_ts, siblings)],
+                            chunk.start,
+                            chunk.end,
+                            chunk.granularity,
+                        )
+                        writer.commit(fresh, series, have)
+                        result.produced += len(fresh)
+                        if metrics is not None:
+                            metrics.quotes_produced.labels(feed.topic).inc(len(fresh))
+                        if on_chunk:
+                            on_chunk(coin, vs, len(chunk))
+    finally:
+        writer.close()
     result.calls = source.calls - calls_before
     result.elapsed = time.monotonic() - began
     return result
 
 
-def _resume_point(
-    done: dict[ProgressKey, dt.datetime], vs: str, coin: str, source: str, label: str | None
-) -> dt.datetime | None:
-    matches = [ts for (v, c, s, g), ts in done.items() if (v, c, s) == (vs, coin, source) and label in (None, g)]
-    return max(matches) if matches else None
+def _same_series(a: Series, b: Series) -> bool:
+    return (a.source, a.vs_currency, a.coin_id) == (b.source, b.vs_currency, b.coin_id) and a != b
+
+
+_GRID = {"daily": dt.timedelta(days=1), "hourly": dt.timedelta(hours=1), "5m": dt.timedelta(minutes=5)}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _loaded_elsewhere(ts: dt.datetime, siblings: list[tuple[str, list[Interval]]]) -> bool:
+    """A point another granularity of the same series already holds (a daily midnight inside
+    hourly history): the same observation, so the same identity, loaded once."""
+    for granularity, ranges in siblings:
+        step = _GRID.get(granularity)
+        if step is not None and (ts - _EPOCH) % step == dt.timedelta(0) and any(s <= ts < e for s, e in ranges):
+            return True
+    return False
 
 
 def expected_points(feed: CoinFeed, now: dt.datetime | None = None) -> int:

@@ -10,22 +10,34 @@ Duplicates across producer restarts are removed downstream on the same identity.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.producer.future import FutureRecordMetadata
 
 from coinstream.errors import OperationalError
+from coinstream.ingest.gaps import Gap
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
 
 log = get_logger(__name__)
 
+SeriesKey = tuple[str, str, str, str]
+
 
 class DeliveryError(OperationalError):
-    """Kafka did not acknowledge some records; they were not produced."""
+    """Kafka did not acknowledge some records within the time given; they are not in the topic."""
+
+    def __init__(self, undelivered: int, reason: str) -> None:
+        super().__init__(f"{undelivered} quote(s) not acknowledged by Kafka: {reason}")
+        self.undelivered = undelivered
 
 
 class SnapshotDedup:
@@ -37,18 +49,49 @@ class SnapshotDedup:
     """
 
     def __init__(self) -> None:
-        self._last: dict[tuple[str, str, str, str], dt.datetime] = {}
+        self._last: dict[SeriesKey, dt.datetime] = {}
+
+    @staticmethod
+    def series(quote: Quote) -> SeriesKey:
+        return (quote.origin, quote.vs_currency, quote.coin_id, quote.source)
+
+    def seen(self, quote: Quote) -> bool:
+        last = self._last.get(self.series(quote))
+        return last is not None and quote.source_ts <= last
+
+    def record(self, quote: Quote) -> None:
+        self.seed(self.series(quote), quote.source_ts)
+
+    def seed(self, key: SeriesKey, ts: dt.datetime) -> None:
+        last = self._last.get(key)
+        if last is None or ts > last:
+            self._last[key] = ts
 
     def is_repeat(self, quote: Quote) -> bool:
-        ident = (quote.origin, quote.vs_currency, quote.coin_id, quote.source)
-        last = self._last.get(ident)
-        if last is not None and quote.source_ts <= last:
+        """Check and remember in one step."""
+        if self.seen(quote):
             return True
-        self._last[ident] = quote.source_ts
+        self.record(quote)
         return False
+
+    def newest_of(self, quote: Quote) -> dt.datetime | None:
+        return self._last.get(self.series(quote))
+
+    def newest(self) -> dict[SeriesKey, dt.datetime]:
+        return dict(self._last)
 
 
 class QuoteProducer:
+    """Delivers quotes to one topic and keeps every quote it accepted until Kafka acknowledges it.
+
+    A broker outage must not lose quotes nor kill the caller: records Kafka could not
+    take or did not acknowledge go to a retry queue and are sent again on the next
+    flush, in the order they were accepted. The queue is bounded (`max_buffered`):
+    `room()` tells a live loop to stop polling instead of piling up quotes it cannot
+    hold. The dedup memory and the newest-quote gauge move only on acknowledgement,
+    so a quote that failed is neither forgotten nor reported as delivered.
+    """
+
     def __init__(
         self,
         bootstrap: str,
@@ -59,11 +102,14 @@ class QuoteProducer:
         linger_ms: int = 10,
         batch_size: int = 256 * 1024,
         delivery_timeout_ms: int = 120_000,
+        max_block_ms: int = 10_000,
+        max_buffered: int = 200_000,
         **kafka_config: Any,
     ) -> None:
         self.topic = topic
         self.metrics = metrics or Metrics()
-        self._producer = KafkaProducer(
+        self.max_buffered = max_buffered
+        self._config = dict(
             bootstrap_servers=bootstrap,
             client_id=client_id,
             acks="all",
@@ -73,58 +119,178 @@ class QuoteProducer:
             linger_ms=linger_ms,
             batch_size=batch_size,
             delivery_timeout_ms=delivery_timeout_ms,
+            max_block_ms=max_block_ms,
             **kafka_config,
         )
-        self.dedup = SnapshotDedup()
+        self._producer: KafkaProducer | None = None
+        self._connect()
+        self.dedup = SnapshotDedup()  # acknowledged
+        self._accepted = SnapshotDedup()  # acknowledged or still queued
         self._acked = 0
-        self._pending: list[Any] = []
-        self._newest: dict[tuple[str, str], dt.datetime] = {}
+        self._pending: list[tuple[FutureRecordMetadata, Quote]] = []
+        self._retry: deque[Quote] = deque()
+        self._newest_live: dict[tuple[str, str], float] = {}
+        #: Two consecutive acknowledged live quotes of a series further apart than this are a hole.
+        self.gap_after: dt.timedelta | None = None
+        self.gaps: list[Gap] = []
         self._produced = self.metrics.quotes_produced.labels(topic)
         self._errors = self.metrics.delivery_errors.labels(topic)
+        self._buffered = self.metrics.delivery_buffered.labels(topic)
+
+    def _connect(self) -> KafkaProducer | None:
+        """The Kafka client, created on first use: a broker that is down at start is an outage too."""
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(**self._config)
+            except NoBrokersAvailable:
+                log.warning("kafka.unavailable", topic=self.topic, bootstrap=self._config["bootstrap_servers"])
+        return self._producer
+
+    # -- accepting ---------------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Quotes accepted but not yet acknowledged."""
+        return len(self._pending) + len(self._retry)
+
+    def room(self) -> int:
+        return max(0, self.max_buffered - self.buffered)
 
     def send(self, quote: Quote) -> bool:
-        """Queue one quote; False when dropped as a repeat. Never blocks on the broker."""
-        if self.dedup.is_repeat(quote):
+        """Accept one quote; False when dropped as a repeat. Never raises on a broker outage."""
+        if self._accepted.seen(quote):
             self.metrics.quotes_deduplicated.labels(quote.origin).inc()
             return False
-        # Futures are checked at flush() rather than with per-record callbacks: a callback
-        # runs on the I/O thread for every record and costs throughput for nothing.
-        self._pending.append(self._producer.send(self.topic, key=quote.key, value=quote.to_json()))
-        cur = (quote.coin_id, quote.vs_currency)
-        if cur not in self._newest or quote.source_ts > self._newest[cur]:
-            self._newest[cur] = quote.source_ts
+        self._accepted.record(quote)
+        if self._retry:
+            self._retry.append(quote)  # behind older undelivered quotes, keeping per-series order
+        else:
+            self._dispatch(quote)
         return True
 
     def send_many(self, quotes: Iterable[Quote]) -> int:
-        return sum(self.send(q) for q in quotes)
+        n = 0
+        for q in quotes:
+            if self.buffered >= self.max_buffered:
+                self._drain_for_room()
+            n += self.send(q)
+        return n
+
+    def _drain_for_room(self) -> None:
+        """Backpressure for bulk callers (backfill): wait for acknowledgements before taking more."""
+        while self.buffered >= self.max_buffered:
+            self.flush(timeout=5.0)
+
+    def _dispatch(self, quote: Quote) -> bool:
+        producer = self._connect()
+        if producer is None:
+            self._retry.append(quote)
+            return False
+        try:
+            # Futures are checked at flush() rather than with per-record callbacks: a callback
+            # runs on the I/O thread for every record and costs throughput for nothing.
+            self._pending.append((producer.send(self.topic, key=quote.key, value=quote.to_json()), quote))
+        except KafkaError as exc:  # buffer full or no metadata within max_block_ms
+            self._errors.inc()
+            self._retry.append(quote)
+            log.warning("kafka.send_failed", topic=self.topic, error=type(exc).__name__)
+            return False
+        return True
+
+    # -- acknowledging -----------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = 60.0) -> int:
-        """Wait for every queued record; raise DeliveryError if any was not acknowledged."""
-        self._producer.flush(timeout=timeout)
-        pending, self._pending = self._pending, []
-        failures = [f.exception for f in pending if f.failed()]
-        acked = len(pending) - len(failures)
+        """Resend what failed, wait up to `timeout` for acknowledgements; returns how many arrived.
+
+        Never raises for an outage: what is not acknowledged stays queued (see `buffered`).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._resend(deadline)
+        producer = self._producer
+        if producer is not None and self._pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(KafkaError):  # not all acknowledged in time: the rest stay pending
+                producer.flush(timeout=left)
+        acked = self._settle()
+        self._buffered.set(self.buffered)
+        return acked
+
+    def _resend(self, deadline: float | None) -> None:
+        while self._retry and (deadline is None or time.monotonic() < deadline):
+            if not self._dispatch(self._retry.popleft()):
+                # It went back to the end of the queue; restore the order and wait for the next flush.
+                self._retry.rotate(1)
+                return
+
+    def _settle(self) -> int:
+        still: list[tuple[FutureRecordMetadata, Quote]] = []
+        failed: list[Quote] = []
+        acked = 0
+        reason = ""
+        newest: dict[tuple[str, str], float] = {}
+        for fut, quote in self._pending:
+            if not fut.is_done:
+                still.append((fut, quote))
+            elif fut.failed():
+                failed.append(quote)
+                reason = reason or f"{type(fut.exception).__name__}: {fut.exception}"
+            else:
+                acked += 1
+                if quote.origin == "live" and self.gap_after is not None:
+                    self._check_gap(quote)
+                self.dedup.record(quote)
+                if quote.origin == "live":
+                    series, ts = (quote.coin_id, quote.vs_currency), quote.source_ts.timestamp()
+                    if ts > newest.get(series, 0.0):
+                        newest[series] = ts
+        for (coin, vs), ts in newest.items():
+            if ts > self._newest_live.get((coin, vs), 0.0):
+                self._newest_live[(coin, vs)] = ts
+                self.metrics.last_source_ts.labels(coin, vs).set(ts)
+        self._pending = still
+        if failed:
+            self._errors.inc(len(failed))
+            log.error("kafka.delivery_failed", topic=self.topic, failed=len(failed), error=reason, retrying=True)
+            self._retry.extendleft(reversed(failed))
         self._acked += acked
         self._produced.inc(acked)
-        if failures:
-            self._errors.inc(len(failures))
-            log.error("kafka.delivery_failed", topic=self.topic, failed=len(failures), error=str(failures[0]))
-        for (coin, vs), ts in self._newest.items():
-            self.metrics.last_source_ts.labels(coin, vs).set(ts.timestamp())
-        if failures:
-            raise DeliveryError(f"{len(failures)} record(s) not acknowledged by Kafka: {failures[0]}")
         return acked
+
+    def _check_gap(self, quote: Quote) -> None:
+        before = self.dedup.newest_of(quote)
+        if before is not None and self.gap_after is not None and quote.source_ts - before > self.gap_after:
+            self.gaps.append(Gap(quote.vs_currency, quote.coin_id, before, quote.source_ts))
+
+    def remember(self, quote_series: dict[tuple[str, str], dt.datetime], source: str) -> None:
+        """Seed the acknowledged memory with what the topic already holds (after a restart)."""
+        for (vs, coin), ts in quote_series.items():
+            key = ("live", vs, coin, source)
+            self.dedup.seed(key, ts)
+            self._accepted.seed(key, ts)
+
+    def flush_all(self, timeout: float) -> int:
+        """Flush until everything accepted is acknowledged; DeliveryError if `timeout` runs out first."""
+        deadline = time.monotonic() + timeout
+        acked = 0
+        while True:
+            acked += self.flush(timeout=max(0.0, min(5.0, deadline - time.monotonic())))
+            if not self.buffered:
+                return acked
+            if time.monotonic() >= deadline:
+                raise DeliveryError(self.buffered, f"broker unreachable for {timeout:.0f}s")
+            time.sleep(0.2)
 
     @property
     def acked(self) -> int:
         return self._acked
 
     def close(self, timeout: float = 30.0) -> None:
-        """Clean shutdown: flush what is queued, then close."""
+        """Deliver what is queued within `timeout`, then close; DeliveryError with the count if not."""
         try:
-            self.flush(timeout)
+            self.flush_all(timeout)
         finally:
-            self._producer.close(timeout=timeout)
+            if self._producer is not None:
+                self._producer.close(timeout=min(timeout, 5.0))
 
     def __enter__(self) -> QuoteProducer:
         return self

@@ -120,6 +120,7 @@ def kafka_source(spark: Any, cfg: LakeConfig) -> Any:
         .option("startingOffsets", cfg.starting_offsets)
         .option("kafka.metadata.max.age.ms", "10000")
         .option("includeHeaders", "false")
+        .option("kafka.isolation.level", "read_committed")  # aborted backfill chunks never reach the table
     )
     if cfg.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))

@@ -34,7 +34,8 @@ UtcTimestamp = Annotated[
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 Source = Literal["coingecko", "simulated"]
-Origin = Literal["live", "backfill"]
+#: live: polled; backfill: loaded history; gapfill: history filling a hole an outage left in live.
+Origin = Literal["live", "backfill", "gapfill"]
 Granularity = Literal["tick", "5m", "hourly", "daily"]
 
 

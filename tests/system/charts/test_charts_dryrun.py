@@ -88,7 +88,8 @@ def test_the_generated_crd_rejects_a_bad_feed(kube: KubeControlPlane) -> None:
 
 
 def test_a_privileged_pod_is_refused_in_the_namespace(kube: KubeControlPlane) -> None:
-    """Proves the namespace really enforces `restricted` (so the zero-warning results mean something)."""
+    """Proves the namespace really enforces `restricted` (so the zero-warning results mean something),
+    and with it that the control plane runs the Pod Security admission (the only test of it)."""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -96,7 +97,7 @@ def test_a_privileged_pod_is_refused_in_the_namespace(kube: KubeControlPlane) ->
         "spec": {"containers": [{"name": "c", "image": "busybox:1.37.0"}]},
     }
     out = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(pod), check=False)
-    assert out.returncode != 0 and "violates PodSecurity" in out.stderr, out.stderr
+    assert out.returncode != 0 and 'violates PodSecurity "restricted' in out.stderr, out.stderr
 
 
 def test_operator_rbac_is_least_privilege(kube: KubeControlPlane, helm: Helm, tmp_path: Path) -> None:

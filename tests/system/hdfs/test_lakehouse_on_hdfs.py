@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from tests.support.hdfs_data import producer, send, ticks
-from tests.support.lake import Lake, running_lake
+from tests.support.lake import Lake, running_lake, spark_session
 
 from coinstream.models.quote import Quote
 
@@ -43,11 +43,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
 
 @pytest.fixture(scope="module")
 def spark(lake: Lake) -> Iterator[Any]:
-    from coinstream.lakehouse.session import get_spark
-
-    session = get_spark(lake.config("hdfs"), "coinstream-hdfs-tests")
-    yield session
-    session.stop()
+    with spark_session(lake.config("hdfs"), "coinstream-hdfs-tests") as session:
+        yield session
 
 
 def _identities(spark: Any, table: str) -> Counter[tuple[Any, ...]]:

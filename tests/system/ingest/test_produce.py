@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from tests.support.fake_coingecko import FakeCoinGecko
 from tests.support.kafka_topics import assert_keyed_and_ordered, duplicates, read_all
 
-from coinstream.ingest.backfill import read_progress, run_backfill
+from coinstream.ingest.backfill import run_backfill
+from coinstream.ingest.coverage import Series, ledger_topic, read_ledger
 from coinstream.ingest.kafka import ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
@@ -63,7 +64,7 @@ def test_live_and_backfill_arrive_keyed_ordered_and_exactly_once(kafka):
     metrics = Metrics()
     source = SimulatedMarket(7, clock=clock, metrics=metrics)
     with QuoteProducer(kafka.bootstrap, feed.topic, metrics=metrics) as producer:
-        backfill = run_backfill(feed, source, producer, kafka.bootstrap, now=NOW)
+        backfill = run_backfill(feed, source, kafka.bootstrap, now=NOW, metrics=metrics)
         runner = FeedRunner(feed, source, producer)
         runner.start()
         for _ in range(3):
@@ -75,7 +76,7 @@ def test_live_and_backfill_arrive_keyed_ordered_and_exactly_once(kafka):
     assert backfill.produced == days * len(COINS) * 2
     live = [r for r in rows if r.value["origin"] == "live"]
     assert len(live) == 3 * len(COINS) * 2
-    assert len(rows) == backfill.produced + len(live) == producer.acked
+    assert len(rows) == backfill.produced + len(live) and producer.acked == len(live)
     assert metrics.value("coinstream_quotes_deduplicated_total", origin="live") == 3 * len(COINS) * 2
     assert metrics.value("coinstream_quotes_produced_total", topic=feed.topic) == len(rows)
     assert duplicates(rows) == {}
@@ -112,20 +113,19 @@ class FailingAfter:
 def test_backfill_resumes_after_a_crash_and_a_rerun_adds_nothing(kafka):
     feed = make_feed(kafka, coins=["bitcoin", "ethereum"], vs=["usd"], backfill_from="2021-01-01")
     expected = (NOW.date() - dt.date(2021, 1, 1)).days + 1
-    with QuoteProducer(kafka.bootstrap, feed.topic) as p, pytest.raises(SourceError):
-        run_backfill(feed, FailingAfter(SimulatedMarket(7), 4), p, kafka.bootstrap, now=NOW)
+    with pytest.raises(SourceError):
+        run_backfill(feed, FailingAfter(SimulatedMarket(7), 4), kafka.bootstrap, now=NOW)
     partial = len(read_all(kafka.bootstrap, feed.topic))
     assert 0 < partial < 2 * expected
-    with QuoteProducer(kafka.bootstrap, feed.topic) as p:
-        resumed = run_backfill(feed, SimulatedMarket(7), p, kafka.bootstrap, now=NOW)
+    resumed = run_backfill(feed, SimulatedMarket(7), kafka.bootstrap, now=NOW)
     assert resumed.produced == 2 * expected - partial and resumed.skipped_existing > 0
-    with QuoteProducer(kafka.bootstrap, feed.topic) as p:
-        again = run_backfill(feed, SimulatedMarket(7), p, kafka.bootstrap, now=NOW)
-    assert again.produced == 0
+    again = run_backfill(feed, SimulatedMarket(7), kafka.bootstrap, now=NOW)
+    assert again.produced == 0 and again.calls == 0
     rows = read_all(kafka.bootstrap, feed.topic)
     assert len(rows) == 2 * expected and duplicates(rows) == {}
-    progress = read_progress(kafka.bootstrap, feed.topic)
-    assert progress[("usd", "bitcoin", "simulated", "daily")] == dt.datetime.combine(NOW.date(), dt.time(), UTC)
+    coverage = read_ledger(kafka.bootstrap, ledger_topic(feed.name))
+    start = dt.datetime(2021, 1, 1, tzinfo=UTC)
+    assert coverage[Series("simulated", "usd", "bitcoin", "daily")] == [(start, NOW)]
 
 
 def test_coingecko_feed_dedups_cached_snapshots_and_clamps_demo_history(kafka):
@@ -139,8 +139,8 @@ def test_coingecko_feed_dedups_cached_snapshots_and_clamps_demo_history(kafka):
         )
         metrics = Metrics()
         client = CoinGeckoClient("demo", SecretStr("k"), fake.base_url, metrics=metrics, calls_per_minute=6000)
+        result = run_backfill(feed, client, kafka.bootstrap)
         with QuoteProducer(kafka.bootstrap, feed.topic, metrics=metrics) as producer:
-            result = run_backfill(feed, client, producer, kafka.bootstrap)
             runner = FeedRunner(feed, client, producer)
             runner.start()
             first, second = runner.cycle(), runner.cycle()

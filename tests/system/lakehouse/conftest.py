@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.support.lake import Lake, Loaded, running_lake
+from tests.support.lake import Lake, Loaded, running_lake, spark_session
 from tests.support.lake_data import bad_records, market_history, produce
 
 from coinstream.lakehouse.config import LakeConfig
@@ -29,11 +29,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
 
 @pytest.fixture(scope="session")
 def spark(lake: Lake) -> Iterator[Any]:
-    from coinstream.lakehouse.session import get_spark
-
-    session = get_spark(lake.config("main"), "coinstream-tests")
-    yield session
-    session.stop()
+    with spark_session(lake.config("main"), "coinstream-tests") as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from tests.support.analytics_cases import CASES
 from tests.support.known_market import deliveries, known_quotes
+from tests.support.lake import Lake
 from tests.support.lake_data import produce
-from tests.system.lakehouse.conftest import Lake
 
 from coinstream.sql import DuckDBEngine, Investor, TrinoEngine
 

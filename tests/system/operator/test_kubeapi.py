@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from tests.support.kubeapi import ControlPlaneError, KubeControlPlane, shared_crds_dir
 
 
@@ -26,21 +25,6 @@ def test_serviceaccount_kubeconfig_is_authorized_by_rbac(kube_control_plane: Kub
         "RBAC grant",
         lambda: kube.kubectl("get", "configmaps", "-n", ns, kubeconfig=kubeconfig, check=False).returncode == 0,
     )
-
-
-def test_pod_security_restricted_is_enforced(kube_control_plane: KubeControlPlane) -> None:
-    kube = kube_control_plane
-    ns = f"psa-{uuid.uuid4().hex[:6]}"
-    kube.kubectl("create", "namespace", ns)
-    kube.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-    root_pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "root", "namespace": ns},
-        "spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]},
-    }
-    out = kube.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(root_pod), check=False)
-    assert out.returncode != 0 and 'violates PodSecurity "restricted' in out.stderr
 
 
 def test_missing_shared_crds_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,7 +101,32 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert (REGISTRY.get_sample_value("coinstream_operator_reconcile_seconds_count", labels) or 0) >= 1
 
 
-def test_coin_change_rolls_producer_only_and_backfill_change_makes_new_job(
+def _finish_job(env: Env, ns: str, name: str, kind: str, message: str = "") -> None:
+    """What the Job controller would write (no controller-manager runs in this test cluster)."""
+    now = "2026-01-01T00:00:00Z"
+    conditions = [
+        {
+            "type": kind,
+            "status": "True",
+            "lastProbeTime": now,
+            "lastTransitionTime": now,
+            "reason": "BackoffLimitExceeded" if kind == "Failed" else "Completed",
+            "message": message,
+        }
+    ]
+    if kind == "Complete":
+        conditions.insert(0, {**conditions[0], "type": "SuccessCriteriaMet"})
+    status: dict[str, Any] = {"conditions": conditions, "startTime": now}
+    if kind == "Complete":
+        status.update(completionTime=now, succeeded=1)
+    else:
+        conditions.insert(0, {**conditions[0], "type": "FailureTarget"})
+        status.update(failed=1)
+    env.kubectl("patch", "job", name, "-n", ns, "--subresource=status", "--type=merge",
+                "-p", yaml.safe_dump({"status": status}))  # fmt: skip
+
+
+def test_coin_change_rolls_producer_and_makes_a_new_backfill_job_only_after_the_running_one(
     env: Env, namespace: str, operator: Any
 ) -> None:
     _apply_feed(env, namespace, "alts")
@@ -128,19 +153,29 @@ def test_coin_change_rolls_producer_only_and_backfill_change_makes_new_job(
     )
     cf = env.wait("second reconcile", lambda: _reconciled(env, namespace, "alts"))
     assert cf["status"]["coinCount"] == 3
-    same_job = env.get("job", job_name, namespace)
-    assert same_job is not None and same_job["metadata"]["uid"] == job_uid, "coins alone must not re-run backfill"
+    new_name = cf["status"]["children"]["backfillJob"]
+    assert new_name != job_name, "a new coin has history to load: a new backfill Job"
     # The stream does not read coins: its spec is untouched.
     assert env.get("sparkapplication", "alts-stream", namespace)["metadata"]["generation"] == app_gen  # type: ignore[index]
+    ready = condition(cf, "Ready")
+    assert ready["status"] == "False" and "still running" in ready["message"]
+    running = env.get("job", job_name, namespace)
+    assert running is not None and running["metadata"]["uid"] == job_uid, "a running Job is never killed"
+    assert env.get("job", new_name, namespace) is None, "the new Job waits for the running one"
 
-    _apply_feed(env, namespace, "alts", coins=["bitcoin", "ethereum", "solana"], backfill={"from": "2023-06-01"})
+    _finish_job(env, namespace, job_name, "Complete")
+    new_job = env.wait("new backfill job", lambda: env.get("job", new_name, namespace), timeout=60)
+    assert new_job["metadata"]["annotations"][BACKFILL_HASH]
+    env.wait("finished old backfill job deleted", lambda: env.get("job", job_name, namespace) is None)
+
+    _finish_job(env, namespace, new_name, "Failed", "Job has reached the specified backoff limit")
     cf = env.wait(
-        "new backfill job",
-        lambda: (c := _reconciled(env, namespace, "alts")) and c["status"]["children"]["backfillJob"] != job_name and c,
+        "Degraded after the Job failed",
+        lambda: (c := env.get("coinfeed", "alts", namespace)) and condition(c, "Degraded")["status"] == "True" and c,
+        timeout=60,
     )
-    new_job = env.get("job", cf["status"]["children"]["backfillJob"], namespace)
-    assert new_job is not None and new_job["metadata"]["annotations"][BACKFILL_HASH]
-    env.wait("old backfill job deleted", lambda: env.get("job", job_name, namespace) is None)
+    degraded = condition(cf, "Degraded")
+    assert degraded["reason"] == "BackfillFailed" and "backoff limit" in degraded["message"]
 
 
 def test_trigger_change_updates_stream_but_not_producer(env: Env, namespace: str, operator: Any) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
 
 from coinstream.devstack.jars import resolve_jars
 from coinstream.devstack.jvm import JavaError, java_bin
-from coinstream.devstack.process import Service, ServiceError, free_port, pid_alive, port_open
+from coinstream.devstack.process import Service, ServiceError, free_port, pid_alive, port_open, start_time
 
 
 def test_missing_java_is_a_clear_error(monkeypatch, tmp_path):
@@ -37,3 +38,21 @@ def test_service_lifecycle_and_failed_start(tmp_path):
     with pytest.raises(ServiceError, match="exited with 3"):
         crash.start([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], lambda: False, timeout=30)
     assert "boom" in crash.log_tail()
+
+
+def test_a_stale_pid_file_never_signals_an_unrelated_process(tmp_path):
+    """The pid in a stale file may now belong to someone else: `local down` must leave it alone."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        svc = Service("kafka", tmp_path, [free_port()])
+        svc.pid_file.write_text(f"{bystander.pid} 1")  # same pid, another process's start time
+        assert svc.pid() is None and not svc.running()
+        assert not svc.stop()
+        svc.pid_file.write_text(str(bystander.pid))  # an old file without a start time proves nothing
+        assert not svc.stop()
+        assert bystander.poll() is None, "the unrelated process was signalled"
+        svc.pid_file.write_text(f"{bystander.pid} {start_time(bystander.pid)}")
+        assert svc.pid() == bystander.pid, "the recorded process itself is recognised"
+    finally:
+        bystander.kill()
+        bystander.wait()

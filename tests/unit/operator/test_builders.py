@@ -134,10 +134,15 @@ def test_producer_hash_follows_only_what_the_producer_reads() -> None:
     assert _producer_hash(make(suspend=True)) == base
 
 
-def test_backfill_job_name_changes_only_with_the_backfill_spec() -> None:
+def test_backfill_job_name_changes_with_everything_that_changes_what_to_load() -> None:
     name = builders.backfill_job_name(make())
     assert name is not None and name.startswith("majors-backfill-") and len(name) <= 63
-    assert builders.backfill_job_name(make(coins=["solana"])) == name
+    assert builders.backfill_job_name(make(coins=["ethereum", "bitcoin"])) == name, "order is not content"
+    assert builders.backfill_job_name(make(pollIntervalSeconds=120)) == name
+    assert builders.backfill_job_name(make(coins=["bitcoin", "ethereum", "solana"])) != name
+    assert builders.backfill_job_name(make(vsCurrencies=["usd", "eur"])) != name
+    assert builders.backfill_job_name(make(kafka={"topic": "other"})) != name
+    assert builders.backfill_job_name(make(source={"type": "simulated", "seed": 1})) != name
     assert builders.backfill_job_name(make(backfill={"from": "2023-01-01"})) != name
     assert builders.backfill_job_name(make(backfill={"from": "2024-01-01", "granularity": "daily"})) != name
     assert builders.backfill_job_name(make(backfill=None)) is None

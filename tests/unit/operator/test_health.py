@@ -67,8 +67,23 @@ def test_last_transition_time_moves_only_on_flips() -> None:
 
 
 def test_completed_backfill_is_remembered_after_the_job_is_gone() -> None:
-    done = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    done = {"metadata": {"name": "j"}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
     first = status(Observed(job=done))
     assert first.backfill_succeeded is True
     later = status(Observed(job=None), old=first)
     assert later.backfill_succeeded is True
+
+
+def test_a_failed_backfill_job_makes_the_feed_degraded_with_its_reason() -> None:
+    failed = {
+        "metadata": {"name": "j"},
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                   "message": "Job has reached the specified backoff limit"}]},
+    }  # fmt: skip
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, job=failed))
+    assert conds(s)["Degraded"] == ("True", "BackfillFailed")
+    assert conds(s)["Ready"] == ("False", "BackfillFailed")
+    assert "backfill Job j failed: Job has reached the specified backoff limit" in s.condition("Degraded").message
+    running = {"metadata": {"name": "j"}, "status": {"active": 1}}
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, job=running))
+    assert conds(s)["Degraded"] == ("False", "AsExpected")

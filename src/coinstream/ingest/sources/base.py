@@ -8,7 +8,21 @@ from typing import Literal, Protocol
 
 from coinstream.models import Quote
 
-HistoryGranularity = Literal["auto", "daily", "hourly"]
+HistoryGranularity = Literal["auto", "daily", "hourly", "5m"]
+
+
+class HistoryChunk(list[Quote]):
+    """The quotes of one history call, and the [start, end) range they fully cover.
+
+    The range is what the ledger records as loaded: a chunk with no points (before a
+    coin listed, a quiet hour) still covers its range and is not asked for again.
+    """
+
+    def __init__(self, quotes: list[Quote], start: dt.datetime, end: dt.datetime, granularity: str) -> None:
+        super().__init__(quotes)
+        self.start = start
+        self.end = end
+        self.granularity = granularity
 
 
 class MarketSource(Protocol):
@@ -33,7 +47,8 @@ class MarketSource(Protocol):
         end: dt.datetime,
         granularity: HistoryGranularity,
         feed: str,
-    ) -> Iterator[list[Quote]]:
+        origin: Literal["backfill", "gapfill"] = "backfill",
+    ) -> Iterator[HistoryChunk]:
         """Historical quotes in [start, end), oldest first, in chunks (one API call each)."""
 
     def history_start_limit(self) -> dt.datetime | None:

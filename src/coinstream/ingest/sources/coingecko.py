@@ -24,6 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_
 from tenacity.wait import wait_base
 
 from coinstream.ingest.ratelimit import TokenBucket
+from coinstream.ingest.sources.base import HistoryChunk, HistoryGranularity
 from coinstream.ingest.sources.errors import (
     AuthError,
     DeadlineExceeded,
@@ -47,6 +48,9 @@ HOSTS: dict[str, str] = {
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
 #: Conservative calls/minute when /key cannot tell us (documented plan limits move over time).
 DEFAULT_CALLS_PER_MINUTE = {"public": 5, "demo": 30, "pro": 500}
+#: Calls are spaced slightly wider than the plan allows: the server counts arrivals, and one call
+#: delayed in transit must not make the next one look early (a self-inflicted 429 costs a credit).
+RATE_MARGIN = 0.97
 #: Public and demo keys only see the past 365 days of history.
 HISTORY_DAYS = {"public": 365, "demo": 365, "pro": None}
 MARKETS_BATCH = 250
@@ -177,7 +181,7 @@ class CoinGeckoClient:
             cap=retry_after_cap,
         )
         self.bucket = TokenBucket.per_minute(
-            calls_per_minute or DEFAULT_CALLS_PER_MINUTE[plan], burst=1, sleep=self._sleep
+            (calls_per_minute or DEFAULT_CALLS_PER_MINUTE[plan]) * RATE_MARGIN, burst=1, sleep=self._sleep
         )
         self._coins: dict[str, tuple[str, str]] | None = None
         self.calls = 0
@@ -290,17 +294,25 @@ class CoinGeckoClient:
     def get(self, endpoint: str, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET with rate limiting and retries, all within `self.deadline` seconds, body reads included."""
         deadline = time.monotonic() + self.deadline
+        failures: list[BaseException] = []
         retrying = Retrying(
             stop=stop_before_delay(self.deadline),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
             sleep=self._sleep,
             reraise=True,
-            before_sleep=lambda rs: self._on_retry(rs.outcome.exception() if rs.outcome else None),
+            before_sleep=lambda rs: self._on_retry(rs.outcome.exception() if rs.outcome else None, failures),
         )
-        return retrying(self._once, endpoint, path, params, deadline)
+        try:
+            return retrying(self._once, endpoint, path, params, deadline)
+        except DeadlineExceeded:
+            if failures:  # what went wrong is worth more to the user than that time ran out
+                raise failures[-1] from None
+            raise
 
-    def _on_retry(self, exc: BaseException | None) -> None:
+    def _on_retry(self, exc: BaseException | None, failures: list[BaseException]) -> None:
+        if exc is not None:
+            failures.append(exc)
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
             self.bucket.pause(exc.retry_after)
 
@@ -322,7 +334,7 @@ class CoinGeckoClient:
         except (SourceError, KeyError, TypeError, ValueError) as exc:
             log.info("coingecko.key_unavailable", reason=str(exc), plan=self.plan)
             rate = DEFAULT_CALLS_PER_MINUTE[self.plan]
-        self.bucket = TokenBucket.per_minute(rate, burst=1, sleep=self._sleep)
+        self.bucket = TokenBucket.per_minute(rate * RATE_MARGIN, burst=1, sleep=self._sleep)
         return rate
 
     def coins(self) -> dict[str, tuple[str, str]]:
@@ -429,9 +441,10 @@ class CoinGeckoClient:
         vs_currency: str,
         start: dt.datetime,
         end: dt.datetime,
-        granularity: Literal["auto", "daily", "hourly"],
+        granularity: HistoryGranularity,
         feed: str,
-    ) -> Iterator[list[Quote]]:
+        origin: Literal["backfill", "gapfill"] = "backfill",
+    ) -> Iterator[HistoryChunk]:
         symbol, name = self.coins().get(coin, (coin, coin))
         for chunk_start, chunk_end, query_start, label in history_chunks(start, end, granularity):
             raw = self.get(
@@ -443,9 +456,11 @@ class CoinGeckoClient:
                     "to": int(chunk_end.timestamp()),
                 },
             )
-            quotes = self._chart_quotes(raw, coin, symbol, name, vs_currency, feed, label, chunk_start, chunk_end)
-            self.metrics.quotes_fetched.labels("coingecko", "backfill").inc(len(quotes))
-            yield quotes
+            quotes = self._chart_quotes(
+                raw, coin, symbol, name, vs_currency, feed, label, chunk_start, chunk_end, origin
+            )
+            self.metrics.quotes_fetched.labels("coingecko", origin).inc(len(quotes))
+            yield HistoryChunk(quotes, chunk_start, chunk_end, label)
 
     def _chart_quotes(
         self,
@@ -458,6 +473,7 @@ class CoinGeckoClient:
         label: Literal["5m", "hourly", "daily"],
         start: dt.datetime,
         end: dt.datetime,
+        origin: Literal["backfill", "gapfill"],
     ) -> list[Quote]:
         if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
             self.metrics.api_errors.labels("market_chart_range", "shape").inc()
@@ -495,7 +511,7 @@ class CoinGeckoClient:
                         source_ts=dt.datetime.fromtimestamp(ms / 1000, dt.UTC),
                         ingest_ts=now,
                         feed=feed,
-                        origin="backfill",
+                        origin=origin,
                         granularity=label,
                     )
                 )
@@ -516,7 +532,7 @@ class CoinGeckoClient:
 
 
 def history_chunks(
-    start: dt.datetime, end: dt.datetime, granularity: Literal["auto", "daily", "hourly"]
+    start: dt.datetime, end: dt.datetime, granularity: HistoryGranularity
 ) -> list[tuple[dt.datetime, dt.datetime, dt.datetime, Literal["5m", "hourly", "daily"]]]:
     """Split [start, end) so every call returns the granularity asked for.
 
@@ -531,7 +547,9 @@ def history_chunks(
         span = end - start
         label: Literal["5m", "hourly", "daily"] = "5m" if span <= DAY else "hourly" if span <= 90 * DAY else "daily"
         return [(start, end, start, label)]
-    if granularity == "daily":
+    if granularity == "5m":  # served only for ranges within the last day, one day per call
+        size, min_span, label = DAY, dt.timedelta(0), "5m"
+    elif granularity == "daily":
         size, min_span, label = 365 * DAY, 91 * DAY, "daily"
     else:
         size, min_span, label = 90 * DAY, 2 * DAY, "hourly"

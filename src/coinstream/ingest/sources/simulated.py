@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from coinstream.ingest.sources.base import HistoryChunk, HistoryGranularity
 from coinstream.ingest.sources.errors import SourceError
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -190,7 +191,7 @@ class SimulatedMarket:
         ts: dt.datetime,
         ingest: dt.datetime,
         feed: str,
-        origin: Literal["live", "backfill"],
+        origin: Literal["live", "backfill", "gapfill"],
         granularity: Literal["tick", "5m", "hourly", "daily"],
         **extra: float,
     ) -> Quote:
@@ -224,15 +225,21 @@ class SimulatedMarket:
         vs_currency: str,
         start: dt.datetime,
         end: dt.datetime,
-        granularity: Literal["auto", "daily", "hourly"],
+        granularity: HistoryGranularity,
         feed: str,
-    ) -> Iterator[list[Quote]]:
+        origin: Literal["backfill", "gapfill"] = "backfill",
+    ) -> Iterator[HistoryChunk]:
         """Chunks of up to a year (daily) or 90 days (hourly), like the CoinGecko client's calls."""
         from coinstream.ingest.sources.coingecko import history_chunks
 
         fx = self._fx(vs_currency)
-        start = max(start.astimezone(dt.UTC), self._genesis_ts(coin))
+        start = start.astimezone(dt.UTC)
         end = min(end.astimezone(dt.UTC), self.clock().astimezone(dt.UTC))
+        genesis = self._genesis_ts(coin)
+        if start < genesis:
+            label0 = granularity if granularity != "auto" else "daily"
+            yield HistoryChunk([], start, min(genesis, end), label0)  # nothing traded: covered, empty
+            start = genesis
         for keep_from, chunk_end, _query_from, label in history_chunks(start, end, granularity):
             self.calls += 1
             step = {"daily": dt.timedelta(days=1), "hourly": dt.timedelta(hours=1), "5m": dt.timedelta(minutes=5)}[
@@ -243,10 +250,10 @@ class SimulatedMarket:
             chunk = []
             while ts < chunk_end:
                 price = self.price_at(coin, ts) * fx
-                chunk.append(self._quote(coin, vs_currency, price, ts, ingest, feed, "backfill", label))
+                chunk.append(self._quote(coin, vs_currency, price, ts, ingest, feed, origin, label))
                 ts += step
-            self.metrics.quotes_fetched.labels("simulated", "backfill").inc(len(chunk))
-            yield chunk
+            self.metrics.quotes_fetched.labels("simulated", origin).inc(len(chunk))
+            yield HistoryChunk(chunk, keep_from, chunk_end, label)
 
 
 def _ceil(ts: dt.datetime, step: dt.timedelta) -> dt.datetime:
