@@ -98,11 +98,9 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
 
 
 def _write_status(api: KubeClient, namespace: str, name: str, old: CoinFeedStatus | None, new: CoinFeedStatus) -> None:
-    # lastQuoteTime belongs to the producer: never overwrite it from a stale read.
-    fields = {"last_quote_time"}
-    if old is not None and old.model_dump(exclude=fields) == new.model_dump(exclude=fields):
+    if old is not None and old.model_dump() == new.model_dump():
         return
-    body = new.model_dump(by_alias=True, mode="json", exclude=fields)
+    body = new.model_dump(by_alias=True, mode="json")
     api.merge_patch(FEED_API, KIND, namespace, name, {"status": body}, status=True)
 
 

@@ -55,6 +55,8 @@ class LocalKafka(JvmService):
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "5",
             "transaction.state.log.replication.factor": "1",
+            # One partition, not 50: the first transactional producer (backfill) waits for them all.
+            "transaction.state.log.num.partitions": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
