@@ -34,6 +34,9 @@ def topic_identities(spark: Any, cfg: LakeConfig, wait_seconds: float = 60.0) ->
     props = jvm.java.util.Properties()
     props.put("bootstrap.servers", cfg.bootstrap)
     props.put("request.timeout.ms", "15000")
+    # The same TLS/SASL settings as the Kafka source, without its `kafka.` prefix.
+    for key, value in cfg.kafka_auth().spark_options().items():
+        props.put(key.removeprefix("kafka."), value)
     admin = jvm.org.apache.kafka.clients.admin.Admin.create(props)
     pattern = re.compile(cfg.topics)
     deadline = time.monotonic() + wait_seconds

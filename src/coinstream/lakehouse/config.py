@@ -8,9 +8,12 @@ through untouched, so no code path depends on the storage scheme.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coinstream.platform.kafka_auth import KafkaAuth
 
 _INTERVAL = re.compile(r"^([1-9][0-9]*) (second|minute|hour)s?$")
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
@@ -21,6 +24,15 @@ class LakeConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COINSTREAM_LAKE_", frozen=True, extra="ignore")
 
     bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SASL_SSL (SCRAM-SHA-512) or SSL")
+    kafka_username: str | None = Field(default=None, description="SCRAM user (the feed's KafkaUser)")
+    kafka_password_file: str | None = Field(
+        default=None, description="File holding the SCRAM password (a mounted Secret; never a flag value)"
+    )
+    kafka_ca_file: str | None = Field(default=None, description="PEM CA bundle the broker's certificate chains to")
+    group_id_prefix: str | None = Field(
+        default=None, description="Consumer group prefix (the KafkaUser's ACLs allow exactly this prefix)"
+    )
     topics: str = Field(default=r"coinstream\.quotes\..*", description="Kafka topic regex (subscribePattern)")
     warehouse: str = Field(default="file:///tmp/coinstream/warehouse", description="Warehouse URI")
     metastore_uri: str = Field(default="thrift://127.0.0.1:9083")
@@ -72,6 +84,15 @@ class LakeConfig(BaseSettings):
         m = _INTERVAL.match(self.dedup_window)
         assert m is not None  # validated above
         return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth.from_parts(
+            self.kafka_security_protocol,
+            self.kafka_username,
+            None,
+            Path(self.kafka_password_file) if self.kafka_password_file else None,
+            Path(self.kafka_ca_file) if self.kafka_ca_file else None,
+        )
 
     @property
     def quotes(self) -> str:

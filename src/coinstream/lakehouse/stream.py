@@ -233,6 +233,10 @@ def kafka_source(spark: Any, cfg: LakeConfig) -> Any:
     )
     if cfg.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
+    if cfg.group_id_prefix:
+        reader = reader.option("groupIdPrefix", cfg.group_id_prefix)
+    for key, value in cfg.kafka_auth().spark_options().items():
+        reader = reader.option(key, value)
     return reader.load()
 
 

@@ -55,9 +55,6 @@ class CoinFeedStatus(_Status):
     backfill_succeeded: bool | None = Field(
         default=None, description="The current backfill Job completed; it is not re-created"
     )
-    last_quote_time: dt.datetime | None = Field(
-        default=None, description="Newest quote the producer published (written by the producer)"
-    )
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

@@ -45,7 +45,6 @@ PRINTER_COLUMNS = [
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Source", "type": "string", "jsonPath": ".spec.source.type"},
     {"name": "Coins", "type": "integer", "jsonPath": ".status.coinCount"},
-    {"name": "Last quote", "type": "date", "jsonPath": ".status.lastQuoteTime"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

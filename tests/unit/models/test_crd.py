@@ -53,6 +53,5 @@ def test_crd_names_and_columns() -> None:
         "Ready",
         "Source",
         "Coins",
-        "Last quote",
         "Age",
     ]
