@@ -199,8 +199,12 @@ class Pipeline:
                     fs.last_error = st.last_error or fs.last_error
         note = self._lake_figures(by_name) if lake else "stopped"
         maintain = self.supervisor.states.get("maintain")
-        if note and maintain is not None and maintain.state in ("waiting", "backoff"):
-            # Nothing to maintain before the first commit: do not spend a Spark start on it.
+        if (
+            (note or not any(f.rows for f in feeds))
+            and maintain is not None
+            and maintain.state in ("waiting", "backoff")
+        ):
+            # Nothing to maintain before the first rows land: do not spend a Spark start on it.
             maintain.next_start = self.supervisor.clock() + self.options.maintain_every
         return UpStatus(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), units, feeds, note)
 
