@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from coinfeed_operator.config import OperatorConfig
+from coinstream.ingest.coverage import ledger_topic
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
@@ -187,6 +188,22 @@ def kafka_user(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest
                 "type": "simple",
                 "acls": [
                     allow({"type": "topic", "name": feed.topic, "patternType": "literal"}, "Describe", "Read", "Write"),
+                    # The backfill's coverage ledger and its transactions (one chunk, one commit).
+                    allow(
+                        {"type": "topic", "name": ledger_topic(feed.name), "patternType": "literal"},
+                        "Describe",
+                        "Read",
+                        "Write",
+                    ),
+                    allow(
+                        {
+                            "type": "transactionalId",
+                            "name": f"coinstream-backfill-{feed.name}",
+                            "patternType": "literal",
+                        },
+                        "Describe",
+                        "Write",
+                    ),
                     allow({"type": "group", "name": group_prefix(feed), "patternType": "prefix"}, "Read"),
                     allow({"type": "cluster"}, "IdempotentWrite"),
                 ],

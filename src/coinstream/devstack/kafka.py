@@ -225,6 +225,8 @@ class LocalKafka(JvmService):
         for group in APP_GROUP_PREFIXES:
             acls += allow(ResourceType.GROUP, group, prefixed, ACLOperation.READ)
         acls += allow(ResourceType.CLUSTER, "kafka-cluster", literal, ACLOperation.IDEMPOTENT_WRITE)
+        acls += allow(ResourceType.TRANSACTIONAL_ID, "coinstream-backfill-", prefixed, ACLOperation.WRITE,
+                      ACLOperation.DESCRIBE)  # fmt: skip
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000, **self._admin())
         try:
             result = admin.create_acls(acls)

@@ -252,6 +252,8 @@ def test_kafka_user_allows_exactly_the_feeds_own_topic_and_groups() -> None:
             for a in user["spec"]["authorization"]["acls"]}  # fmt: skip
     assert acls == {
         ("topic", feed.topic, "literal"): ["Describe", "Read", "Write"],
+        ("topic", "coinstream.ingest.coverage.majors", "literal"): ["Describe", "Read", "Write"],
+        ("transactionalId", "coinstream-backfill-majors", "literal"): ["Describe", "Write"],
         ("group", "majors-stream", "prefix"): ["Read"],
         ("cluster", None, None): ["IdempotentWrite"],
     }
