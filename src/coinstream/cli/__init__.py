@@ -97,7 +97,7 @@ def watch(
             line = Text(f"{where} ")
             line.append("poison", style="red")
             line.append(f" {rec.problem}: {raw}")
-            out.print(line, highlight=False)
+            out.print(line, highlight=False, soft_wrap=True)  # one record, one line, however long
         else:
             out.print(
                 Text(
@@ -105,6 +105,7 @@ def watch(
                     f"{v.get('origin')}/{v.get('granularity')}  {where}"
                 ),
                 highlight=False,
+                soft_wrap=True,
             )
         if max_records is not None and n >= max_records:
             break

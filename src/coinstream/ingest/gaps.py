@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from coinstream.ingest.kafka import reader
 from coinstream.ingest.sources.base import HistoryGranularity
@@ -42,7 +44,9 @@ def finest_granularity(start: dt.datetime, end: dt.datetime, now: dt.datetime) -
     return "daily"
 
 
-def last_live(bootstrap: str, topic: str, source: str, per_partition: int = 2000) -> dict[tuple[str, str], dt.datetime]:
+def last_live(
+    bootstrap: str, topic: str, source: str, per_partition: int = 2000, timeout: float = 60.0
+) -> dict[tuple[str, str], dt.datetime]:
     """Newest live/gapfill source_ts per (currency, coin), from the tail of each partition only.
 
     Each series lives on one partition and the producer appends in time order, so the
@@ -60,11 +64,12 @@ def last_live(bootstrap: str, topic: str, source: str, per_partition: int = 2000
         begin = consumer.beginning_offsets(tps)
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - per_partition))
+        deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < end[tp] for tp in tps):
-            batch = consumer.poll(timeout_ms=1000)
-            if not batch:
-                break
-            for records in batch.values():
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"reading the tail of {topic} took longer than {timeout:.0f}s")
+            # An empty poll is a slow fetch, not the end: the end offsets say when the tail is read.
+            for records in consumer.poll(timeout_ms=1000).values():
                 for rec in records:
                     _track(out, rec.value, source)
         return out
