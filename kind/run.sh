@@ -78,6 +78,12 @@ api_server_sets() {
     -o jsonpath='{range .items[*].endpoints[*]}{.addresses[*]}{" "}{end}')
   ports=$(kubectl --context "$CTX" -n default get endpointslices -l kubernetes.io/service-name=kubernetes \
     -o jsonpath='{range .items[*].ports[*]}{.port}{" "}{end}')
+  if [ -z "$ips" ]; then  # a control plane without the EndpointSlice mirroring: the Endpoints object
+    ips=$(kubectl --context "$CTX" -n default get endpoints kubernetes \
+      -o jsonpath='{range .subsets[*]}{.addresses[*].ip}{" "}{end}' 2>/dev/null)
+    ports=$(kubectl --context "$CTX" -n default get endpoints kubernetes \
+      -o jsonpath='{range .subsets[*]}{.ports[*].port}{" "}{end}' 2>/dev/null)
+  fi
   [ -n "$ips" ] || die "no endpoints of the kubernetes Service in context $CTX"
   cidrs="$(kubectl --context "$CTX" -n default get svc kubernetes -o jsonpath='{.spec.clusterIP}')/32"
   for ip in $ips; do cidrs="$cidrs,$ip/32"; done

@@ -51,7 +51,7 @@ def shared_crds_dir() -> Path:
         raise ControlPlaneError(
             f"third-party CRDs not found: {exc}. Set COINSTREAM_SHARED to the directory holding "
             "charts/strimzi-kafka-operator-1.2.0.tgz and charts/spark-operator-2.5.2.tgz (the Makefile "
-            "defaults it to ../shared), or COINSTREAM_CHART_MIRROR to a directory of those archives; "
+            "defaults it to ../shared), or CHART_MIRROR_DIR to a directory of those archives; "
             "on a connected machine `helm pull` fetches them from the repositories in charts/coinstream/Chart.lock"
         ) from exc
 

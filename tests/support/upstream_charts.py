@@ -2,7 +2,7 @@
 
 The archives are the ones `helm dependency build` fetches on a connected machine, pinned by the
 SHA256 in `charts/coinstream/dependencies.sha256` and by `Chart.lock`. They are taken from the
-coinstream cache; a cold cache is filled from `$COINSTREAM_CHART_MIRROR` (a directory of
+coinstream cache; a cold cache is filled from `$CHART_MIRROR_DIR` (a directory of
 archives; default `$COINSTREAM_SHARED/charts`) or, on a connected machine, by `helm pull` from the
 repository in Chart.lock. Every archive is checked against its pinned checksum before use, and
 never copied into the repository. The third-party CRDs (Strimzi, spark-operator) come out of the
@@ -90,7 +90,7 @@ def _sha256(path: Path) -> str:
 
 
 def _mirror() -> Path | None:
-    explicit = os.environ.get("COINSTREAM_CHART_MIRROR")
+    explicit = os.environ.get("CHART_MIRROR_DIR")
     if explicit:
         return Path(explicit)
     # The Makefile points COINSTREAM_SHARED at ../shared; a machine without it pulls the charts.
@@ -120,13 +120,13 @@ def archive(name: str, version: str, repository: str, helm: Path | None = None) 
             out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
             if out.returncode != 0:
                 raise UpstreamChartError(
-                    f"{file} is not in the cache, no mirror (COINSTREAM_CHART_MIRROR) has it and "
+                    f"{file} is not in the cache, no mirror (CHART_MIRROR_DIR) has it and "
                     f"`helm pull` from {repository} failed:\n{out.stderr}"
                 )
             shutil.move(str(pull_dir / file), tmp)
             shutil.rmtree(pull_dir, ignore_errors=True)
         else:
-            raise UpstreamChartError(f"{file}: not cached and no COINSTREAM_CHART_MIRROR / COINSTREAM_SHARED")
+            raise UpstreamChartError(f"{file}: not cached and no CHART_MIRROR_DIR / COINSTREAM_SHARED")
         tmp.replace(dest)
     got = _sha256(dest)
     if got != want:

@@ -6,7 +6,7 @@
 # Usage: dockerd.sh start|stop|env     (`eval "$(dockerd.sh env)"` sets DOCKER_HOST)
 set -euo pipefail
 CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
-RUN=${COINSTREAM_REALNODE_RUN:-/run/coinstream-realnode}/docker
+RUN=${REALNODE_RUN_DIR:-/run/coinstream-realnode}/docker
 DATA=$CACHE/docker
 SOCK=$RUN/docker.sock
 export DOCKER_HOST=unix://$SOCK

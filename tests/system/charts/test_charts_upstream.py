@@ -81,7 +81,7 @@ def test_a_tampered_archive_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     mirror.mkdir()
     (mirror / "trino-1.40.0.tgz").write_bytes(b"not the pinned chart")
     monkeypatch.setenv("COINSTREAM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("COINSTREAM_CHART_MIRROR", str(mirror))
+    monkeypatch.setenv("CHART_MIRROR_DIR", str(mirror))
     with pytest.raises(upstream.UpstreamChartError, match="sha256"):
         upstream.archive("trino", "1.40.0", "https://trinodb.github.io/charts")
     assert not (tmp_path / "cache/charts/trino-1.40.0.tgz").exists()

@@ -75,14 +75,11 @@ def test_api_server_addresses_come_from_the_cluster(tmp_path: Path) -> None:
     """The egress allowed to the API server is the cluster's real endpoint, not a guessed range."""
     kind = yaml.safe_load((REPO / "charts/coinstream/values-kind.yaml").read_text())
     assert all(c.endswith("/32") for c in kind["networkPolicy"]["apiServer"]["cidrs"]), kind["networkPolicy"]
-    # The kubernetes Service's EndpointSlice comes from kube-controller-manager's mirroring.
     with KubeControlPlane(tmp_path) as kube:
         config = yaml.safe_load(kube.admin_kubeconfig.read_text())
         kube.wait_for(
-            "the kubernetes EndpointSlice",
-            lambda: kube.kubectl(
-                "get", "endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes", "-o", "name"
-            ).stdout.strip(),
+            "the kubernetes Service's endpoints",
+            lambda: kube.kubectl("get", "endpoints", "kubernetes", "-n", "default", "-o", "name", check=False).stdout,
             timeout=180,
         )
         sets = run_sh(
