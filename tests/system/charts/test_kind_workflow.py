@@ -8,9 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tests.support.chartlib import REPO, Helm, by_kind_name, pod_specs
-from tests.support.kubeapi import KubeControlPlane
 
 
 def run_sh(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
@@ -69,23 +67,3 @@ def test_a_code_change_rolls_the_pods(tmp_path: Path, helm: Helm) -> None:
     objs = helm.objects("coinstream", "values-kind.yaml", [s for s in platform if s != "--set"])
     notebook = by_kind_name(objs, "Deployment", "coinstream-notebook")
     assert pod_specs(notebook)[0]["containers"][0]["image"].endswith(f":{after}")
-
-
-def test_api_server_addresses_come_from_the_cluster(tmp_path: Path) -> None:
-    """The egress allowed to the API server is the cluster's real endpoint, not a guessed range."""
-    kind = yaml.safe_load((REPO / "charts/coinstream/values-kind.yaml").read_text())
-    assert all(c.endswith("/32") for c in kind["networkPolicy"]["apiServer"]["cidrs"]), kind["networkPolicy"]
-    with KubeControlPlane(tmp_path) as kube:
-        config = yaml.safe_load(kube.admin_kubeconfig.read_text())
-        kube.wait_for(
-            "the kubernetes Service's endpoints",
-            lambda: kube.kubectl("get", "endpoints", "kubernetes", "-n", "default", "-o", "name", check=False).stdout,
-            timeout=180,
-        )
-        sets = run_sh(
-            "api-server-sets",
-            env={"KUBECONFIG": str(kube.admin_kubeconfig), "KUBE_CONTEXT": config["current-context"]},
-        )
-    cluster_ip = "10.96.0.1"
-    assert f"networkPolicy.apiServer.cidrs={{{cluster_ip}/32,127.0.0.1/32}}" in sets, sets
-    assert f"networkPolicy.apiServer.ports={{443,{kube.port}}}" in sets, sets
