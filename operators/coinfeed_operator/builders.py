@@ -416,7 +416,10 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "catalog": config.spark_catalog,
         "namespace": namespace,
         "table": table,
+        # The job checkpoints below <root>/<feed uid>/<topic identity>: a re-created feed or
+        # topic starts fresh instead of crash-looping on offsets of a topic that is gone.
         "checkpoint": f"{config.checkpoints.rstrip('/')}/{owner.namespace}/{feed.name}",
+        "feed_uid": owner.uid,
         "trigger": feed.spec.sink.trigger,
         "group_id_prefix": group_prefix(feed),
     }

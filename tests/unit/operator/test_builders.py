@@ -190,13 +190,15 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     assert (args["--catalog"], args["--namespace"], args["--table"]) == ("lake", "coinstream", "quotes")
     assert args["--trigger"] == "5 seconds"
     assert args["--checkpoint"] == "hdfs://nn:8020/wh/_checkpoints/markets/majors"
+    assert args["--feed-uid"] == OWNER.uid  # a re-created feed (new uid) gets a fresh checkpoint
     assert (args["--warehouse"], args["--metastore-uri"]) == ("hdfs://nn:8020/wh", "thrift://hms:9083")
     # The job parses exactly these flags into its settings.
     job = config_from_argv(spec["arguments"], "test")
-    assert (job.topics, job.quotes, job.checkpoint) == (
+    assert (job.topics, job.quotes, job.checkpoint, job.feed_uid) == (
         args["--topics"],
         "lake.coinstream.quotes",
         args["--checkpoint"],
+        OWNER.uid,
     )
     for role in ("driver", "executor"):
         assert spec[role]["securityContext"]["allowPrivilegeEscalation"] is False
