@@ -48,6 +48,9 @@ lock: | $(UV) ## Re-resolve requirements.lock (dev) and each image's lock from p
 	$(LOCK) pyproject.toml images/notebook/requirements.in --extra notebook -c requirements.lock \
 	  -c images/notebook/requirements.lock -o images/notebook/requirements.lock
 
+pin-jars: venv ## Resolve the Java components from Maven Central and pin every jar's SHA-256 (poms/*.lock)
+	$(PY) -m coinstream.devstack.pins
+
 ##@ Develop
 
 lint: venv ## ruff + mypy
@@ -113,4 +116,4 @@ test: lint check-generated $(TEST_TARGETS) ## Everything CI runs
 
 bench: bench-produce bench-backfill bench-operator bench-stream bench-hdfs bench-queries ## Every benchmark (bench/README.md has the results)
 
-.PHONY: help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce bench-backfill clean
+.PHONY: pin-jars help venv lock lint fmt generate check-generated test test-unit test-ingest demo bench bench-produce bench-backfill clean

@@ -55,7 +55,9 @@ def one_round(bootstrap: str, n: int, days: int, round_no: int) -> dict[str, flo
         )
         ensure_topic(bootstrap, feed.topic, 3)
         metrics = Metrics()
-        client = CoinGeckoClient("demo", SecretStr("k"), fake.base_url, metrics=metrics, calls_per_minute=RATE)
+        client = CoinGeckoClient(
+            "demo", SecretStr("k"), fake.base_url, metrics=metrics, calls_per_minute=RATE, key_hosts=["127.0.0.1"]
+        )
         t0 = time.monotonic()
         client.check_coins(sorted(coins))
         result = run_backfill(feed, client, bootstrap, metrics=metrics)

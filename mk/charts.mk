@@ -33,3 +33,11 @@ e2e-kind: venv ## kind-up -> CoinFeed -> rows in Trino -> helm test -> notebook 
 	$(KIND_RUN) e2e
 
 .PHONY: test-charts kind-up feed trino-port-forward notebook status kind-down e2e-kind
+
+pin-digests: venv ## Resolve every chart image's tag to its digest (needs the registries) into values-digests.yaml
+	$(PY) tools/image_digests.py pin --profile values-production.yaml
+
+check-digests: venv ## Fail if the production profile leaves any image without a digest
+	$(PY) tools/image_digests.py check --profile values-production.yaml
+
+.PHONY: pin-digests check-digests

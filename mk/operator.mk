@@ -9,6 +9,6 @@ test-operator: venv ## Operator: reconcile against etcd/kube-apiserver/controlle
 
 bench-operator: venv ## Operator: apply -> children + status latency for 1 and 50 CoinFeeds
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
-	$(PY) bench/reconcile.py --write-readme
+	PYTHONPATH=$(CURDIR) $(PY) bench/reconcile.py --write-readme
 
 .PHONY: test-operator bench-operator

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from coinfeed_operator.config import OperatorConfig
+from coinstream.ingest.coverage import ledger_topic
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
@@ -24,8 +25,9 @@ MANAGED_BY = "coinfeed-operator"
 FEED_LABEL = f"{API_GROUP}/feed"
 FEED_NAMESPACE_LABEL = f"{API_GROUP}/feed-namespace"
 FEED_FILE = "/etc/coinstream/feed.yaml"
-SECRET_DIR = "/etc/coinstream/secrets"  # noqa: S105 (a mount path, not a secret)
-API_KEY_FILE = f"{SECRET_DIR}/api-key"
+API_KEY_ENV = "COINSTREAM_COINGECKO_API_KEY"
+KAFKA_USER_DIR = "/etc/coinstream/kafka-user"
+KAFKA_CA_DIR = "/etc/coinstream/kafka-ca"
 PRODUCER_HASH = f"{API_GROUP}/producer-config-hash"
 BACKFILL_HASH = f"{API_GROUP}/backfill-hash"
 RUN_AS = 10001  # the coinstream image's non-root user
@@ -100,6 +102,16 @@ def spark_app_name(feed_name: str, owner: Owner, config: OperatorConfig) -> str:
     return f"{feed_name}-{short_hash(owner.namespace, 6)}-stream"
 
 
+def kafka_user_name(feed: CoinFeed) -> str:
+    """The feed's Kafka principal; Strimzi names the user's Secret the same."""
+    return f"{feed.name}-kafka"
+
+
+def group_prefix(feed: CoinFeed) -> str:
+    """Consumer groups of the feed's stream (Spark appends a unique suffix to the prefix)."""
+    return f"{feed.name}-stream"
+
+
 def backfill_hash(feed: CoinFeed) -> str | None:
     """Everything that changes what a backfill must load: the range and granularity, the coins
     and currencies, the source (and its seed or plan), and the topic it loads into. A new coin
@@ -155,6 +167,62 @@ def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifes
     }
 
 
+def kafka_user(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest | None:
+    """The feed's SCRAM user, allowed exactly what its producer, backfill and stream do: write its
+    topic idempotently, read it back (backfill dedup, the stream) with its own consumer groups."""
+    if config.kafka_authentication == "none":
+        return None
+    meta = _meta(feed, owner, kafka_user_name(feed), "kafka-user")
+    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
+
+    def allow(resource: dict[str, str], *operations: str) -> dict[str, Any]:
+        return {"type": "allow", "resource": resource, "operations": list(operations)}
+
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": meta,
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {
+                "type": "simple",
+                "acls": [
+                    allow({"type": "topic", "name": feed.topic, "patternType": "literal"}, "Describe", "Read", "Write"),
+                    # The backfill's coverage ledger and its transactions (one chunk, one commit).
+                    allow(
+                        {"type": "topic", "name": ledger_topic(feed.name), "patternType": "literal"},
+                        "Describe",
+                        "Read",
+                        "Write",
+                    ),
+                    allow(
+                        {
+                            "type": "transactionalId",
+                            "name": f"coinstream-backfill-{feed.name}",
+                            "patternType": "literal",
+                        },
+                        "Describe",
+                        "Write",
+                    ),
+                    allow({"type": "group", "name": group_prefix(feed), "patternType": "prefix"}, "Read"),
+                    allow({"type": "cluster"}, "IdempotentWrite"),
+                ],
+            },
+        },
+    }
+
+
+def kafka_client_env(feed: CoinFeed, config: OperatorConfig) -> list[dict[str, Any]]:
+    if config.kafka_authentication == "none":
+        return []
+    return [
+        {"name": "COINSTREAM_KAFKA_SECURITY_PROTOCOL", "value": "SASL_SSL"},
+        {"name": "COINSTREAM_KAFKA_SASL_USERNAME", "value": kafka_user_name(feed)},
+        {"name": "COINSTREAM_KAFKA_SASL_PASSWORD_FILE", "value": f"{KAFKA_USER_DIR}/password"},
+        {"name": "COINSTREAM_KAFKA_SSL_CA_FILE", "value": f"{KAFKA_CA_DIR}/ca.crt"},
+    ]
+
+
 def feed_document(feed: CoinFeed, namespace: str) -> dict[str, Any]:
     """The CoinFeed as `coinstream feed run -f` / `coinstream backfill -f` read it."""
     return {
@@ -197,7 +265,7 @@ def container_security() -> dict[str, Any]:
 
 def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any]) -> dict[str, Any]:
     """What the producer and the backfill share: feed file, API key file, env, hardening."""
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "COINSTREAM_KAFKA_BOOTSTRAP", "value": config.kafka_bootstrap},
         {"name": "COINSTREAM_LOG_FORMAT", "value": "json"},
         {"name": "COINSTREAM_STATE_DIR", "value": "/tmp/coinstream"},
@@ -210,21 +278,36 @@ def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any])
         {"name": "feed", "configMap": {"name": configmap_name(feed)}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
     ]
-    ref = feed.spec.source.api_key_secret_ref
-    if ref is not None:
-        # A file, not an env var: it never shows up in `kubectl describe` or a process dump.
-        env.append({"name": "COINSTREAM_COINGECKO_API_KEY_FILE", "value": API_KEY_FILE})
-        mounts.append({"name": "api-key", "mountPath": SECRET_DIR, "readOnly": True})
-        volumes.append(
+    if config.kafka_authentication != "none":
+        # The Kafka password as a file from the KafkaUser's Secret, and the cluster CA to trust.
+        env += kafka_client_env(feed, config)
+        mounts += [
+            {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True},
+            {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
+        ]
+        volumes += [
             {
-                "name": "api-key",
+                "name": "kafka-user",
                 "secret": {
-                    "secretName": ref.name,
-                    "items": [{"key": ref.key, "path": "api-key"}],
+                    "secretName": kafka_user_name(feed),
+                    "items": [{"key": "password", "path": "password"}],
                     "defaultMode": 0o440,
                 },
-            }
-        )
+            },
+            {
+                "name": "kafka-ca",
+                "secret": {"secretName": config.kafka_ca, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+            },
+        ]
+    ref = feed.spec.source.api_key_secret_ref
+    if ref is not None:
+        # Resolved by the kubelet, never read by the operator (it has no access to Secrets): a
+        # missing Secret or key stops the pod with CreateContainerConfigError, which the operator
+        # reads from the pod's status and reports as Degraded. `kubectl describe` shows only the
+        # reference.
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        if config.api_key_hosts:
+            env.append({"name": "COINSTREAM_COINGECKO_KEY_HOSTS", "value": ",".join(config.api_key_hosts)})
     return {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -249,14 +332,19 @@ def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) ->
     probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 3}
     container = {
         "name": component,
-        "command": ["coinstream", "feed", "run", "-f", FEED_FILE],
+        # Strimzi owns topics (the feed's user may not create them).
+        "command": ["coinstream", "feed", "run", "-f", FEED_FILE, "--no-ensure-topic"],
         "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
         "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 3},
         "readinessProbe": {**probe, "initialDelaySeconds": 5, "periodSeconds": 10},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     }
     pod = _pod_spec(feed, config, container)
-    pod["containers"][0]["env"].append({"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)})
+    pod["containers"][0]["env"] += [
+        {"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)},
+        # The pod's network namespace is its own: listen beyond loopback for probes and scrapes.
+        {"name": "COINSTREAM_METRICS_HOST", "value": "0.0.0.0"},
+    ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -291,7 +379,7 @@ def backfill_job(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manife
     meta["annotations"] = {BACKFILL_HASH: h}
     container = {
         "name": "backfill",
-        "command": ["coinstream", "backfill", "-f", FEED_FILE],
+        "command": ["coinstream", "backfill", "-f", FEED_FILE, "--no-ensure-topic"],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     }
     pod = _pod_spec(feed, config, container)
@@ -328,9 +416,20 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "catalog": config.spark_catalog,
         "namespace": namespace,
         "table": table,
+        # The job checkpoints below <root>/<feed uid>/<topic identity>: a re-created feed or
+        # topic starts fresh instead of crash-looping on offsets of a topic that is gone.
         "checkpoint": f"{config.checkpoints.rstrip('/')}/{owner.namespace}/{feed.name}",
+        "feed_uid": owner.uid,
         "trigger": feed.spec.sink.trigger,
+        "group_id_prefix": group_prefix(feed),
     }
+    if config.kafka_authentication != "none":
+        given |= {
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_username": kafka_user_name(feed),
+            "kafka_password_file": f"{KAFKA_USER_DIR}/password",
+            "kafka_ca_file": f"{KAFKA_CA_DIR}/ca.crt",
+        }
     unknown = set(given) - set(LakeConfig.model_fields)
     assert not unknown, f"coinstream.lakehouse.jobs.stream_quotes has no flags for {unknown}"
     return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
@@ -353,6 +452,12 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
     }
     if config.hdfs_user:
         role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
+    if config.kafka_authentication != "none":
+        # spark-operator mounts these Secrets into the driver and executor pods.
+        role["secrets"] = [
+            {"name": kafka_user_name(feed), "path": KAFKA_USER_DIR, "secretType": "Generic"},
+            {"name": config.kafka_ca, "path": KAFKA_CA_DIR, "secretType": "Generic"},
+        ]
     meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
     if spark_namespace(owner, config) != owner.namespace:
         # Owner references cannot cross namespaces (the GC would delete the app at once):
@@ -389,8 +494,11 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
 
 def desired_children(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[Manifest]:
     """Every child, in apply order (the ConfigMap before the pods that mount it)."""
-    out = [
-        kafka_topic(feed, owner, config),
+    out = [kafka_topic(feed, owner, config)]
+    user = kafka_user(feed, owner, config)
+    if user is not None:
+        out.append(user)
+    out += [
         config_map(feed, owner),
         producer_deployment(feed, owner, config),
         spark_application(feed, owner, config),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Image references must be pinned: a tag other than `latest`, or a digest.
 _PINNED = r"^[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$"
@@ -17,7 +18,12 @@ class OperatorConfig(BaseSettings):
     kubeconfig: Path | None = Field(default=None, description="Unset: in-cluster ServiceAccount")
     field_manager: str = "coinfeed-operator"
     kafka_cluster: str = Field(default="coinstream", description="Strimzi Kafka CR name (same namespace)")
-    kafka_bootstrap: str = "coinstream-kafka-bootstrap:9092"
+    #: Strimzi's TLS listener with SCRAM-SHA-512 (the platform chart's `tls` listener).
+    kafka_bootstrap: str = "coinstream-kafka-bootstrap:9093"
+    #: scram-sha-512: each feed gets a KafkaUser (ACLs on its own topic) and its pods mount the
+    #: user's Secret and the cluster CA. none: a plain listener (development clusters only).
+    kafka_authentication: Literal["scram-sha-512", "none"] = "scram-sha-512"
+    kafka_ca_secret: str | None = Field(default=None, description="Default: <kafkaCluster>-cluster-ca-cert (Strimzi)")
     producer_image: str = Field(default="ghcr.io/coinstream/coinstream:0.1.0", pattern=_PINNED)
     spark_image: str = Field(default="ghcr.io/coinstream/coinstream-spark:0.1.0", pattern=_PINNED)
     spark_version: str = "4.1.3"
@@ -33,6 +39,10 @@ class OperatorConfig(BaseSettings):
     #: HDFS trusts the user a client names (simple auth): Spark must act as the warehouse owner
     #: (the platform chart's hdfs.user) or it cannot write the tables. None: leave it unset.
     hdfs_user: str | None = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_-]*$")
+    #: Hosts besides CoinGecko's that a feed's `baseUrl` may name together with an API key
+    #: (an egress proxy, a mirror): the administrator's list; the coinstream-crds chart's
+    #: `apiKeyHosts` must list the same hosts. Comma-separated in the environment.
+    api_key_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     #: Prometheus port of the producer pods, and of the operator itself when serve_metrics is on.
     metrics_port: int = Field(default=9100, ge=1024, le=65535)
     serve_metrics: bool = Field(default=False, description="Serve the operator's own /metrics")
@@ -42,12 +52,23 @@ class OperatorConfig(BaseSettings):
     #: API server is the bottleneck more threads only interleave feeds and delay all of them.
     max_workers: int = Field(default=4, ge=1, le=256)
 
+    @field_validator("api_key_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(h.strip().lower() for h in v.split(",") if h.strip())
+        return v
+
     @field_validator("producer_image", "spark_image")
     @classmethod
     def _not_latest(cls, v: str) -> str:
         if v.endswith(":latest"):
             raise ValueError("images must be pinned to a version or digest, never :latest")
         return v
+
+    @property
+    def kafka_ca(self) -> str:
+        return self.kafka_ca_secret or f"{self.kafka_cluster}-cluster-ca-cert"
 
     @property
     def checkpoints(self) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from coinstream.models import CoinFeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus, Condition, ConditionType
 
 HEALTHY_SPARK_STATES = {"RUNNING"}
@@ -88,6 +89,35 @@ def not_ready_reasons(obs: Observed) -> list[str]:
         if state not in HEALTHY_SPARK_STATES:
             reasons.append(f"SparkApplication state {state or 'not reported yet'} (want RUNNING)")
     return reasons
+
+
+def _config_errors(pod: dict[str, Any]) -> list[str]:
+    status = pod.get("status") or {}
+    out = []
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "CreateContainerConfigError":
+            out.append(str(waiting.get("message") or "CreateContainerConfigError"))
+    return out
+
+
+def pod_problems(pods: list[dict[str, Any]], feed: CoinFeed, namespace: str) -> list[str]:
+    """The kubelet's word on the API-key Secret the operator may not read: a pod that cannot start
+    because the Secret or its key is missing (CreateContainerConfigError) makes the feed Degraded."""
+    ref = feed.spec.source.api_key_secret_ref
+    if ref is None:
+        return []
+    problems = []
+    for pod in pods:
+        for message in _config_errors(pod):
+            # The kubelet's wording: `secret "<name>" not found`, `couldn't find key <k> in Secret <ns>/<name>`.
+            if f'secret "{ref.name}"' in message or message.endswith(f"Secret {namespace}/{ref.name}"):
+                problems.append(
+                    f"spec.source.apiKeySecretRef: pod {pod['metadata']['name']} cannot start: {message}; "
+                    f"create it with `kubectl create secret generic {ref.name} -n {namespace} "
+                    f"--from-literal={ref.key}=<key>`"
+                )
+    return sorted(set(problems))
 
 
 def _condition(

@@ -21,11 +21,12 @@ from coinstream.errors import OperationalError
 #: (apiVersion, kind) -> plural. The operator touches nothing else (see rbac.py).
 RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Secret"): "secrets",
+    ("v1", "Pod"): "pods",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
     ("kafka.strimzi.io/v1", "KafkaTopic"): "kafkatopics",
     ("kafka.strimzi.io/v1", "Kafka"): "kafkas",
+    ("kafka.strimzi.io/v1", "KafkaUser"): "kafkausers",
     ("sparkoperator.k8s.io/v1beta2", "SparkApplication"): "sparkapplications",
     ("coinstream.io/v1alpha1", "CoinFeed"): "coinfeeds",
 }

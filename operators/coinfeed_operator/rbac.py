@@ -24,6 +24,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "get"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch", "get"]},
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch", "get"]},
+    # One SCRAM user per feed with ACLs on its own topic; Strimzi's User Operator makes its Secret.
+    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkausers"], "verbs": ["create", "patch", "get"]},
     # delete: only a SparkApplication in a shared Spark namespace (owner references can't reach it).
     {
         "apiGroups": ["sparkoperator.k8s.io"],
@@ -32,8 +34,10 @@ RULES: list[dict[str, Any]] = [
     },
     # Backfill Jobs: one per backfill spec, older ones listed and deleted.
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "get", "create", "patch", "delete"]},
-    # Preflight: the referenced API-key Secret and Kafka cluster exist (read by name only).
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    # No access to Secrets at all: the kubelet resolves the API-key Secret, and a missing one is
+    # read from the pods' status (CreateContainerConfigError) of the feed's own pods.
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+    # Preflight: the Kafka cluster exists (read by name only).
     {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkas"], "verbs": ["get"]},
 ]
 

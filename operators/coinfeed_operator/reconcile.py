@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.health import Observed, compute_status, job_finished
+from coinfeed_operator.health import Observed, compute_status, job_finished, pod_problems
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinstream.errors import OperationalError, UserInputError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
@@ -46,7 +46,7 @@ def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
         return None
 
 
-def parse(body: Mapping[str, Any]) -> CoinFeed:
+def parse(body: Mapping[str, Any], key_hosts: tuple[str, ...] = ()) -> CoinFeed:
     meta = body["metadata"]
     doc = {
         "apiVersion": FEED_API,
@@ -55,7 +55,7 @@ def parse(body: Mapping[str, Any]) -> CoinFeed:
         "spec": dict(body.get("spec") or {}),
     }
     try:
-        return parse_coinfeed(doc, origin=f"CoinFeed {meta['namespace']}/{meta['name']}")
+        return parse_coinfeed(doc, origin=f"CoinFeed {meta['namespace']}/{meta['name']}", key_hosts=key_hosts)
     except CoinFeedError as exc:
         raise SpecCannotWork("; ".join(line.strip() for line in str(exc).splitlines())) from None
 
@@ -77,18 +77,11 @@ def _kafka_exists(api: KubeClient, namespace: str, cluster: str) -> bool:
 
 
 def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorConfig) -> list[str]:
-    """References the API server cannot check; each problem says what to fix."""
+    """References the API server cannot check; each problem says what to fix.
+
+    The API-key Secret is not among them: the operator cannot read Secrets. The kubelet resolves
+    it, and a missing one comes back through the pods' status (see `pod_problems`)."""
     problems = []
-    ref = feed.spec.source.api_key_secret_ref
-    if ref is not None and feed.spec.source.type == "coingecko":
-        secret = api.get("v1", "Secret", namespace, ref.name)
-        if secret is None:
-            problems.append(
-                f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} not found; create it with "
-                f"`kubectl create secret generic {ref.name} -n {namespace} --from-literal={ref.key}=<key>`"
-            )
-        elif ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
-            problems.append(f"spec.source.apiKeySecretRef: Secret {namespace}/{ref.name} has no key {ref.key!r}")
     if not _kafka_exists(api, namespace, config.kafka_cluster):
         problems.append(
             f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
@@ -192,7 +185,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
     owner = builders.Owner(name=name, namespace=namespace, uid=meta["uid"])
     old = old_status(body)
     try:
-        feed = parse(body)
+        feed = parse(body, config.api_key_hosts)
     except SpecCannotWork as exc:
         status = compute_status(
             old=old,
@@ -214,12 +207,18 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
     if not problems:
         try:
             topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
+            user = builders.kafka_user(feed, owner, config)
+            if user is not None:
+                _apply_child(api, user, owner)
             _apply_child(api, builders.config_map(feed, owner), owner)
             deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
             spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
             job = _sync_backfill(api, feed, owner, config, old)
         except OwnedByOther as exc:
             problems = [str(exc)]
+        else:
+            pods = api.list("v1", "Pod", namespace, f"{builders.FEED_LABEL}={feed.name}")
+            problems = pod_problems(pods, feed, namespace)
     if problems:
         status = compute_status(
             old=old,

@@ -48,8 +48,15 @@ def fetch(
     sha1: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Download `url` to `dest` once; verify; atomic rename so a killed run leaves no half file."""
+    """Download `url` to `dest` once; verify; atomic rename so a killed run leaves no half file.
+
+    A cached file is verified again against `sha256` before it is used: the cache is shared and
+    writable, so its content proves nothing by itself."""
     if dest.exists():
+        if sha256 and _digest(dest, "sha256") != sha256.lower():
+            raise DownloadError(
+                f"{dest}: cached file does not match the pinned sha256 {sha256}; delete it to download it again"
+            )
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,10 +92,12 @@ def maven_url(coords: str) -> str:
 
 
 def fetch_maven(coords: str, *, sha256: str | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
+    """A Maven Central artifact; with `sha256` (pinned in the repository) it is checked against that,
+    on download and every later use, else only against the server's own .sha1."""
     url = maven_url(coords)
     dest = cache_dir() / "maven" / url.removeprefix(maven_central() + "/")
     if dest.exists():
-        return dest
+        return fetch(url, dest, sha256=sha256)
     sha1 = None
     if sha256 is None:
         try:

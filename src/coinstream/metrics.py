@@ -75,10 +75,11 @@ class Metrics:
             registry=r,
         )
 
-    def serve(self, port: int) -> None:
-        """Expose /metrics on `port` (0 = don't)."""
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose /metrics on `port` (0 = don't), on loopback unless told otherwise (a pod says
+        0.0.0.0 so Prometheus and the kubelet's probes reach it)."""
         if port:
-            start_http_server(port, registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample, for tests and summaries."""

@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coinstream.platform.hdfs_config import HdfsPorts
+from coinstream.platform.kafka_auth import KafkaAuth
 
 _HDFS = HdfsPorts()
 
@@ -34,6 +35,13 @@ class Settings(BaseSettings):
     maven_url: str = "https://repo1.maven.org/maven2"
     state_dir: Path = Path(".state")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: How clients meet the broker: PLAINTEXT, or SASL_SSL with SCRAM-SHA-512 (the password from a
+    #: mounted Secret file or the environment, the CA to trust from a PEM file).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
@@ -47,12 +55,17 @@ class Settings(BaseSettings):
     hdfs_datanode_ipc_port: int = _HDFS.datanode_ipc
     hdfs_datanode_http_port: int = _HDFS.datanode_http
     metrics_port: int = 0
+    #: Where /metrics listens: loopback on a laptop; the operator sets 0.0.0.0 in pods.
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     #: console (key=value, for people) or json (for log collectors; the charts set it).
     log_format: Literal["console", "json"] = "console"
     coingecko_api_key: SecretStr | None = None
     coingecko_api_key_file: Path | None = None
     coingecko_base_url: str | None = None
+    #: Hosts besides CoinGecko's that may receive the API key, comma-separated: an administrator's
+    #: choice (a proxy, a test server), never a CoinFeed's.
+    coingecko_key_hosts: str = ""
     http_connect_timeout: float = 3.05
     http_read_timeout: float = 10.0
     http_deadline: float = 120.0
@@ -75,6 +88,18 @@ class Settings(BaseSettings):
         if self.coingecko_api_key_file is not None:
             return SecretStr(self.coingecko_api_key_file.read_text().strip())
         return None
+
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth.from_parts(
+            self.kafka_security_protocol,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password,
+            self.kafka_sasl_password_file,
+            self.kafka_ssl_ca_file,
+        )
+
+    def key_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.coingecko_key_hosts.split(",") if h.strip())
 
 
 @lru_cache(maxsize=1)

@@ -246,7 +246,11 @@ class KubeControlPlane:
         return json.loads(self.kubectl(*args, "-o", "json", kubeconfig=kubeconfig).stdout)
 
     def _raw_ok(self, path: str, kubeconfig: Path) -> bool:
-        out = self.kubectl("get", "--raw", path, kubeconfig=kubeconfig, check=False, timeout=10)
+        """One readiness probe; a slow answer (a loaded machine) is "not yet", the caller retries."""
+        try:
+            out = self.kubectl("get", "--raw", path, kubeconfig=kubeconfig, check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            return False
         return out.returncode == 0 and out.stdout.strip() == "ok"
 
     def apply_files(self, *paths: Path | str) -> None:

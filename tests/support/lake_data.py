@@ -64,7 +64,7 @@ def bad_records(now: dt.datetime, n: int, template: Quote) -> list[tuple[bytes, 
             return json.dumps({**rec, "schema_version": 99}).encode(), "unknown_schema_version"
         if kind == 6:
             return json.dumps({**rec, "source_ts": "0001-01-01T00:00:00.000Z"}).encode(), "ancient_timestamp"
-        return json.dumps({**rec, "price": "abc"}).encode(), "malformed_json"
+        return json.dumps({**rec, "price": "abc"}).encode(), "invalid_type"
 
     return [variant(i) for i in range(n)]
 

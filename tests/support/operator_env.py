@@ -52,6 +52,7 @@ def install_operator_crds(kube: KubeControlPlane) -> None:
         REPO / "charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml",
         shared / "strimzi-1.2.0" / "040-Crd-kafka.yaml",
         shared / "strimzi-1.2.0" / "043-Crd-kafkatopic.yaml",
+        shared / "strimzi-1.2.0" / "044-Crd-kafkauser.yaml",
         shared / "spark-operator-2.5.2" / "sparkoperator.k8s.io_sparkapplications.yaml",
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coinstream.app.supervisor import Backoff, Kind, Supervisor, Unit, UnitState
+from coinstream.devstack.process import ServiceError
 from coinstream.devstack.stack import LocalStack
 from coinstream.lakehouse.cli_args import config_to_argv
 from coinstream.lakehouse.config import LakeConfig
@@ -42,6 +43,7 @@ class UpOptions:
     trino: bool = False
     backoff: Backoff = field(default_factory=Backoff)
     stop_services: bool = True  # stop, on the way out, the services this run started
+    start_attempts: int = 3  # tries to bring the local services up before giving up
 
 
 @dataclass
@@ -99,7 +101,16 @@ class Pipeline:
     def start(self) -> None:
         """Bring the local services up (idempotent), then hand the jobs to the supervisor."""
         before = {name for name, st in self.stack.status().items() if st.get("running")}
-        self.stack.up([f for _, f in self.feeds], trino=self.options.trino)
+        for attempt in range(1, self.options.start_attempts + 1):
+            try:
+                self.stack.up([f for _, f in self.feeds], trino=self.options.trino)
+                break
+            except ServiceError as exc:  # a slow first start (a loaded machine): try again, then say why
+                if attempt == self.options.start_attempts:
+                    raise
+                delay = self.options.backoff.delay(attempt)
+                log.warning("up.services_start_failed", attempt=attempt, retry_in=delay, error=str(exc)[:300])
+                time.sleep(delay)
         self._started_services = [n for n in self._service_names() if n not in before]
         for name in self._service_names():
             pid = self._component(name).service.pid()
@@ -199,8 +210,12 @@ class Pipeline:
                     fs.last_error = st.last_error or fs.last_error
         note = self._lake_figures(by_name) if lake else "stopped"
         maintain = self.supervisor.states.get("maintain")
-        if note and maintain is not None and maintain.state in ("waiting", "backoff"):
-            # Nothing to maintain before the first commit: do not spend a Spark start on it.
+        if (
+            (note or not any(f.rows for f in feeds))
+            and maintain is not None
+            and maintain.state in ("waiting", "backoff")
+        ):
+            # Nothing to maintain before the first rows land: do not spend a Spark start on it.
             maintain.next_start = self.supervisor.clock() + self.options.maintain_every
         return UpStatus(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), units, feeds, note)
 

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from coinstream.errors import exit_code
 from coinstream.models import CoinFeed, load_coinfeed
+from coinstream.settings import get_settings
 
 # markup=False: no string printed here is ever parsed for [style] tags; styles come from Text.
 console = Console(stderr=True, markup=False)
@@ -57,5 +58,6 @@ class BoundaryGroup(TyperGroup):
 
 
 def load_or_exit(path: Path) -> CoinFeed:
-    """The feed in `path`; a bad file is a CoinFeedError (bad input: exit 2 at the boundary)."""
-    return load_coinfeed(path)
+    """The feed in `path`; a bad file is a CoinFeedError (bad input: exit 2 at the boundary).
+    Hosts the administrator allows for the API key (COINSTREAM_COINGECKO_KEY_HOSTS) count."""
+    return load_coinfeed(path, key_hosts=get_settings().key_hosts())

@@ -36,7 +36,7 @@ def dashboard(
         where = f"Trino at {thost}:{tport}"
     else:
         raise UserInputError(f"unknown engine {engine!r}: choose duckdb or trino")
-    reader = Reader(opener, stale_after_s=stale_after)
+    reader = Reader(opener, stale_after_s=stale_after, check_every_s=refresh)
     try:
         server = serve(create_app(reader, refresh_seconds=refresh), host, port)
     except OSError as exc:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from coinstream.cli.common import FeedFile, console, load_or_exit, warning
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.ingest.kafka import ensure_topic
+from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, access_denied, check_access, ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
@@ -25,11 +28,26 @@ log = get_logger(__name__)
 EnsureTopic = typer.Option(True, help="Create the topic if missing (local use; in a cluster Strimzi owns topics)")
 
 
+def kafka_guard(command: Callable[..., None]) -> Callable[..., None]:
+    """A missing ACL becomes an error that names the user and the fix (the CLI's boundary prints
+    it), not kafka-python's bare error code."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except AUTHORIZATION_ERRORS as exc:
+            raise access_denied(exc, get_settings().kafka_sasl_username, "this operation") from None
+
+    return guarded
+
+
 def _ensure_topic(feed: CoinFeed, bootstrap: str) -> None:
     ensure_topic(bootstrap, feed.topic, feed.spec.kafka.partitions, feed.spec.kafka.replicas)
 
 
 @feed_app.command("run")
+@kafka_guard
 def run(
     file: Path = FeedFile,
     once: bool = typer.Option(False, "--once", help="One poll cycle, then exit"),
@@ -42,10 +60,11 @@ def run(
     settings = get_settings()
     bootstrap = bootstrap or settings.kafka_bootstrap
     metrics = Metrics()
-    metrics.serve(metrics_port if metrics_port is not None else settings.metrics_port)
+    metrics.serve(metrics_port if metrics_port is not None else settings.metrics_port, settings.metrics_host)
     if feed.spec.suspend:
         console.print(f"feed {feed.name} is suspended (spec.suspend: true): nothing to do")
         return
+    check_access(bootstrap)
     if ensure_topic:
         _ensure_topic(feed, bootstrap)
     stop = threading.Event()
@@ -54,6 +73,7 @@ def run(
     source = make_source(feed, settings, metrics)
     producer = QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}")
     try:
+        producer.check_topic()
         cycles = FeedRunner(feed, source, producer, bootstrap=bootstrap).run(stop, once=once)
     finally:
         # SIGTERM: deliver what is queued within the pod's grace period; a DeliveryError names
@@ -65,6 +85,7 @@ def run(
     )
 
 
+@kafka_guard
 def backfill(
     file: Path = FeedFile,
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap (default COINSTREAM_KAFKA_BOOTSTRAP)"),
@@ -77,6 +98,7 @@ def backfill(
         return
     settings = get_settings()
     bootstrap = bootstrap or settings.kafka_bootstrap
+    check_access(bootstrap)
     if ensure_topic:
         _ensure_topic(feed, bootstrap)
     metrics = Metrics()

@@ -19,13 +19,20 @@ def up(
     file: list[Path] = typer.Option([], "--file", "-f", help="Create the topics of these CoinFeeds"),
     trino: bool = typer.Option(False, "--trino", help="Also start Trino 476 (needs a JDK 24+)"),
     hdfs: bool = typer.Option(False, "--hdfs", help="Keep the warehouse on a local HDFS (decided on first up)"),
+    secure_kafka: bool = typer.Option(
+        False, "--secure-kafka", help="Kafka with SASL_SSL, SCRAM-SHA-512 users and ACLs (decided on first up)"
+    ),
 ) -> None:
     """Start the local services (idempotent: running ones are left alone)."""
     feeds = [load_or_exit(f) for f in file]
-    stack = LocalStack(get_settings())
+    stack = LocalStack(get_settings(), secure_kafka=secure_kafka)
     with console.status("starting local services (first run downloads pinned jars)..."):
         started = stack.up(feeds, trino=trino, hdfs=hdfs)
     console.print(f"local stack up (state in {stack.home}): Kafka at {stack.bootstrap}")
+    if stack.kafka.secure:
+        console.print("  Kafka needs SASL_SSL as user coinstream; clients read these settings:")
+        for key, value in stack.kafka.client_env().items():
+            console.print(f"    export {key}={value}", highlight=False)
     console.print(f"  Hive metastore at {stack.metastore.uri}, warehouse {stack.warehouse}")
     if trino:
         console.print(f"  Trino at {stack.trino.url} (catalog lake, schema coinstream)")

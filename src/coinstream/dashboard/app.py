@@ -55,39 +55,57 @@ class Reader:
     """One engine shared by every request, used by one request at a time (DuckDB connections
     are not thread-safe), opened lazily so the page comes up even before the lakehouse does.
 
-    `poll()` is the cheap question asked every tick (what snapshot is current?); the page
-    re-reads every panel only when its answer changes, and at least every `ages_every_s`
-    so ages keep growing on a feed that stopped.
+    `poll()` answers the question asked every tick (what snapshot is current?) from a token a
+    background thread keeps up to date every `check_every_s`: a tick never waits for the engine,
+    so on a slow machine ticks cannot pile up behind a long render and starve the page. The page
+    re-reads every panel only when the token changes, and at least every `ages_every_s` so ages
+    keep growing on a feed that stopped.
     """
 
     open_engine: Callable[[], Engine]
     stale_after_s: float = 120.0
     ages_every_s: float = 15.0
+    check_every_s: float = 2.0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
+        self._token: str | None = None
+        self._stop = threading.Event()
+        self._checker: threading.Thread | None = None
 
     def _opened(self) -> Engine:
         if self._engine is None:
             self._engine = self.open_engine()
         return self._engine
 
-    def poll(self) -> str:
-        """A token that changes when there is something new to show."""
+    def check(self) -> str:
+        """Ask the engine now: refresh (DuckDB) or read the newest commit (Trino); a token."""
         clock = int(time.time() // self.ages_every_s)
         try:
             with self._lock:
                 engine = self._opened()
                 if isinstance(engine, DuckDBEngine):
-                    engine.refresh()  # picks up snapshots committed since the last tick
+                    engine.refresh()  # picks up snapshots committed since the last check
                     version = engine.version
                 else:
                     version = str(engine.query(TRINO_VERSION)["v"].iloc[0])
-        except Exception as exc:  # shown by the render that follows; retried next tick
+        except Exception as exc:  # shown by the render that follows; retried next check
             log.warning("dashboard.poll_failed", error=str(exc), kind=type(exc).__name__)
             return f"unavailable|{time.time()}"
         return f"{version}|{clock}"
+
+    def poll(self) -> str:
+        """The newest token, without waiting for the engine (the first call checks once)."""
+        if self._checker is None:
+            self._token = self.check()
+            self._checker = threading.Thread(target=self._run, name="dashboard-check", daemon=True)
+            self._checker.start()
+        return self._token or self.check()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.check_every_s):
+            self._token = self.check()
 
     def snapshot(self, search: str | None) -> Snapshot:
         return self._snapshot_at(search, None)
@@ -101,6 +119,9 @@ class Reader:
             )
 
     def close(self) -> None:
+        self._stop.set()
+        if self._checker is not None:
+            self._checker.join(timeout=30)
         with self._lock:
             close = getattr(self._engine, "close", None)
             if close is not None:
@@ -150,7 +171,7 @@ def create_app(reader: Reader, *, refresh_seconds: float = 5.0, title: str = "co
     @app.server.route("/healthz")
     def healthz() -> tuple[str, int, dict[str, str]]:
         """Ready = the lakehouse answers a query (what the readiness probe and `helm test` ask)."""
-        token = reader.poll()
+        token = reader.check()
         ok = not token.startswith("unavailable|")
         return (
             (f"ok {token}\n" if ok else "lakehouse unavailable\n"),

@@ -103,6 +103,7 @@ def latest_table(s: Snapshot) -> html.Table:
 def returns_table(s: Snapshot) -> html.Table:
     rows = []
     for r in s.returns.itertuples(index=False):
+        quotes = None if r.quotes is None or pd.isna(r.quotes) else int(r.quotes)
         rows.append(
             html.Tr(
                 [
@@ -111,12 +112,14 @@ def returns_table(s: Snapshot) -> html.Table:
                     cell(fmt_pct(r.pct_return), r.pct_return, "return"),
                     cell(fmt_ts(r.start_ts), r.start_ts, "ref"),
                     cell(fmt_age(r.elapsed_s), r.elapsed_s, "elapsed"),
-                    html.Td("stale" if r.stale else "ok", className="stale" if r.stale else "fresh"),
+                    cell("n/a" if quotes is None else f"{quotes:,}", quotes, "quotes"),
+                    html.Td(str(r.reason) if r.stale else "ok", className="stale" if r.stale else "fresh"),
                 ],
                 **data_attrs(coin=r.coin_id, window=r.window_name),
             )
         )
-    return table("returns", ["coin", "window", "return", "reference quote", "elapsed", "staleness"], rows)
+    header = ["coin", "window", "return", "reference quote", "elapsed", "quotes", "staleness"]
+    return table("returns", header, rows)
 
 
 def freshness_table(s: Snapshot) -> html.Table:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from coinstream.dashboard.params import ViewParams
-from coinstream.sql import WINDOWS, Investor, QueryError
+from coinstream.sql import Investor, QueryError
 from coinstream.sql.live import LiveQueries
 
 #: Windows shown on the page (the whole history is the report's business).
@@ -40,11 +40,12 @@ class Snapshot:
     taken_at: dt.datetime
     coins: list[str]
     latest: pd.DataFrame  # coin_id, source_ts, price, age_s
-    returns: pd.DataFrame  # coin_id, window_name, pct_return, start_ts, latest_ts, elapsed_s, stale
+    returns: pd.DataFrame  # coin_id, window_name, pct_return, start_ts, end_ts, elapsed_s, quotes, reason, stale
     last_hour: pd.DataFrame  # coin_id, source_ts, price
     candles: pd.DataFrame  # bucket, open, high, low, close, quotes
     market: pd.DataFrame  # coin_id, market_cap, total_volume, high_24h, low_24h, price_change_pct_24h
     freshness: pd.DataFrame  # feed, source, vs_currency, rows, coins, newest_quote, newest_commit, lag_s
+    check_24h: pd.DataFrame  # coin_id, own_pct, source_pct, diff_pp, flagged, reason
     flags: list[Flag] = field(default_factory=list)
 
 
@@ -76,28 +77,17 @@ def choose_source(live: LiveQueries, vs_currency: str, asked: str | None) -> str
     return asked
 
 
-def _returns(inv: Investor, p: ViewParams, coins: Sequence[str], tolerance: float) -> pd.DataFrame:
+def _returns(inv: Investor, p: ViewParams, coins: Sequence[str]) -> pd.DataFrame:
+    """The SQL layer's bounded returns: NULL with a reason when a reference is not within the
+    tolerance of its target; `stale` marks those rows for the page."""
     df = inv.returns(p.vs_currency, coins, windows=PAGE_WINDOWS).copy()
-    if "end_ts" in df:  # the bounded returns name their end reference end_ts
-        df["latest_ts"] = df["end_ts"]
-    latest = df["latest_ts"].map(_utc)
-    start = df["start_ts"].map(_utc)
-    if "elapsed_seconds" in df:
-        df["elapsed_s"] = df["elapsed_seconds"].astype("float64")
-    else:
-        df["elapsed_s"] = [
-            (a - b).total_seconds() if a is not None and b is not None else math.nan
-            for a, b in zip(latest, start, strict=True)
-        ]
-    window_s = df["window_name"].map(lambda w: float(WINDOWS[w] or 0))
-    # A reference further from the window start than the tolerance answers another question.
-    df["stale"] = df["pct_return"].isna() | ((df["elapsed_s"] - window_s).abs() > tolerance * window_s)
+    df["elapsed_s"] = pd.to_numeric(df["elapsed_seconds"], errors="coerce").astype("float64")
+    df["stale"] = df["pct_return"].isna()
     return df
 
 
 def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.datetime | None = None,
-                  stale_after_s: float = 120.0, tolerance: float = 0.10,
-                  disagreement_pp: float = 1.0) -> Snapshot:  # fmt: skip
+                  stale_after_s: float = 120.0, disagreement_pp: float = 1.0) -> Snapshot:  # fmt: skip
     """Read every panel; raises QueryError (a message for the page) on a bad parameter."""
     now = now or dt.datetime.now(dt.UTC)
     source = choose_source(live, p.vs_currency, p.source)
@@ -117,19 +107,20 @@ def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.da
         taken_at=now,
         coins=coins,
         latest=latest,
-        returns=_returns(inv, p, coins, tolerance),
+        returns=_returns(inv, p, coins),
         last_hour=inv.last_hour(p.vs_currency, coins),
         candles=live.candles(p.vs_currency, source, candle_coin, p.interval, p.candle_hours),
-        market=live.market(p.vs_currency, source, coins),
+        market=latest,
         freshness=freshness,
+        check_24h=inv.check_24h(p.vs_currency, coins, tolerance_pp=disagreement_pp),
     )
     snap.flags = quality_flags(snap, stale_after_s=stale_after_s, disagreement_pp=disagreement_pp)
     return snap
 
 
 def quality_flags(snap: Snapshot, *, stale_after_s: float, disagreement_pp: float) -> list[Flag]:
-    """Stale feeds, returns without a reference near their window start, and our own 24 h
-    return disagreeing with the source's `price_change_pct_24h` (a sign of gaps or bad ticks)."""
+    """Stale feeds, returns the SQL layer left NULL (no reference within the tolerance, with its
+    reason), and its 24 h cross-check against the source's `price_change_pct_24h` (gaps, bad ticks)."""
     flags: list[Flag] = []
     for row in snap.freshness.itertuples(index=False):
         lag = row.lag_s
@@ -140,24 +131,15 @@ def quality_flags(snap: Snapshot, *, stale_after_s: float, disagreement_pp: floa
             flags.append(Flag("error", subject, f"newest quote is {lag:,.0f} s old (limit {stale_after_s:,.0f} s)"))
     for row in snap.returns.itertuples(index=False):
         if row.stale:
-            what = "no reference quote" if math.isnan(row.elapsed_s) else f"reference {row.elapsed_s:,.0f} s back"
-            flags.append(Flag("warning", f"{row.coin_id} {row.window_name} return", f"stale: {what}"))
-    own = snap.returns[snap.returns["window_name"] == "24h"].set_index("coin_id")
-    for row in snap.market.itertuples(index=False):
-        theirs = row.price_change_pct_24h
-        if theirs is None or pd.isna(theirs) or row.coin_id not in own.index:
-            continue
-        mine = own.loc[row.coin_id]
-        if bool(mine["stale"]) or pd.isna(mine["pct_return"]):
-            continue
-        gap = abs(float(mine["pct_return"]) * 100 - float(theirs))
-        if gap > disagreement_pp:
+            flags.append(Flag("warning", f"{row.coin_id} {row.window_name} return", f"no value: {row.reason}"))
+    for row in snap.check_24h.itertuples(index=False):
+        if row.flagged is True or (row.flagged is not None and not pd.isna(row.flagged) and bool(row.flagged)):
             flags.append(
                 Flag(
                     "warning",
                     f"{row.coin_id} 24h return",
-                    f"ours {float(mine['pct_return']) * 100:+.2f}% vs source {float(theirs):+.2f}% "
-                    f"({gap:.2f} pp apart, limit {disagreement_pp:g} pp)",
+                    f"ours {float(row.own_pct):+.2f}% vs source {float(row.source_pct):+.2f}% "
+                    f"({abs(float(row.diff_pp)):.2f} pp apart, limit {disagreement_pp:g} pp)",
                 )
             )
     return flags

@@ -43,6 +43,8 @@ class LocalMetastore(JvmService):
     warehouse: str
     port: int = 9083
     heap: str = "384m"
+    #: Loopback unless told otherwise: a laptop's metastore has no authentication.
+    bind_host: str = "127.0.0.1"
     hadoop_conf: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -100,6 +102,7 @@ class LocalMetastore(JvmService):
             "--add-opens=java.base/java.net=ALL-UNNAMED",
             "--add-opens=java.base/java.util=ALL-UNNAMED",
             f"-Dcoinstream.prepTxnTables={str(first_run).lower()}",
+            f"-Dcoinstream.bindHost={self.bind_host}",
             "-cp",
             cp,
             str(_LAUNCHER),

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,23 @@ from coinstream.errors import OperationalError
 
 class ServiceError(OperationalError):
     pass
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files and dirs created meanwhile are 0600/0700: configs, pid files, stack state."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def private_dir(path: Path) -> Path:
+    """mkdir -p with mode 0700 (and tighten an existing one): state dirs hold data and secrets."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
@@ -106,10 +123,14 @@ class Service:
                     f"{self.name}: port {port} on 127.0.0.1 is already in use by another process; "
                     "stop it or choose other ports (see `coinstream local up --help`)"
                 )
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
+        private_dir(self.log_file.parent)
         with self.log_file.open("ab") as log:
+            self.log_file.chmod(0o600)
             proc = subprocess.Popen(
                 list(argv),
+                # Everything a service writes (data, logs, configs) is the user's alone.
+                umask=0o077,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

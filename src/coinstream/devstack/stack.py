@@ -24,7 +24,7 @@ from typing import Any
 from coinstream.devstack.hdfs import LocalHDFS
 from coinstream.devstack.kafka import LocalKafka
 from coinstream.devstack.metastore import LocalMetastore
-from coinstream.devstack.process import ServiceError, free_port
+from coinstream.devstack.process import ServiceError, free_port, private_dir, private_files
 from coinstream.devstack.trino import LocalTrino
 from coinstream.models import CoinFeed
 from coinstream.platform.hdfs_config import HdfsPorts
@@ -58,6 +58,8 @@ class _Background:
 @dataclass
 class LocalStack:
     settings: Settings
+    #: SASL_SSL + SCRAM + ACLs on the broker (`local up --secure-kafka`), decided on its first start.
+    secure_kafka: bool = False
     _trino_start: _Background | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -86,7 +88,10 @@ class LocalStack:
 
     @property
     def kafka(self) -> LocalKafka:
-        return LocalKafka(self.home / "kafka", self.settings.kafka_port, self.settings.kafka_controller_port)
+        home = self.home / "kafka"
+        # A broker made secure stays secure: its state holds the SCRAM users and certificates.
+        secure = self.secure_kafka or (home / "users" / "admin.password").exists()
+        return LocalKafka(home, self.settings.kafka_port, self.settings.kafka_controller_port, secure=secure)
 
     @property
     def bootstrap(self) -> str:
@@ -148,7 +153,12 @@ class LocalStack:
         trino_in_background: bool = False,
     ) -> dict[str, Any]:
         """Start what is not running, in dependency order; with `trino_in_background`, return
-        before Trino is up (`stack.trino` waits for it)."""
+        before Trino is up (`stack.trino` waits for it). Everything written is the user's alone."""
+        with private_files():
+            private_dir(self.home)
+            return self._up(feeds, trino=trino, hdfs=hdfs, trino_in_background=trino_in_background)
+
+    def _up(self, feeds: Iterable[CoinFeed], *, trino: bool, hdfs: bool, trino_in_background: bool) -> dict[str, Any]:
         hdfs = hdfs or self.on_hdfs
         started: dict[str, Any] = {"kafka": self.kafka.up()}
         started["topics_created"] = [

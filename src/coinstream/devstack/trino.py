@@ -28,6 +28,19 @@ from coinstream.settings import get_settings
 from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
 
 CATALOG = "lake"
+#: SHA-256 of the Maven Central archives, pinned here (not fetched from the same server).
+ARCHIVE_SHA256 = {
+    "io.trino:trino-server-core:476:tar.gz": "0f388f9967c177ae70a47c099082fc95387f0c3cb96d8000d1d41fc3a5223158",
+    "io.trino:trino-iceberg:476:zip": "99edba5b491ed94d599aeb61e0794272d3569d8b563f3bb8569e8a49daa87b6c",
+    "io.trino:trino-hdfs:474:zip": "ad68b961d50f5d37df0c6fc73dbd5b11d862a02aeda0107cd1428597f139b316",
+}
+
+
+def _archive(coords: str) -> Path:
+    sha256 = ARCHIVE_SHA256.get(coords)
+    if sha256 is None:
+        raise ServiceError(f"no pinned sha256 for {coords}: add it to ARCHIVE_SHA256 after checking the artifact")
+    return fetch_maven(coords, sha256=sha256)
 
 
 def install_trino(version: str = TRINO_VERSION) -> Path:
@@ -35,8 +48,8 @@ def install_trino(version: str = TRINO_VERSION) -> Path:
     root = cache_dir() / "trino" / f"trino-server-{version}"
     if (root / ".done").exists():
         return root
-    core = fetch_maven(f"io.trino:trino-server-core:{version}:tar.gz")
-    plugin = fetch_maven(f"io.trino:trino-iceberg:{version}:zip")
+    core = _archive(f"io.trino:trino-server-core:{version}:tar.gz")
+    plugin = _archive(f"io.trino:trino-iceberg:{version}:zip")
     tmp = root.with_name(root.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -64,7 +77,7 @@ def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:
     target = root / "plugin" / "iceberg" / "hdfs"
     if (target / ".done").exists():
         return target
-    archive = fetch_maven(f"io.trino:trino-hdfs:{version}:zip")
+    archive = _archive(f"io.trino:trino-hdfs:{version}:zip")
     tmp = root / "plugin" / ".hdfs.part"
     shutil.rmtree(tmp, ignore_errors=True)
     with zipfile.ZipFile(archive) as zf:
@@ -109,6 +122,7 @@ class LocalTrino(JvmService):
     warehouse: str
     port: int = 8080
     heap: str = "1G"
+    bind_host: str = "127.0.0.1"
     hadoop_conf: dict[str, str] = field(default_factory=dict)
     version: str = TRINO_VERSION
 
@@ -176,6 +190,9 @@ class LocalTrino(JvmService):
             "--add-opens=java.base/java.nio=ALL-UNNAMED",
             "--sun-misc-unsafe-memory-access=allow",
             "-Dnode.environment=coinstream",
+            # Loopback only: HTTP server, discovery and internal communication.
+            f"-Dnode.bind-ip={self.bind_host}",
+            f"-Dnode.internal-address={self.bind_host}",
             f"-Dnode.id={(self.home / 'node.id').read_text().strip()}",
             f"-Dnode.data-dir={self.home / 'data'}",
             f"-Dconfig={etc / 'config.properties'}",

@@ -31,6 +31,7 @@ from coinstream.ingest.coverage import (
     missing,
     read_ledger,
 )
+from coinstream.ingest.kafka import client_config
 from coinstream.ingest.sources.base import HistoryChunk, MarketSource
 from coinstream.ingest.sources.errors import SourceError
 from coinstream.logs import get_logger
@@ -74,7 +75,7 @@ class ChunkWriter:
             acks="all",
             linger_ms=20,
             batch_size=256 * 1024,
-            **config,
+            **client_config(**config),
         )
         self._producer.init_transactions()  # fences any older run of this feed, aborting its open chunk
 

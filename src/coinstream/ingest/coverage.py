@@ -94,7 +94,9 @@ def decode(value: bytes) -> list[Interval]:
 
 def ensure_ledger_topic(bootstrap: str, name: str, replicas: int = 1) -> None:
     """One partition, compacted: the newest record per series is all a reader needs."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    from coinstream.ingest.kafka import client_config
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **client_config())
     try:
         if name in admin.list_topics():
             return

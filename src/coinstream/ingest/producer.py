@@ -18,11 +18,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
 from kafka.producer.future import FutureRecordMetadata
 
 from coinstream.errors import OperationalError
 from coinstream.ingest.gaps import Gap
+from coinstream.ingest.kafka import client_config
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -120,7 +121,7 @@ class QuoteProducer:
             batch_size=batch_size,
             delivery_timeout_ms=delivery_timeout_ms,
             max_block_ms=max_block_ms,
-            **kafka_config,
+            **client_config(**kafka_config),
         )
         self._producer: KafkaProducer | None = None
         self._connect()
@@ -283,6 +284,18 @@ class QuoteProducer:
     @property
     def acked(self) -> int:
         return self._acked
+
+    def check_topic(self) -> None:
+        """Fail before the first poll if the broker denies this client the topic (ACLs): otherwise
+        every send would only be counted as a delivery error. A topic not there yet is not an error
+        here (Strimzi may still be creating it)."""
+        producer = self._connect()
+        if producer is None:
+            return  # the broker is down: an outage, handled like any other
+        try:
+            producer.partitions_for(self.topic)
+        except KafkaTimeoutError:
+            log.warning("kafka.topic_not_ready", topic=self.topic)
 
     def close(self, timeout: float = 30.0) -> None:
         """Deliver what is queued within `timeout`, then close; DeliveryError with the count if not."""

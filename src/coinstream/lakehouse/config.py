@@ -8,10 +8,15 @@ through untouched, so no code path depends on the storage scheme.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coinstream.platform.kafka_auth import KafkaAuth
+
+_INTERVAL = re.compile(r"^([1-9][0-9]*) (second|minute|hour)s?$")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
 _TRIGGER = re.compile(r"^(availableNow|once|[1-9][0-9]* (millisecond|second|minute)s?)$")
 
 
@@ -19,6 +24,15 @@ class LakeConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COINSTREAM_LAKE_", frozen=True, extra="ignore")
 
     bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SASL_SSL (SCRAM-SHA-512) or SSL")
+    kafka_username: str | None = Field(default=None, description="SCRAM user (the feed's KafkaUser)")
+    kafka_password_file: str | None = Field(
+        default=None, description="File holding the SCRAM password (a mounted Secret; never a flag value)"
+    )
+    kafka_ca_file: str | None = Field(default=None, description="PEM CA bundle the broker's certificate chains to")
+    group_id_prefix: str | None = Field(
+        default=None, description="Consumer group prefix (the KafkaUser's ACLs allow exactly this prefix)"
+    )
     topics: str = Field(default=r"coinstream\.quotes\..*", description="Kafka topic regex (subscribePattern)")
     warehouse: str = Field(default="file:///tmp/coinstream/warehouse", description="Warehouse URI")
     metastore_uri: str = Field(default="thrift://127.0.0.1:9083")
@@ -26,7 +40,15 @@ class LakeConfig(BaseSettings):
     namespace: str = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_]*$")
     table: str = Field(default="quotes", pattern=r"^[a-z_][a-z0-9_]*$")
     quarantine_table: str = Field(default="quotes_quarantine", pattern=r"^[a-z_][a-z0-9_]*$")
-    checkpoint: str = Field(default="file:///tmp/coinstream/checkpoints/quotes")
+    checkpoint: str = Field(
+        default="file:///tmp/coinstream/checkpoints/quotes",
+        description="Checkpoint root; the job uses <root>/<feed uid>/<topic identity> below it",
+    )
+    feed_uid: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="The CoinFeed's metadata.uid: a re-created feed starts a fresh checkpoint",
+    )
     trigger: str = Field(default="5 seconds", description="'N seconds', 'availableNow' or 'once'")
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
     starting_offsets: str = "earliest"
@@ -49,6 +71,28 @@ class LakeConfig(BaseSettings):
         if not _TRIGGER.match(value):
             raise ValueError(f"trigger {value!r}: use 'N seconds', 'N minutes', 'availableNow' or 'once'")
         return value
+
+    @field_validator("dedup_window")
+    @classmethod
+    def _dedup_window(cls, value: str) -> str:
+        if not _INTERVAL.match(value):
+            raise ValueError(f"dedup_window {value!r}: use 'N seconds', 'N minutes' or 'N hours'")
+        return value
+
+    @property
+    def dedup_window_seconds(self) -> int:
+        m = _INTERVAL.match(self.dedup_window)
+        assert m is not None  # validated above
+        return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth.from_parts(
+            self.kafka_security_protocol,
+            self.kafka_username,
+            None,
+            Path(self.kafka_password_file) if self.kafka_password_file else None,
+            Path(self.kafka_ca_file) if self.kafka_ca_file else None,
+        )
 
     @property
     def quotes(self) -> str:

@@ -19,8 +19,10 @@ KNOWN_SCHEMA_VERSIONS = (SCHEMA_VERSION,)
 
 REASONS = (
     "empty_value",
+    "oversized_value",
     "unparseable_timestamp",
     "malformed_json",
+    "invalid_type",
     "unknown_schema_version",
     "missing_field",
     "missing_price",
@@ -28,6 +30,8 @@ REASONS = (
     "future_timestamp",
     "ancient_timestamp",
 )
+#: A quote is a few hundred bytes; anything this large is not one (and is kept whole in quarantine).
+MAX_VALUE_CHARS = 64 * 1024
 #: Nothing was priced before Bitcoin's genesis block; older times are corrupt data.
 EARLIEST_TS = "2009-01-03 00:00:00"
 
@@ -44,25 +48,28 @@ def reason_column(q: Any, raw: Any, future_tolerance_seconds: int) -> Any:
     from pyspark.sql import functions as F
 
     def raw_field(name: str) -> Any:
-        return F.get_json_object(raw, f"$.{name}")
+        return F.get_json_object(raw, f"$.{name}" if name else "$")
 
     bad_ts = F.lit(False)
     for ts in ("source_ts", "ingest_ts"):
-        bad_ts = bad_ts | (raw_field(ts).isNotNull() & q[ts].isNull())
+        # The parsed column first: And short-circuits, so valid rows never re-parse the JSON.
+        bad_ts = bad_ts | (q[ts].isNull() & raw_field(ts).isNotNull())
     missing = F.lit(False)
     for name in REQUIRED:
         missing = missing | q[name].isNull() | (F.length(q[name].cast("string")) == 0)
     horizon = F.current_timestamp() + F.make_interval(secs=F.lit(future_tolerance_seconds))
     price = q["price"]
+    version = q["schema_version"]
+    # get_json_object(raw, '$') is null only when the text is not JSON at all: a corrupt
+    # record that *is* JSON has a value of the wrong type (e.g. "price": "abc").
     return (
         F.when(raw.isNull() | (F.length(F.trim(raw)) == 0), F.lit("empty_value"))
+        .when(F.length(raw) > MAX_VALUE_CHARS, F.lit("oversized_value"))
         .when(bad_ts, F.lit("unparseable_timestamp"))
-        .when(q[CORRUPT].isNotNull(), F.lit("malformed_json"))
-        .when(
-            q["schema_version"].isNull() | ~q["schema_version"].isin(*KNOWN_SCHEMA_VERSIONS),
-            F.lit("unknown_schema_version"),
-        )
-        .when(missing, F.lit("missing_field"))
+        .when(q[CORRUPT].isNotNull() & raw_field("").isNull(), F.lit("malformed_json"))
+        .when(q[CORRUPT].isNotNull(), F.lit("invalid_type"))
+        .when(version.isNotNull() & ~version.isin(*KNOWN_SCHEMA_VERSIONS), F.lit("unknown_schema_version"))
+        .when(missing | version.isNull(), F.lit("missing_field"))
         .when(price.isNull(), F.lit("missing_price"))
         .when(F.isnan(price) | (price <= 0) | (price == float("inf")), F.lit("invalid_price"))
         .when(q["source_ts"] > horizon, F.lit("future_timestamp"))
@@ -88,7 +95,10 @@ def parse_records(kafka_df: Any, future_tolerance_seconds: int) -> Any:
         ).alias("q"),
     )
     q = F.col("q")
-    return parsed.withColumn("reason", reason_column(q, F.col("raw_value"), future_tolerance_seconds))
+    with_reason = parsed.withColumn("reason", reason_column(q, F.col("raw_value"), future_tolerance_seconds))
+    # Only the quarantine needs the raw text: dropping it from good rows halves what the
+    # dedup shuffle and the batch cache carry.
+    return with_reason.withColumn("raw_value", F.when(F.col("reason").isNotNull(), F.col("raw_value")))
 
 
 def identity_key() -> Any:

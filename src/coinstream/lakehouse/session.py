@@ -43,6 +43,10 @@ def spark_conf(cfg: LakeConfig) -> dict[str, str]:
     }
     if cfg.master:
         conf["spark.master"] = cfg.master
+    if (cfg.master or "").startswith("local"):
+        # On a laptop the driver's block manager and RPC ports stay on loopback.
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
     jars = cfg.jars
     if jars is None and (cfg.master or "").startswith("local"):
         # Locally: resolve once into the cache. In the cluster (no master set here) the

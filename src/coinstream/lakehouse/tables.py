@@ -26,6 +26,8 @@ QUARANTINE_COLUMNS = (
     ("kafka_ts", "TIMESTAMP"),
     ("quarantined_at", "TIMESTAMP"),
 )
+#: A quarantined record is its Kafka position (the timestamp tells a re-created topic's offsets apart).
+QUARANTINE_KEY = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_ts")
 TABLE_PROPERTIES = {
     "format-version": "2",
     "write.distribution-mode": "hash",
@@ -61,10 +63,36 @@ def quarantine_ddl(cfg: LakeConfig) -> str:
     )
 
 
+def _idempotent(spark: Any, sql: str) -> None:
+    """Run DDL another writer may be running at the same moment (two feeds starting on one table)."""
+    try:
+        spark.sql(sql)
+    except Exception as exc:
+        text = str(exc)
+        if "AlreadyExists" not in text and "already exists" not in text and "ALREADY_EXISTS" not in text:
+            raise
+
+
+def evolve(spark: Any, table: str, columns: list[tuple[str, str]]) -> list[str]:
+    """Add the columns the model gained since the table was created (old rows read them as null).
+
+    Iceberg adds columns by id in metadata only: no data file is rewritten, and every engine
+    reading the table sees the new column at once.
+    """
+    have = {f.name for f in spark.table(table).schema.fields}
+    added = [name for name, _ in columns if name not in have]
+    for name, spark_type in columns:
+        if name in added:
+            _idempotent(spark, f"ALTER TABLE {table} ADD COLUMN {name} {spark_type}")
+    return added
+
+
 def ensure_tables(spark: Any, cfg: LakeConfig) -> None:
-    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {cfg.catalog}.{cfg.namespace}")
-    spark.sql(quotes_ddl(cfg))
-    spark.sql(quarantine_ddl(cfg))
+    _idempotent(spark, f"CREATE NAMESPACE IF NOT EXISTS {cfg.catalog}.{cfg.namespace}")
+    _idempotent(spark, quotes_ddl(cfg))
+    _idempotent(spark, quarantine_ddl(cfg))
+    evolve(spark, cfg.quotes, quote_columns())
+    evolve(spark, cfg.quarantine, list(QUARANTINE_COLUMNS))
     # Without a write ordering Iceberg picks its fanout writer: one open Parquet file per
     # partition touched. A 13-year backfill touches ~4,750 days in one batch and runs the
     # driver out of heap. Ordering within each task by day (then series) lets the clustered

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from coinstream.errors import UserInputError
@@ -32,6 +40,20 @@ EARLIEST_HISTORY = dt.date(2013, 4, 28)
 #: derives `<app>-driver` and `<app>-ui-svc` (a Service: DNS-1035, must start with a letter).
 FEED_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 FEED_NAME_MAX = 40
+#: CoinGecko's own API hosts per plan: the only hosts an API key goes to unless the platform
+#: administrator allows more (operator configuration, never the CoinFeed author).
+COINGECKO_HOSTS = {"public": "api.coingecko.com", "demo": "api.coingecko.com", "pro": "pro-api.coingecko.com"}
+OFFICIAL_KEY_HOSTS = ("api.coingecko.com", "pro-api.coingecko.com")
+
+
+def key_url_pattern(hosts: tuple[str, ...] | list[str] = ()) -> str:
+    """https://<one of the hosts>[:port][/path], nothing else (no user info, no other scheme).
+
+    One regex for pydantic and CEL alike (CEL's url() functions cost too much for the CRD budget);
+    the coinstream-crds chart appends the administrator's hosts (value `apiKeyHosts`) to the group.
+    """
+    alternatives = "|".join(h.lower().replace(".", "[.]") for h in (*OFFICIAL_KEY_HOSTS, *hosts))
+    return f"^https://({alternatives})(:[0-9]+)?(/.*)?$"
 
 
 def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
@@ -67,8 +89,26 @@ class SecretKeyRef(_Spec):
     key: str = Field(default="apiKey", min_length=1, max_length=253, description="Key inside the Secret")
 
 
+KEY_HOST_MESSAGE = (
+    "baseUrl with apiKeySecretRef: the API key is sent only over https to CoinGecko "
+    f"({', '.join(OFFICIAL_KEY_HOSTS)}) or to a host the platform administrator allows "
+    "(coinstream-crds value apiKeyHosts and the operator's COINSTREAM_OPERATOR_API_KEY_HOSTS); "
+    "remove baseUrl or ask an administrator to allow the host"
+)
+
+
+def key_host_allowed(url: str, allowed: tuple[str, ...] | list[str] = ()) -> bool:
+    """May an API key go to `url`? https to a CoinGecko host or an administrator-allowed one."""
+    return re.match(key_url_pattern(allowed), url) is not None
+
+
 class SourceSpec(_Spec):
-    """In a cluster the CoinGecko key can only come from a Secret (no env), hence the CEL rules."""
+    """In a cluster the CoinGecko key can only come from a Secret (no env), hence the CEL rules.
+
+    Whoever writes a CoinFeed picks `baseUrl`, but the key in the Secret belongs to the platform:
+    the two together may only point at a host the administrator trusts (validation context
+    `key_hosts`, from the operator's or the CLI's settings; the CRD carries the same list).
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -83,6 +123,11 @@ class SourceSpec(_Spec):
                     "self.type == 'coingecko' || (!has(self.apiKeySecretRef) && !has(self.baseUrl))",
                     "a simulated source calls no API: remove apiKeySecretRef and baseUrl",
                     ".type",
+                ),
+                _cel(
+                    f"!has(self.apiKeySecretRef) || !has(self.baseUrl) || self.baseUrl.matches('{key_url_pattern()}')",
+                    KEY_HOST_MESSAGE,
+                    ".baseUrl",
                 ),
             ]
         }
@@ -104,6 +149,15 @@ class SourceSpec(_Spec):
         description="Override the API base URL (a proxy or a test server)",
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Simulator seed: same seed, same market")
+
+    @model_validator(mode="after")
+    def _key_only_to_allowed_hosts(self, info: ValidationInfo) -> SourceSpec:
+        if self.api_key_secret_ref is None or self.base_url is None:
+            return self
+        allowed = tuple((info.context or {}).get("key_hosts", ()))
+        if not key_host_allowed(self.base_url, allowed):
+            raise ValueError(KEY_HOST_MESSAGE)
+        return self
 
 
 class BackfillSpec(_Spec):
@@ -282,11 +336,12 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def parse_coinfeed(data: Any, origin: str = "<input>") -> CoinFeed:
+def parse_coinfeed(data: Any, origin: str = "<input>", key_hosts: tuple[str, ...] = ()) -> CoinFeed:
+    """`key_hosts`: hosts besides CoinGecko's that may receive the API key (administrator's choice)."""
     if not isinstance(data, dict):
         raise CoinFeedError(f"{origin}: expected a CoinFeed mapping, got {type(data).__name__}")
     try:
-        return CoinFeed.model_validate(data)
+        return CoinFeed.model_validate(data, context={"key_hosts": key_hosts})
     except ValidationError as exc:
         lines = [
             f"  {_loc(err['loc']) or '<root>'}: {err['msg']}"
@@ -300,7 +355,7 @@ def _short(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) and len(repr(value)) < 80
 
 
-def load_coinfeed(path: str | Path) -> CoinFeed:
+def load_coinfeed(path: str | Path, key_hosts: tuple[str, ...] = ()) -> CoinFeed:
     """Read the one CoinFeed in a YAML file (the same file `kubectl apply` takes)."""
     p = Path(path)
     try:
@@ -312,4 +367,4 @@ def load_coinfeed(path: str | Path) -> CoinFeed:
     feeds = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
     if len(feeds) != 1:
         raise CoinFeedError(f"{p}: expected exactly one document of kind CoinFeed, found {len(feeds)}")
-    return parse_coinfeed(feeds[0], origin=str(p))
+    return parse_coinfeed(feeds[0], origin=str(p), key_hosts=key_hosts)

@@ -86,6 +86,7 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(1800)  # two Spark JVMs, Kafka and the metastore on 2 shared cores
 def test_up_runs_supervises_and_stops_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "state"
     start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=20)).date().isoformat()
@@ -115,7 +116,7 @@ def test_up_runs_supervises_and_stops_cleanly(tmp_path: Path) -> None:
             ok = f.get("rows") and f["rows"] > 60 and f.get("lag_s") is not None and f["lag_s"] < 60
             return s if ok else None
 
-        s = wait_for("fresh live rows", live_and_fresh, 600, proc, log)
+        s = wait_for("fresh live rows", live_and_fresh, 900, proc, log)
         first_rows, first_lag = feed(s)["rows"], feed(s)["lag_s"]
         fresh_s = time.monotonic() - began
         assert unit(s, "backfill-up-sim")["state"] == "done"

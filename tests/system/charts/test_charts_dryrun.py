@@ -87,6 +87,44 @@ def test_the_generated_crd_rejects_a_bad_feed(kube: KubeControlPlane) -> None:
     assert out.returncode != 0 and "spec.coins" in out.stderr, out.stderr
 
 
+def test_crd_key_hosts_come_from_the_administrator(kube: KubeControlPlane, helm: Helm, tmp_path: Path) -> None:
+    """The CRD refuses a key sent to an unlisted host; the crds chart's apiKeyHosts allows one."""
+    source = {
+        "type": "coingecko",
+        "plan": "demo",
+        "apiKeySecretRef": {"name": "cg"},
+        "baseUrl": "https://proxy.example/v3",
+    }
+    feed = {
+        "apiVersion": "coinstream.io/v1alpha1",
+        "kind": "CoinFeed",
+        "metadata": {"name": "k", "namespace": NAMESPACE},
+        "spec": {"coins": ["bitcoin"], "source": source},
+    }
+
+    def apply() -> tuple[int, str]:
+        out = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(feed), check=False)
+        return out.returncode, out.stderr
+
+    def install(crd: dict[str, object]) -> None:
+        # An update of an Established CRD: no need to wait for Established again, the dry-runs poll.
+        (tmp_path / "crd.yaml").write_text(yaml.safe_dump(crd))
+        kube.apply_files(tmp_path / "crd.yaml")
+
+    code, err = apply()
+    assert code != 0 and "the API key is sent only over https to CoinGecko" in err, err
+    (default_crd,) = [o for o in helm.objects("coinstream-crds") if o["kind"] == "CustomResourceDefinition"]
+    (widened,) = [o for o in helm.objects("coinstream-crds", None, ["apiKeyHosts={proxy.example}"])
+                  if o["kind"] == "CustomResourceDefinition"]  # fmt: skip
+    install(widened)
+    try:
+        # A changed CRD reaches the API server's handlers asynchronously: poll.
+        kube.wait_for("the widened CRD accepts proxy.example", lambda: apply()[0] == 0, timeout=120)
+    finally:
+        install(default_crd)
+        kube.wait_for("the default CRD refuses again", lambda: apply()[0] != 0, timeout=120)
+
+
 def test_a_privileged_pod_is_refused_in_the_namespace(kube: KubeControlPlane) -> None:
     """Proves the namespace really enforces `restricted` (so the zero-warning results mean something),
     and with it that the control plane runs the Pod Security admission (the only test of it)."""
@@ -157,10 +195,12 @@ def test_operator_rbac_is_least_privilege(kube: KubeControlPlane, helm: Helm, tm
             ("create", "pods"),
             ("create", "rolebindings.rbac.authorization.k8s.io"),
             ("delete", "coinfeeds.coinstream.io"),
-            ("get", "secrets"),
+            ("get", "secrets"),  # the kubelet resolves the API-key Secret, not the operator
+            ("get", "pods"),
         ]
-        for verb, resource in denied[:-1]:
+        for verb, resource in denied:
             assert not can(verb, resource), f"operator may {verb} {resource}"
+        assert can("list", "pods"), "the operator reads its pods' status (a missing Secret)"
         assert not can("get", "secrets", "default")
         assert not can("create", "clusterroles.rbac.authorization.k8s.io", None)
         assert not can("list", "namespaces", None)

@@ -119,7 +119,7 @@ def test_operator_deployment_and_least_privilege_rbac(rendered: dict) -> None:
     assert "--namespace=coinstream" in container["args"] and "--all-namespaces" not in container["args"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["COINSTREAM_OPERATOR_METRICS_PORT"] == "9100"
-    assert env["COINSTREAM_OPERATOR_KAFKA_BOOTSTRAP"] == "coinstream-kafka-bootstrap:9092"
+    assert env["COINSTREAM_OPERATOR_KAFKA_BOOTSTRAP"] == "coinstream-kafka-bootstrap:9093"  # TLS + SCRAM
     rules = yaml.safe_load((CHARTS / "coinstream-operator/files/clusterrole-rules.yaml").read_text())
     assert by_kind_name(objs, "ClusterRole", "coinstream-operator")["rules"] == rules
     # The resource rules are granted only in the watched namespace, never cluster-wide.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -54,9 +55,27 @@ def test_local_up_is_idempotent_and_status_reports(stack_env):
     assert Path(stack_env["COINSTREAM_STATE_DIR"], "kafka", "kafka.pid").read_text() == pid
     status = cli(stack_env, "local", "status")
     assert "coinstream.quotes.majors-sim" in status.stdout and "yes" in status.stdout
+    _assert_private_and_loopback(Path(stack_env["COINSTREAM_STATE_DIR"]))
     down = cli(stack_env, "local", "down")
     assert "kafka" in down.stderr
     assert "no" in cli(stack_env, "local", "status").stdout
+
+
+def _assert_private_and_loopback(state: Path) -> None:
+    """Everything under the state dir is the user's alone; every service listens on loopback."""
+    from tests.support.sockets import beyond_loopback, listening
+
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    shared = [
+        f"{p.relative_to(state)} {stat.S_IMODE(p.lstat().st_mode):o}"
+        for p in [state, *state.rglob("*")]
+        if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
+    ]
+    assert shared == [], f"state files readable by others: {shared[:10]}"
+    pids = {name: int((state / name / f"{name}.pid").read_text()) for name in ("kafka", "metastore")}
+    for name, pid in pids.items():
+        assert listening(pid), f"{name} listens nowhere"
+        assert beyond_loopback(pid) == [], f"{name} listens beyond loopback: {beyond_loopback(pid)}"
 
 
 def test_local_up_says_when_the_port_is_taken(stack_env):
@@ -77,7 +96,11 @@ def test_feed_once_backfill_and_watch_against_coingecko(stack_env, tmp_path):
             "  source: {type: coingecko, plan: pro}\n  pollIntervalSeconds: 30\n"
             "  backfill: {from: '2026-01-01', granularity: daily}\n"
         )
-        env = {**stack_env, "COINSTREAM_COINGECKO_BASE_URL": fake.base_url}
+        env = {
+            **stack_env,
+            "COINSTREAM_COINGECKO_BASE_URL": fake.base_url,
+            "COINSTREAM_COINGECKO_KEY_HOSTS": "127.0.0.1",
+        }
         key_file = tmp_path / "apiKey"
         key_file.write_text("CG-secret-pro-key\n")
         env["COINSTREAM_COINGECKO_API_KEY_FILE"] = str(key_file)  # as the operator mounts the Secret
@@ -113,7 +136,12 @@ def test_unknown_coin_fails_before_polling(stack_env, tmp_path):
             "apiVersion: coinstream.io/v1alpha1\nkind: CoinFeed\nmetadata: {name: typo}\n"
             "spec: {coins: [bitcoin, etherium], source: {type: coingecko, plan: demo}}\n"
         )
-        env = {**stack_env, "COINSTREAM_COINGECKO_BASE_URL": fake.base_url, "COINSTREAM_COINGECKO_API_KEY": "k"}
+        env = {
+            **stack_env,
+            "COINSTREAM_COINGECKO_BASE_URL": fake.base_url,
+            "COINSTREAM_COINGECKO_API_KEY": "k",
+            "COINSTREAM_COINGECKO_KEY_HOSTS": "127.0.0.1",
+        }
         assert cli(env, "local", "up").returncode == 0
         res = cli(env, "feed", "run", "-f", str(feed), "--once")
         assert res.returncode == 2 and "unknown CoinGecko coin ids: etherium" in res.stderr

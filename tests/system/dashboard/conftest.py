@@ -44,7 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         quotes = market_history(now, COINS, days=40, feed="majors-sim")
         table = quotes_table(metastore.uri, metastore.warehouse)
         append(table, quotes)
-        reader = Reader(embedded_engine(metastore.uri, metastore.warehouse), stale_after_s=600)
+        reader = Reader(embedded_engine(metastore.uri, metastore.warehouse), stale_after_s=600, check_every_s=1.0)
         server = serve(create_app(reader, refresh_seconds=1.0), "127.0.0.1", 0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

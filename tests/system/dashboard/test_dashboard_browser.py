@@ -71,6 +71,7 @@ def test_page_shows_sql_answers_and_updates_live(served: Served, tmp_path: Path)
             assert float(got["return_value"]) == pytest.approx(float(row.pct_return), rel=1e-12)
             assert got["return"] == fmt_pct(row.pct_return)
             assert dt.datetime.fromisoformat(got["ref_value"]) == row.start_ts.to_pydatetime()
+            assert int(got["quotes_value"]) == int(row.quotes) and float(got["elapsed_value"]) == row.elapsed_seconds
 
         feeds = {r["feed"]: r for r in cells(page, "#freshness tbody tr")}
         assert int(feeds["majors-sim"]["rows_value"]) == int(counts.loc["majors-sim", "n"])

@@ -31,7 +31,7 @@ def test_trino_and_duckdb_give_the_page_the_same_numbers(served: Served, tmp_pat
             assert via_trino.poll() != "" and not via_trino.poll().startswith("unavailable|")
             a = via_trino._snapshot_at("?interval=5m", now)
             b = via_duckdb._snapshot_at("?interval=5m", now)
-            for name in ("latest", "returns", "last_hour", "candles", "market", "freshness"):
+            for name in ("latest", "returns", "last_hour", "candles", "freshness", "check_24h"):
                 left, right = getattr(a, name), getattr(b, name)
                 assert len(left) > 0, name
                 pd.testing.assert_frame_equal(_norm(left), _norm(right), check_dtype=False, rtol=1e-9, obj=name)
@@ -57,6 +57,11 @@ def _norm(df: pd.DataFrame) -> pd.DataFrame:
     """Engines differ in timestamp types (tz-aware vs naive UTC) and row order of ties: align both."""
     out = df.copy()
     for col in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[col]) or out[col].map(lambda v: isinstance(v, dt.datetime)).any():
-            out[col] = pd.to_datetime(out[col], utc=True)
+        values = out[col]
+        if values.isna().all():  # NULL is None, NaN or <NA> depending on the driver and dtype
+            out[col] = float("nan")
+        elif pd.api.types.is_datetime64_any_dtype(values) or values.map(lambda v: isinstance(v, dt.datetime)).any():
+            out[col] = pd.to_datetime(values, utc=True)
+        elif values.dtype == object and values.map(lambda v: v is None or isinstance(v, int | float)).all():
+            out[col] = pd.to_numeric(values).astype("float64")  # Trino's NULL double is None, DuckDB's NaN
     return out.sort_values(list(out.columns[:2])).reset_index(drop=True)

@@ -14,6 +14,7 @@ knows about HDFS.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import threading
 import time
@@ -75,7 +76,8 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: Lake, spark: Any) -
     assert files and all(f.startswith(f"{lake.hdfs.uri}/coinstream/warehouse/") for f in files)
     listing = lake.hdfs.dfs("-ls", "-R", "/coinstream").stdout
     assert ".parquet" in listing and ".metadata.json" in listing
-    assert "/coinstream/checkpoints/hdfs/offsets" in listing
+    # <checkpoint>/<feed uid, "local" here>/<topic identity>/offsets (coinstream.lakehouse.checkpoint)
+    assert re.search(r"/coinstream/checkpoints/hdfs/local/[0-9a-f]{16}/offsets", listing)
 
     total = round(sum(q.price for q in quotes), 4)
     summary = SUMMARY.format(table=cfg.table)

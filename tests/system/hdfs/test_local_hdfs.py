@@ -88,3 +88,12 @@ def test_down_then_up_keeps_data_and_cluster(hdfs: LocalHDFS) -> None:
     assert hdfs.status()["live_datanodes"] == 1
     assert hdfs.down() is True
     assert hdfs.down() is False
+
+
+def test_namenode_and_datanode_listen_on_loopback_only(hdfs: LocalHDFS) -> None:
+    from tests.support.sockets import beyond_loopback, listening
+
+    for service in (hdfs.namenode, hdfs.datanode):
+        pid = service.pid()
+        assert pid is not None and listening(pid), f"{service.name} is not listening"
+        assert beyond_loopback(pid) == [], f"{service.name} listens beyond loopback: {beyond_loopback(pid)}"

@@ -89,7 +89,13 @@ def test_failing_source_hole_is_filled_from_market_chart_range_within_the_rate_b
     with FakeCoinGecko(plan="demo", api_key="k", cache_seconds=60, now=lambda: clock.t.timestamp()) as fake:
         f = feed(kafka, ["bitcoin", "litecoin", "solana"], {"type": "coingecko", "plan": "demo"})
         client = CoinGeckoClient(
-            "demo", SecretStr("k"), fake.base_url, calls_per_minute=6000, deadline=0.5, backoff_initial=0.05
+            "demo",
+            SecretStr("k"),
+            fake.base_url,
+            calls_per_minute=6000,
+            deadline=0.5,
+            backoff_initial=0.05,
+            key_hosts=["127.0.0.1"],  # the local fake stands in for CoinGecko
         )
         with QuoteProducer(kafka.bootstrap, f.topic) as producer:
             runner = FeedRunner(f, client, producer, clock=clock, gapfill_calls_per_cycle=1)

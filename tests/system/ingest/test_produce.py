@@ -138,7 +138,9 @@ def test_coingecko_feed_dedups_cached_snapshots_and_clamps_demo_history(kafka):
             backfill_from=(dt.date.today() - dt.timedelta(days=500)).isoformat(),
         )
         metrics = Metrics()
-        client = CoinGeckoClient("demo", SecretStr("k"), fake.base_url, metrics=metrics, calls_per_minute=6000)
+        client = CoinGeckoClient(
+            "demo", SecretStr("k"), fake.base_url, metrics=metrics, calls_per_minute=6000, key_hosts=["127.0.0.1"]
+        )
         result = run_backfill(feed, client, kafka.bootstrap)
         with QuoteProducer(kafka.bootstrap, feed.topic, metrics=metrics) as producer:
             runner = FeedRunner(feed, client, producer)

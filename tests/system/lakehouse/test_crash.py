@@ -26,7 +26,10 @@ pytestmark = pytest.mark.integration
 
 
 def _batches(checkpoint: Path, kind: str) -> set[int]:
-    d = checkpoint / kind
+    # The job checkpoints below <checkpoint>/<feed uid>/<topic identity>/ (one topic here).
+    found = list(checkpoint.glob(f"*/*/{kind}"))
+    assert len(found) <= 1, found
+    d = found[0] if found else checkpoint / kind
     return {int(p.name) for p in d.iterdir() if p.name.isdigit()} if d.exists() else set()
 
 
@@ -34,7 +37,7 @@ def _newest_file(root: Path) -> float:
     return max((p.stat().st_mtime for p in root.rglob("*.parquet")), default=0.0) if root.exists() else 0.0
 
 
-def _kill_mid_batch(job: Service, checkpoint: Path, data: Path, rng: random.Random, timeout: float = 300.0) -> int:
+def _kill_mid_batch(job: Service, checkpoint: Path, data: Path, rng: random.Random, timeout: float = 600.0) -> int:
     """kill -9 the job while a batch is writing: offsets/<n> logged, commits/<n> not yet,
     and a data file newer than this run exists (so the MERGE is under way, possibly committing)."""
     began = time.time()

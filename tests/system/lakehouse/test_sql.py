@@ -66,8 +66,9 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     for col in a.columns:
         if pd.api.types.is_float_dtype(a[col]):
             assert np.allclose(a[col], b[col], rtol=1e-9, atol=1e-12, equal_nan=True), col
-        else:
-            assert a[col].tolist() == b[col].tolist(), col
+        else:  # NULL comes back as None, NaN, NaT or pd.NA depending on the engine and type
+            same = [None if pd.isna(v) else v for v in a[col]] == [None if pd.isna(v) else v for v in b[col]]
+            assert same, col
 
 
 @pytest.mark.parametrize("name", list(CALLS))

@@ -38,33 +38,47 @@ def _cond(env: Env, ns: str, name: str, type_: str, status: str, reason: str | N
 COINGECKO = {"type": "coingecko", "plan": "demo", "apiKeySecretRef": {"name": "coingecko", "key": "apiKey"}}
 
 
-def test_missing_secret_is_degraded_until_created(env: Env, namespace: str, operator: Any) -> None:
+def _kubelet_reports(env: Env, ns: str, pod: str, waiting: dict[str, str] | None) -> None:
+    """What the kubelet writes into a pod's status (no kubelet runs here): waiting on a config
+    error, or running."""
+    state = {"waiting": waiting} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    status = {
+        "phase": "Pending" if waiting else "Running",
+        "containerStatuses": [
+            {"name": "producer", "image": "x", "imageID": "", "ready": not waiting, "restartCount": 0, "state": state}
+        ],
+    }
+    env.kubectl(
+        "patch", "pod", pod, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status})
+    )
+
+
+def test_missing_secret_is_degraded_from_the_pod_status(env: Env, namespace: str, operator: Any) -> None:
+    """The operator cannot read Secrets: it learns of a missing one from the kubelet's pod status."""
     _apply(env, namespace, "live", source=COINGECKO)
+    dep = env.wait("producer applied", lambda: env.get("deployment", "live-producer", namespace))
+    pod = dep["spec"]["template"]["spec"]
+    refs = {e["name"]: e.get("valueFrom") for e in pod["containers"][0]["env"]}
+    assert refs["COINSTREAM_COINGECKO_API_KEY"] == {"secretKeyRef": {"name": "coingecko", "key": "apiKey"}}
+    pods = env.wait(
+        "producer pod created",
+        lambda: env.kube.kubectl_json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=producer")[
+            "items"
+        ],
+    )
+    name = pods[0]["metadata"]["name"]
+    _kubelet_reports(
+        env, namespace, name, {"reason": "CreateContainerConfigError", "message": 'secret "coingecko" not found'}
+    )
     cf = env.wait("Degraded", lambda: _cond(env, namespace, "live", "Degraded", "True"))
     msg = condition(cf, "Degraded")["message"]  # type: ignore[index]
-    assert f"Secret {namespace}/coingecko not found" in msg and "kubectl create secret" in msg
+    assert f'pod {name} cannot start: secret "coingecko" not found' in msg, msg
+    assert f"kubectl create secret generic coingecko -n {namespace} --from-literal=apiKey=<key>" in msg
     assert condition(cf, "Ready")["status"] == "False"  # type: ignore[index]
-    assert env.get("deployment", "live-producer", namespace) is None, "nothing is created for a broken spec"
 
-    env.kubectl("create", "secret", "generic", "coingecko", "-n", namespace, "--from-literal=other=x")
-    env.wait(
-        "Degraded names the missing key",
-        lambda: (
-            "has no key 'apiKey'"
-            in (condition(env.get("coinfeed", "live", namespace), "Degraded") or {}).get("message", "")
-        ),
-    )
-    env.kubectl("delete", "secret", "coingecko", "-n", namespace)
-    env.kubectl("create", "secret", "generic", "coingecko", "-n", namespace, "--from-literal=apiKey=CG-test")
+    # The pod starting (the Secret was created) clears it.
+    _kubelet_reports(env, namespace, name, None)
     env.wait("recovered", lambda: _cond(env, namespace, "live", "Degraded", "False"), timeout=60)
-    dep = env.get("deployment", "live-producer", namespace)
-    assert dep is not None
-    pod = dep["spec"]["template"]["spec"]
-    env_vars = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env_vars["COINSTREAM_COINGECKO_API_KEY_FILE"] == "/etc/coinstream/secrets/api-key"
-    (secret_vol,) = [v for v in pod["volumes"] if "secret" in v]
-    assert secret_vol["secret"]["secretName"] == "coingecko"
-    assert "CG-test" not in json.dumps(dep), "the key itself never lands in a child object"
 
 
 def test_unknown_kafka_cluster_is_degraded_until_it_exists(env: Env, namespace: str, operator: Any) -> None:
@@ -153,12 +167,14 @@ def test_operator_serviceaccount_has_least_privilege(env: Env) -> None:
         out = env.kubectl("auth", "can-i", *args, f"--as={sa}", check=False)
         return out.stdout.strip() == "yes"
 
-    assert can("get", "secrets", "-n", "default")
+    assert can("list", "pods", "-n", "default")
     assert can("patch", "deployments.apps", "-n", "default")
     assert can("patch", "coinfeeds.coinstream.io/status", "-A")
     for denied in (
+        ("get", "secrets", "-n", "default"),
         ("list", "secrets", "-A"),
         ("watch", "secrets", "-A"),
+        ("get", "pods", "-n", "default"),
         ("delete", "deployments.apps", "-n", "default"),
         ("create", "pods", "-n", "default"),
         ("delete", "kafkatopics.kafka.strimzi.io", "-n", "default"),

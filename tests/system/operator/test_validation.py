@@ -31,6 +31,9 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 _DELETE = object()
 PUBLIC = {"type": "coingecko", "plan": "public"}
+KEYED = {"type": "coingecko", "plan": "demo", "apiKeySecretRef": {"name": "cg"}}
+ONLY_COINGECKO = "the API key is sent only over https to CoinGecko"
+EVIL, PLAIN = "https://evil.example/api/v3", "http://api.coingecko.com/api/v3"
 # (id, path to change, new value, text the API server's message must contain, pydantic rejects too)
 CASES = [
     ("no-coins", "spec.coins", [], "spec.coins", True),
@@ -43,6 +46,8 @@ CASES = [
     ("demo-without-key", "spec.source", {"type": "coingecko", "plan": "demo"}, "spec.source.apiKeySecretRef", False),
     ("simulated-with-url", "spec.source.baseUrl", "https://example.org", "a simulated source calls no API", False),
     ("bad-base-url", "spec.source", {**PUBLIC, "baseUrl": "ftp://x"}, "spec.source.baseUrl", True),
+    ("key-to-foreign-host", "spec.source", {**KEYED, "baseUrl": EVIL}, ONLY_COINGECKO, True),
+    ("key-over-http", "spec.source", {**KEYED, "baseUrl": PLAIN}, "spec.source.baseUrl", True),
     ("bad-secret-name", "spec.source", {**PUBLIC, "apiKeySecretRef": {"name": "Bad_"}}, "apiKeySecretRef.name", True),
     ("missing-source", "spec.source", _DELETE, "spec.source", False),
     ("poll-too-fast", "spec.pollIntervalSeconds", 1, "spec.pollIntervalSeconds", True),
@@ -89,5 +94,12 @@ def test_valid_examples_are_accepted_and_defaults_match_the_model(env: Env, modu
     defaulted = yaml.safe_load(out.stdout)["spec"]
     model = parse_coinfeed(minimal).spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     assert defaulted == model
+    # A key reference with CoinGecko's own host, or a keyless feed with any host, is accepted.
+    for source in (
+        {**KEYED, "baseUrl": "https://pro-api.coingecko.com/api/v3"},
+        {**PUBLIC, "baseUrl": "https://m.example"},
+    ):
+        keyed = {**minimal, "spec": {"coins": ["bitcoin"], "source": source}}
+        env.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(keyed))
     for example in ("examples/coinfeed-simulated.yaml", "examples/coinfeed-coingecko.yaml"):
         env.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(REPO / example))

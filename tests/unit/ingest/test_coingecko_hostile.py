@@ -36,6 +36,7 @@ def client(server: FakeCoinGecko, **kw) -> CoinGeckoClient:
         calls_per_minute=6000,
         backoff_initial=0.05,
         backoff_max=0.4,
+        key_hosts=("127.0.0.1",),
     )
     opts.update(kw)
     return CoinGeckoClient(**opts)

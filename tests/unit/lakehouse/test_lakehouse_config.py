@@ -52,9 +52,26 @@ def test_jar_artifact_names_strip_versions() -> None:
     assert artifact_name("hive-exec-2.3.10-core.jar") == "hive-exec"
 
 
-@pytest.mark.parametrize("name", [n for n in dir(queries) if n.isupper() and n != "BASE"])
+def _statements() -> dict[str, str]:
+    """Every complete query the SQL layer sends, with its placeholders expanded as `Investor` does."""
+    fmt = {"coins": "?, ?", "windows": queries._WINDOW_ROW, "coin_rows": "(?)"}
+    out = {
+        name: value.format(**fmt)
+        for name, value in vars(queries).items()
+        if name.isupper()
+        and not name.startswith("_")
+        and isinstance(value, str)
+        and value.lstrip().upper().startswith(("SELECT", "WITH"))
+        and "{q}" not in value
+    }
+    for interval in queries.INTERVALS:
+        out[f"CANDLES[{interval}]"] = queries.candles_sql(interval)[0].format(**fmt)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_statements()))
 def test_every_query_parses_as_trino_and_translates_to_duckdb(name: str) -> None:
-    sql = getattr(queries, name).format(coins="?, ?", windows="(?, CAST(? AS BIGINT), ?)")
+    sql = _statements()[name]
     sqlglot.parse_one(sql, read="trino")
     duck = to_duckdb(sql)
     assert duck.count("?") == sql.count("?"), "placeholders must survive translation"

@@ -39,6 +39,7 @@ def test_every_child_is_owned_labelled_and_namespaced() -> None:
     children = builders.desired_children(make(), OWNER, CONFIG)
     assert [c["kind"] for c in children] == [
         "KafkaTopic",
+        "KafkaUser",
         "ConfigMap",
         "Deployment",
         "SparkApplication",
@@ -88,17 +89,17 @@ def test_producer_is_restricted_single_and_reads_the_key_from_a_file() -> None:
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
     (c,) = pod["containers"]
-    assert c["command"] == ["coinstream", "feed", "run", "-f", "/etc/coinstream/feed.yaml"]
+    assert c["command"] == ["coinstream", "feed", "run", "-f", "/etc/coinstream/feed.yaml", "--no-ensure-topic"]
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
-    env = {e["name"]: e["value"] for e in c["env"]}
-    assert env["COINSTREAM_COINGECKO_API_KEY_FILE"] == "/etc/coinstream/secrets/api-key"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+    # The kubelet resolves the key (a missing Secret surfaces as CreateContainerConfigError);
+    # the manifest holds only the reference.
+    assert env["COINSTREAM_COINGECKO_API_KEY"] == {"secretKeyRef": {"name": "cg", "key": "apiKey"}}
     assert env["COINSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["COINSTREAM_METRICS_PORT"] == "9100"
-    assert "valueFrom" not in str(c["env"]), "the key is a mounted file, not an env var"
-    (secret,) = [v["secret"] for v in pod["volumes"] if "secret" in v]
-    assert secret["secretName"] == "cg" and secret["items"] == [{"key": "apiKey", "path": "api-key"}]
+    assert "COINSTREAM_COINGECKO_KEY_HOSTS" not in env, "no extra key host unless the administrator allows one"
     assert c["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"]["port"] == c["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
@@ -108,8 +109,18 @@ def test_producer_is_restricted_single_and_reads_the_key_from_a_file() -> None:
 def test_simulated_feed_mounts_no_secret() -> None:
     dep = builders.producer_deployment(make(source={"type": "simulated"}), OWNER, CONFIG)
     pod = dep["spec"]["template"]["spec"]
-    assert not [v for v in pod["volumes"] if "secret" in v]
-    assert "COINSTREAM_COINGECKO_API_KEY_FILE" not in str(pod)
+    assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [
+        "majors-kafka",
+        "prod-kafka-cluster-ca-cert",
+    ]
+    assert "COINSTREAM_COINGECKO_API_KEY" not in str(pod)
+
+
+def test_administrator_key_hosts_reach_the_pods() -> None:
+    config = CONFIG.model_copy(update={"api_key_hosts": ("proxy.example",)})
+    dep = builders.producer_deployment(make(), OWNER, config)
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["COINSTREAM_COINGECKO_KEY_HOSTS"] == "proxy.example"
 
 
 def test_suspend_scales_producer_to_zero_and_suspends_stream_and_backfill() -> None:
@@ -151,7 +162,13 @@ def test_backfill_job_name_changes_with_everything_that_changes_what_to_load() -
     assert job is not None
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    assert pod["containers"][0]["command"] == ["coinstream", "backfill", "-f", "/etc/coinstream/feed.yaml"]
+    assert pod["containers"][0]["command"] == [
+        "coinstream",
+        "backfill",
+        "-f",
+        "/etc/coinstream/feed.yaml",
+        "--no-ensure-topic",
+    ]
 
 
 def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
@@ -173,13 +190,15 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     assert (args["--catalog"], args["--namespace"], args["--table"]) == ("lake", "coinstream", "quotes")
     assert args["--trigger"] == "5 seconds"
     assert args["--checkpoint"] == "hdfs://nn:8020/wh/_checkpoints/markets/majors"
+    assert args["--feed-uid"] == OWNER.uid  # a re-created feed (new uid) gets a fresh checkpoint
     assert (args["--warehouse"], args["--metastore-uri"]) == ("hdfs://nn:8020/wh", "thrift://hms:9083")
     # The job parses exactly these flags into its settings.
     job = config_from_argv(spec["arguments"], "test")
-    assert (job.topics, job.quotes, job.checkpoint) == (
+    assert (job.topics, job.quotes, job.checkpoint, job.feed_uid) == (
         args["--topics"],
         "lake.coinstream.quotes",
         args["--checkpoint"],
+        OWNER.uid,
     )
     for role in ("driver", "executor"):
         assert spec[role]["securityContext"]["allowPrivilegeEscalation"] is False
@@ -222,3 +241,36 @@ def test_shared_spark_namespace_has_no_cross_namespace_owner() -> None:
     assert len(meta["name"]) + len("-driver") <= 63
     same = builders.spark_application(make(), OWNER, OperatorConfig(spark_namespace="markets"))
     assert same["metadata"]["name"] == "majors-stream" and same["metadata"]["ownerReferences"]
+
+
+def test_kafka_user_allows_exactly_the_feeds_own_topic_and_groups() -> None:
+    feed = make()
+    user = builders.kafka_user(feed, OWNER, CONFIG)
+    assert user is not None and user["metadata"]["labels"]["strimzi.io/cluster"] == "prod-kafka"
+    assert user["metadata"]["name"] == "majors-kafka" and user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    acls = {(a["resource"]["type"], a["resource"].get("name"), a["resource"].get("patternType")): a["operations"]
+            for a in user["spec"]["authorization"]["acls"]}  # fmt: skip
+    assert acls == {
+        ("topic", feed.topic, "literal"): ["Describe", "Read", "Write"],
+        ("topic", "coinstream.ingest.coverage.majors", "literal"): ["Describe", "Read", "Write"],
+        ("transactionalId", "coinstream-backfill-majors", "literal"): ["Describe", "Write"],
+        ("group", "majors-stream", "prefix"): ["Read"],
+        ("cluster", None, None): ["IdempotentWrite"],
+    }
+    assert all(a["type"] == "allow" for a in user["spec"]["authorization"]["acls"])
+    # Every client of the feed uses this user: producer/backfill env and the stream's flags.
+    dep = builders.producer_deployment(feed, OWNER, CONFIG)
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["COINSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["COINSTREAM_KAFKA_SASL_USERNAME"] == "majors-kafka"
+    assert env["COINSTREAM_KAFKA_SASL_PASSWORD_FILE"] == "/etc/coinstream/kafka-user/password"  # noqa: S105 (a path)
+    app = builders.spark_application(feed, OWNER, CONFIG)
+    args = app["spec"]["arguments"]
+    flags = dict(zip(args[::2], args[1::2], strict=True))
+    assert flags["--kafka-username"] == "majors-kafka" and flags["--group-id-prefix"] == "majors-stream"
+    assert flags["--kafka-password-file"] == "/etc/coinstream/kafka-user/password"
+    assert "password" not in str(app["spec"]["driver"].get("env", [])), "the password is a mounted file"
+    assert {s["name"] for s in app["spec"]["executor"]["secrets"]} == {"majors-kafka", "prod-kafka-cluster-ca-cert"}
+    plain = CONFIG.model_copy(update={"kafka_authentication": "none"})
+    assert builders.kafka_user(feed, OWNER, plain) is None
+    assert "--kafka-username" not in builders.spark_application(feed, OWNER, plain)["spec"]["arguments"]

@@ -19,6 +19,7 @@ def make_source(feed: CoinFeed, settings: Settings, metrics: Metrics) -> MarketS
         plan=src.plan,
         api_key=settings.api_key(),
         base_url=settings.coingecko_base_url or src.base_url,
+        key_hosts=settings.key_hosts(),
         metrics=metrics,
         connect_timeout=settings.http_connect_timeout,
         read_timeout=settings.http_read_timeout,

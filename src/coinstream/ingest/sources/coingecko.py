@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -29,6 +30,7 @@ from coinstream.ingest.sources.errors import (
     AuthError,
     DeadlineExceeded,
     HistoryLimitError,
+    KeyHostError,
     MalformedResponseError,
     ResponseTooLargeError,
     RetryableError,
@@ -38,14 +40,12 @@ from coinstream.ingest.sources.errors import (
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
+from coinstream.models.coinfeed import COINGECKO_HOSTS
 
 Plan = Literal["public", "demo", "pro"]
-HOSTS: dict[str, str] = {
-    "public": "https://api.coingecko.com/api/v3",
-    "demo": "https://api.coingecko.com/api/v3",
-    "pro": "https://pro-api.coingecko.com/api/v3",
-}
+HOSTS: dict[str, str] = {plan: f"https://{host}/api/v3" for plan, host in COINGECKO_HOSTS.items()}
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 #: Conservative calls/minute when /key cannot tell us (documented plan limits move over time).
 DEFAULT_CALLS_PER_MINUTE = {"public": 5, "demo": 30, "pro": 500}
 #: Calls are spaced slightly wider than the plan allows: the server counts arrivals, and one call
@@ -141,6 +141,33 @@ def _error_code(raw: bytes) -> tuple[int | None, str]:
     return None, text
 
 
+class KeySafeSession(requests.Session):
+    """requests drops only `Authorization` on a redirect to another host and forwards every other
+    header, so a server could bounce the key header anywhere: drop it too."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        old_url = response.request.url if response.request is not None else None
+        if old_url is None or prepared_request.url is None or self.should_strip_auth(old_url, prepared_request.url):
+            for header in KEY_HEADERS.values():
+                prepared_request.headers.pop(header, None)
+
+
+def check_key_host(base_url: str, plan: Plan, key_hosts: tuple[str, ...] | list[str]) -> None:
+    """The key goes to the plan's CoinGecko host or to a host the administrator allowed, over
+    https (plain http only to an allowed loopback test server), or nowhere."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    allowed = {COINGECKO_HOSTS[plan], *(h.lower() for h in key_hosts)}
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
+    if host not in allowed or not secure:
+        raise KeyHostError(
+            f"refusing to send the CoinGecko API key to {parts.scheme}://{host}: the key goes only over https "
+            f"to {COINGECKO_HOSTS[plan]} (plan {plan}) or to a host an administrator allows in "
+            "COINSTREAM_COINGECKO_KEY_HOSTS (operator: COINSTREAM_OPERATOR_API_KEY_HOSTS)"
+        )
+
+
 class CoinGeckoClient:
     name: Literal["coingecko"] = "coingecko"
 
@@ -160,12 +187,14 @@ class CoinGeckoClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         sleep: Callable[[float], None] | None = None,
-        session: requests.Session | None = None,
+        key_hosts: tuple[str, ...] | list[str] = (),
     ) -> None:
         if plan in KEY_HEADERS and api_key is None:
             log.warning("coingecko.no_api_key", plan=plan, hint="set COINSTREAM_COINGECKO_API_KEY(_FILE)")
         self.plan: Plan = plan
         self.base_url = (base_url or HOSTS[plan]).rstrip("/")
+        if api_key is not None and plan in KEY_HEADERS:
+            check_key_host(self.base_url, plan, key_hosts)
         self._api_key = api_key
         self.metrics = metrics or Metrics()
         self.timeout = (connect_timeout, read_timeout)
@@ -173,7 +202,7 @@ class CoinGeckoClient:
         self.max_body_bytes = max_body_bytes
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep or time.sleep
-        self.session = session or requests.Session()
+        self.session = KeySafeSession()
         self.session.headers["accept"] = "application/json"
         self.session.headers["user-agent"] = "coinstream/0.1"
         self._wait = _wait_retry_after(

@@ -21,6 +21,10 @@ class AuthError(SourceError, UserInputError):
     """Missing or wrong API key, or a key for the other host (CoinGecko 10010/10011)."""
 
 
+class KeyHostError(AuthError):
+    """The API key would go to a host nobody allowed: refused before any request is made."""
+
+
 class UnknownCoinsError(SourceError, UserInputError):
     def __init__(self, unknown: list[str]) -> None:
         super().__init__(

@@ -1,0 +1,83 @@
+"""The secure local broker's key material, made once into its state dir with the JDK's keytool.
+
+A private CA signs the broker's certificate (SAN 127.0.0.1 and localhost); clients trust the CA's
+PEM. SCRAM passwords are random and live in files readable by the user only. Nothing here is
+committed, cached or shared between state dirs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from coinstream.devstack.jvm import java_bin
+from coinstream.devstack.process import ServiceError, private_dir
+
+BROKER_PRINCIPAL = "User:CN=coinstream-local-broker"
+
+
+def _keytool() -> str:
+    return str(Path(java_bin()).with_name("keytool"))
+
+
+@dataclass(frozen=True)
+class BrokerTLS:
+    root: Path
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "ca.crt"
+
+    @property
+    def keystore(self) -> Path:
+        return self.root / "broker.p12"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / "keystore.password"
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def ensure(self) -> None:
+        """CA + broker key pair and certificate, unless they exist already."""
+        if self.keystore.exists() and self.ca_file.exists():
+            return
+        private_dir(self.root)
+        secret = write_secret(self.password_file)
+        ca_store = self.root / "ca.p12"
+        common = ["-storetype", "PKCS12", "-storepass", secret, "-keypass", secret]
+        steps = [
+            ["-genkeypair", "-alias", "ca", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
+             "-dname", "CN=coinstream-local-ca", "-ext", "bc:c", "-keystore", str(ca_store), *common],
+            ["-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(self.ca_file), *common],
+            ["-genkeypair", "-alias", "broker", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "825",
+             "-dname", "CN=coinstream-local-broker", "-keystore", str(self.keystore), *common],
+            ["-certreq", "-alias", "broker", "-keystore", str(self.keystore), "-file", str(self.root / "broker.csr"),
+             *common],
+            ["-gencert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-validity", "825",
+             "-infile", str(self.root / "broker.csr"), "-outfile", str(self.root / "broker.crt"),
+             "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-ext", "KU=digitalSignature",
+             "-ext", "EKU=serverAuth,clientAuth", *common],
+            ["-importcert", "-noprompt", "-alias", "ca", "-keystore", str(self.keystore), "-file", str(self.ca_file),
+             *common],
+            ["-importcert", "-noprompt", "-alias", "broker", "-keystore", str(self.keystore),
+             "-file", str(self.root / "broker.crt"), *common],
+        ]  # fmt: skip
+        for args in steps:
+            proc = subprocess.run([_keytool(), *args], capture_output=True, text=True, check=False, umask=0o077)
+            if proc.returncode != 0:
+                raise ServiceError(f"keytool {args[0]} failed: {proc.stdout}{proc.stderr}")
+        (self.root / "ca.p12").chmod(0o600)
+
+
+def write_secret(path: Path) -> str:
+    """A random secret in a 0600 file, created once; returns it."""
+    if not path.exists():
+        private_dir(path.parent)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
