@@ -58,7 +58,9 @@ def _norm(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         values = out[col]
-        if pd.api.types.is_datetime64_any_dtype(values) or values.map(lambda v: isinstance(v, dt.datetime)).any():
+        if values.isna().all():  # NULL is None, NaN or <NA> depending on the driver and dtype
+            out[col] = float("nan")
+        elif pd.api.types.is_datetime64_any_dtype(values) or values.map(lambda v: isinstance(v, dt.datetime)).any():
             out[col] = pd.to_datetime(values, utc=True)
         elif values.dtype == object and values.map(lambda v: v is None or isinstance(v, int | float)).all():
             out[col] = pd.to_numeric(values).astype("float64")  # Trino's NULL double is None, DuckDB's NaN
