@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def _assert_private_and_loopback(state: Path) -> None:
         if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
     ]
     assert shared == [], f"state files readable by others: {shared[:10]}"
-    pids = {name: int((state / name / f"{name}.pid").read_text()) for name in ("kafka", "metastore")}
+    pids = {name: int((state / name / f"{name}.pid").read_text().split()[0]) for name in ("kafka", "metastore")}
     for name, pid in pids.items():
         assert listening(pid), f"{name} listens nowhere"
         assert beyond_loopback(pid) == [], f"{name} listens beyond loopback: {beyond_loopback(pid)}"
@@ -88,7 +89,10 @@ def test_local_up_says_when_the_port_is_taken(stack_env):
 
 
 def test_feed_once_backfill_and_watch_against_coingecko(stack_env, tmp_path):
-    with FakeCoinGecko(plan="pro", api_key="CG-secret-pro-key") as fake:
+    # One cache window for the whole test: the second producer must see the very snapshot the
+    # first one produced, however long the backfill in between takes on a loaded machine.
+    frozen = time.time()
+    with FakeCoinGecko(plan="pro", api_key="CG-secret-pro-key", now=lambda: frozen) as fake:
         feed = tmp_path / "feed.yaml"
         feed.write_text(
             "apiVersion: coinstream.io/v1alpha1\nkind: CoinFeed\nmetadata: {name: gecko}\n"
