@@ -377,3 +377,26 @@ class FakeCoinGecko:
 
 def _status(code: int, message: str) -> dict[str, Any]:
     return {"status": {"error_code": code, "error_message": message}}
+
+
+def fast_client(server: FakeCoinGecko, **kw: Any) -> Any:
+    """A client of `server` with short timeouts and backoffs, so fault tests take milliseconds."""
+    from pydantic import SecretStr
+
+    from coinstream.ingest.sources.coingecko import CoinGeckoClient
+    from coinstream.metrics import Metrics
+
+    opts: dict[str, Any] = dict(
+        plan=server.plan,
+        api_key=SecretStr(server.api_key) if server.api_key else None,
+        base_url=server.base_url,
+        metrics=Metrics(),
+        read_timeout=1.0,
+        deadline=8.0,
+        calls_per_minute=6000,
+        backoff_initial=0.05,
+        backoff_max=0.4,
+        key_hosts=("127.0.0.1",),
+    )
+    opts.update(kw)
+    return CoinGeckoClient(**opts)

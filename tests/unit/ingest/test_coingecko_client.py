@@ -10,8 +10,9 @@ import time
 import pytest
 from pydantic import SecretStr
 from tests.support.fake_coingecko import FakeCoinGecko, Fault
+from tests.support.fake_coingecko import fast_client as client
 
-from coinstream.ingest.sources.coingecko import CoinGeckoClient, history_chunks
+from coinstream.ingest.sources.coingecko import history_chunks
 from coinstream.ingest.sources.errors import (
     AuthError,
     HistoryLimitError,
@@ -19,33 +20,9 @@ from coinstream.ingest.sources.errors import (
     RetryableError,
     UnknownCoinsError,
 )
-from coinstream.metrics import Metrics
 
 KEY = "CG-test-key-123"
 UTC = dt.UTC
-
-
-@pytest.fixture
-def server():
-    with FakeCoinGecko(plan="demo", api_key=KEY) as fake:
-        yield fake
-
-
-def client(server: FakeCoinGecko, **kw) -> CoinGeckoClient:
-    opts = dict(
-        plan=server.plan,
-        api_key=SecretStr(KEY),
-        base_url=server.base_url,
-        metrics=Metrics(),
-        read_timeout=1.0,
-        deadline=8.0,
-        calls_per_minute=6000,
-        backoff_initial=0.05,
-        backoff_max=0.4,
-        key_hosts=("127.0.0.1",),
-    )
-    opts.update(kw)
-    return CoinGeckoClient(**opts)
 
 
 def test_markets_parse_real_shapes_with_nulls(server):
