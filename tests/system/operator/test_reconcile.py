@@ -60,7 +60,7 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert dep is not None
     assert dep["spec"]["replicas"] == 1
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["coinstream", "feed", "run", "-f", "/etc/coinstream/feed.yaml"]
+    assert container["command"] == ["coinstream", "feed", "run", "-f", "/etc/coinstream/feed.yaml", "--no-ensure-topic"]
     assert container["livenessProbe"] and container["readinessProbe"] and container["resources"]["limits"]
 
     job = env.get("job", children["backfillJob"], namespace)
