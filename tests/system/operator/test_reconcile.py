@@ -248,6 +248,6 @@ def test_namespaced_mode_needs_only_a_rolebinding(env: Env, namespace: str, monk
         with run_operator([namespace]):
             env.wait("reconciled by the namespaced operator", lambda: _reconciled(env, namespace, "scoped"))
             assert len(_children(env, namespace, "scoped")) == 5
-            env.kubectl("delete", "coinfeed", "scoped", "-n", namespace, "--timeout=60s")
+            env.kubectl("delete", "coinfeed", "scoped", "-n", namespace, "--timeout=180s")
     finally:
         env.kubectl("delete", "serviceaccount", sa, "-n", OPERATOR_NS, check=False)
