@@ -93,6 +93,7 @@ def test_down_then_up_keeps_data_and_cluster(hdfs: LocalHDFS) -> None:
 def test_namenode_and_datanode_listen_on_loopback_only(hdfs: LocalHDFS) -> None:
     from tests.support.sockets import beyond_loopback, listening
 
+    hdfs.up()  # idempotent: the module's earlier tests may have left the cluster down
     for service in (hdfs.namenode, hdfs.datanode):
         pid = service.pid()
         assert pid is not None and listening(pid), f"{service.name} is not listening"
