@@ -152,7 +152,6 @@ class LocalTrino(JvmService):
             "task.concurrency": "2",
             "task.max-worker-threads": "4",
             "node-scheduler.max-splits-per-node": "32",
-            "jmx.rmiregistry.port": "0",
         }
         (etc / "config.properties").write_text("".join(f"{k}={v}\n" for k, v in config.items()))
         (etc / "log.properties").write_text("io.trino=WARN\nio.trino.server.Server=INFO\n")
@@ -187,6 +186,7 @@ class LocalTrino(JvmService):
             "-XX:+EnableDynamicAgentLoading",
             "-Djdk.attach.allowAttachSelf=true",
             "-Dfile.encoding=UTF-8",
+            "-Djava.net.preferIPv4Stack=true",
             "--add-opens=java.base/java.nio=ALL-UNNAMED",
             "--sun-misc-unsafe-memory-access=allow",
             "-Dnode.environment=coinstream",
