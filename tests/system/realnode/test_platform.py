@@ -26,6 +26,9 @@ import yaml
 from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
 
+# Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
+pytestmark = pytest.mark.timeout(3600)
+
 REPO = Path(__file__).resolve().parents[3]
 NS = "coinstream"
 STANDINS = Path(__file__).with_name("values-standins.yaml")
@@ -174,7 +177,7 @@ READER = "records-reader"
 #: test's own SCRAM user over TLS (the cluster CA verifies the broker), and checks each record
 #: against the Quote model. Prints one JSON summary line.
 READER_SCRIPT = """
-import collections, json, sys
+import collections, json, sys, time
 from kafka import KafkaConsumer, TopicPartition
 from coinstream.models.quote import Quote
 topic, bootstrap, user = sys.argv[1:4]
@@ -189,6 +192,7 @@ consumer.seek_to_beginning(*parts)
 ends = consumer.end_offsets(parts)
 summary = {"partitions": len(parts), "end_offsets": sum(ends.values()), "read": 0, "invalid": 0,
            "origins": collections.Counter(), "coins": set(), "feeds": set(), "keyed": 0}
+deadline = time.monotonic() + 150
 for record in consumer:
     summary["read"] += 1
     try:
@@ -199,9 +203,11 @@ for record in consumer:
         summary["origins"][quote.origin] += 1
         summary["coins"].add(quote.coin_id)
         summary["feeds"].add(quote.feed)
-        summary["keyed"] += record.key == quote.key()
-    if all(consumer.position(tp) >= ends[tp] for tp in parts):
+        summary["keyed"] += record.key == quote.key
+    if all(consumer.position(tp) >= ends[tp] for tp in parts) or time.monotonic() > deadline:
         break
+# Transaction markers (the backfill writes in transactions) take offsets but are no records.
+summary["complete"] = all(consumer.position(tp) >= ends[tp] for tp in parts)
 print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in summary.items()}))
 """
 
@@ -244,6 +250,33 @@ def _finished(node: RealNode, name: str, timeout: float = 180) -> tuple[str, str
 
     result = node.wait_for(f"pod {name} to finish", phase, timeout=timeout, interval=2)
     return result, node.kubectl("logs", name, "-n", NS, check=False)
+
+
+def _run_in_pod(node: RealNode, pod: dict[str, Any], argv: list[str]) -> tuple[int, str]:
+    """Start `pod` idle, wait until the API server has its IP, then exec `argv` in it.
+
+    kube-network-policies learns pod IPs from the API server here (containerd 1.6 has no NRI,
+    which upstream uses to close this race, kubernetes/kubernetes#85966): a pod's packets sent
+    before its IP is published are judged without its labels. Running the probe only after that
+    tests the policies, not the race (the race itself is a known difference from kind).
+    """
+    name = pod["metadata"]["name"]
+    node.kubectl("delete", "pod", name, "-n", NS, "--ignore-not-found", "--wait=true")
+    pod["spec"]["containers"][0]["command"] = ["sleep", "900"]
+    node.apply([pod])
+    node.wait_for(
+        f"pod {name} running with an IP",
+        lambda: (lambda st: st.get("phase") == "Running" and st.get("podIP"))(
+            node.kubectl_json("get", "pod", name, "-n", NS)["status"]
+        ),
+        timeout=180,
+        interval=2,
+    )
+    time.sleep(5)  # the engine's pod informer
+    assert node.kube is not None
+    out = node.kube.kubectl("exec", name, "-n", NS, "--", *argv, check=False, timeout=300)
+    node.kubectl("delete", "pod", name, "-n", NS, "--wait=false", "--grace-period=1")
+    return out.returncode, out.stdout + out.stderr
 
 
 def _reader_access(topic: str) -> list[dict[str, Any]]:
@@ -321,12 +354,7 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
         timeout=300,
         interval=3,
     )
-    pod = _hardened_pod(
-        READER,
-        {"coinstream.io/test": READER},
-        ctx["app_image"],
-        ["python", "-c", READER_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER],
-    )
+    pod = _hardened_pod(READER, {"coinstream.io/test": READER}, ctx["app_image"], [])
     pod["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "kafka-user", "mountPath": "/kafka-user", "readOnly": True},
         {"name": "kafka-ca", "mountPath": "/kafka-ca", "readOnly": True},
@@ -341,16 +369,15 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
     with Phase("records read back"):
 
         def live_records() -> dict[str, Any] | None:
-            node.kubectl("delete", "pod", READER, "-n", NS, "--ignore-not-found", "--wait=true")
-            node.apply([pod])
-            phase, logs = _finished(node, READER)
-            assert phase == "Succeeded", logs
+            argv = ["python", "-c", READER_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER]
+            rc, logs = _run_in_pod(node, pod, argv)
+            assert rc == 0, logs
             summary: dict[str, Any] = json.loads(logs.strip().splitlines()[-1])
             return summary if summary["origins"].get("live", 0) > 0 else None
 
         summary = node.wait_for("live quotes in the topic", live_records, timeout=420, interval=5)
     print(f"\nrecords in {topic}: {json.dumps(summary)}")
-    assert summary["read"] == summary["end_offsets"] > 0
+    assert summary["complete"] and 0 < summary["read"] <= summary["end_offsets"]
     assert summary["invalid"] == 0
     assert summary["keyed"] == summary["read"], "every record keyed by its (currency, coin) series"
     assert summary["feeds"] == [FEED]
@@ -372,11 +399,9 @@ try:
 except OSError as exc:
     print("blocked", type(exc).__name__, exc); sys.exit(4)
 """
-    node.apply(
-        [_hardened_pod("stranger", {"app.kubernetes.io/name": "stranger"}, PYTHON_IMAGE, ["python3", "-c", probe])]
-    )
-    phase, logs = _finished(node, "stranger", timeout=120)
-    assert phase == "Failed" and "resolved" in logs and "blocked timeout" in logs, logs
+    pod = _hardened_pod("stranger", {"app.kubernetes.io/name": "stranger"}, PYTHON_IMAGE, [])
+    rc, logs = _run_in_pod(node, pod, ["python3", "-c", probe])
+    assert rc == 4 and "resolved" in logs and "blocked timeout" in logs, logs
 
 
 def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
