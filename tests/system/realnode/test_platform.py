@@ -401,7 +401,7 @@ except OSError as exc:
 """
     pod = _hardened_pod("stranger", {"app.kubernetes.io/name": "stranger"}, PYTHON_IMAGE, [])
     rc, logs = _run_in_pod(node, pod, ["python3", "-c", probe])
-    assert rc == 4 and "resolved" in logs and "blocked timeout" in logs, logs
+    assert rc == 4 and "resolved" in logs and "blocked TimeoutError" in logs, logs
 
 
 def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
