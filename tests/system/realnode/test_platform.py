@@ -385,6 +385,46 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
     assert summary["partitions"] == feed["spec"]["kafka"]["partitions"]
 
 
+def test_backfill_job_succeeds_with_its_coverage_ledger(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """The operator's ledger KafkaTopic exists (compacted, Ready), so the Job, which may not
+    create topics, completes: Complete=True, no Failed condition, no failed pods."""
+    node, _ = platform
+    ledger = node.wait_for(
+        "the coverage-ledger KafkaTopic Ready",
+        lambda: next(
+            (
+                t
+                for t in node.kubectl_json("get", "kafkatopics", "-n", NS)["items"]
+                if _ready(t) and t["spec"].get("topicName") == f"coinstream.ingest.coverage.{FEED}"
+            ),
+            None,
+        ),
+        timeout=300,
+        interval=3,
+    )
+    assert ledger["spec"]["config"]["cleanup.policy"] == "compact"
+    assert [r["kind"] for r in ledger["metadata"]["ownerReferences"]] == ["CoinFeed"]
+    selector = f"coinstream.io/feed={FEED},app.kubernetes.io/component=backfill"
+
+    def finished() -> dict[str, Any] | None:
+        jobs = node.kubectl_json("get", "jobs", "-n", NS, "-l", selector)["items"]
+        done = [
+            j
+            for j in jobs
+            for c in j.get("status", {}).get("conditions", [])
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        ]
+        return done[0] if done else None
+
+    with Phase("backfill Job finished"):
+        job = node.wait_for("the backfill Job to finish", finished, timeout=600, interval=5)
+    conditions = {c["type"]: c["status"] for c in job["status"].get("conditions", [])}
+    logs = node.kubectl("logs", f"job/{job['metadata']['name']}", "-n", NS, "--tail=20", check=False)
+    print(f"\nbackfill Job {job['metadata']['name']}: {job['status']}")
+    assert conditions.get("Complete") == "True" and conditions.get("Failed") != "True", logs
+    assert job["status"].get("succeeded") == 1 and not job["status"].get("failed"), (job["status"], logs)
+
+
 def test_network_policies_keep_strangers_out_of_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """A pod without the allow labels: DNS works (the chart allows it to all), Kafka's TLS
     listener does not answer (the policy engine drops the SYN: a timeout, not a refusal)."""
@@ -417,4 +457,6 @@ def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any
     print("\npods:", json.dumps(state, indent=1))
     print("peak memory (MiB):", json.dumps(peak_memory_mib(node), indent=1))
     assert not [n for n, (phase, _) in state.items() if phase == "Pending"], state
+    # A Job's pods restart as new pods (restartPolicy Never): a failed try shows as a Failed pod.
+    assert not [n for n, (phase, _) in state.items() if phase == "Failed"], state
     assert not [n for n, (_, restarts) in state.items() if restarts], state
