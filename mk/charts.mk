@@ -5,8 +5,9 @@ KIND_RUN := bash kind/run.sh
 
 ##@ Charts and images
 
-test-charts: venv ## Charts: helm lint/template, schemas, Dockerfiles, server-side dry-run on a real kube-apiserver
-	bash tools/build.sh helm >/dev/null && bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
+test-charts: venv ## Charts: helm lint/template, schemas, promtool rule tests, Dockerfiles, server-side dry-run on a real kube-apiserver
+	bash tools/build.sh helm >/dev/null && bash tools/build.sh promtool >/dev/null
+	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null
 	$(PYTEST) tests/system/charts tests/system/images
 
 ##@ A kind cluster (needs docker)

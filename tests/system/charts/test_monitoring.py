@@ -30,6 +30,30 @@ def test_alert_rules_are_valid_and_fire_on_what_they_should() -> None:
         [promtool, "test", "rules", "rules_test.yaml"], cwd=MONITORING, capture_output=True, text=True
     )
     assert unit.returncode == 0, unit.stdout + unit.stderr
+    assert "SUCCESS" in unit.stdout, unit.stdout
+
+
+def test_every_alert_has_a_firing_and_a_quiet_rule_test() -> None:
+    """promtool only runs the cases that exist: an alert without one would pass untested."""
+    rules = yaml.safe_load((MONITORING / "rules.yaml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    cases = [
+        c for t in yaml.safe_load((MONITORING / "rules_test.yaml").read_text())["tests"] for c in t["alert_rule_test"]
+    ]
+    fires = {c["alertname"] for c in cases if c["exp_alerts"]}
+    quiet = {c["alertname"] for c in cases if not c["exp_alerts"]}
+    assert alerts == fires, f"alerts without a firing case: {alerts - fires}"
+    assert alerts == quiet, f"alerts without a case where they stay quiet: {alerts - quiet}"
+
+
+def test_a_broken_rule_fails_promtool(tmp_path: Path) -> None:
+    """The check above can fail: promtool rejects a rule with a bad expression."""
+    rules = yaml.safe_load((MONITORING / "rules.yaml").read_text())
+    rules["groups"][0]["rules"][1]["expr"] = "coinstream:feed_lag_seconds >"
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(yaml.safe_dump(rules))
+    check = subprocess.run([str(_promtool()), "check", "rules", str(bad)], capture_output=True, text=True)
+    assert check.returncode != 0 and "FAILED" in check.stdout + check.stderr, check.stdout + check.stderr
 
 
 def test_monitoring_objects_render_from_the_checked_files(helm: Helm) -> None:
