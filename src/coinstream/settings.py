@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
     trino_host: str = "127.0.0.1"
-    trino_port: int = 8080
+    trino_port: int = 8443
     #: Trino answers over https to users of its password file only. Clients read the password from
     #: a mounted Secret file or the environment; without either, from the local stack's state dir
     #: (written at its Trino's first start), and trust that stack's CA.
@@ -111,7 +111,8 @@ class Settings(BaseSettings):
         COINSTREAM_TRINO_USER; without them, the local stack's password file for the user, if any."""
         user = user or self.trino_user
         local = self.state_dir.resolve() / "trino"
-        password, password_file = (self.trino_password, self.trino_password_file) if user == self.trino_user else (None, None)
+        mine = user == self.trino_user
+        password, password_file = (self.trino_password, self.trino_password_file) if mine else (None, None)
         if password is None and password_file is None and local_password_file(local, user).exists():
             password_file = local_password_file(local, user)
         ca_file = self.trino_ca_file

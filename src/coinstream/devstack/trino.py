@@ -27,7 +27,7 @@ from coinstream.devstack.jvm import JvmService, java_bin
 from coinstream.devstack.kafka_tls import ServerTLS, write_secret
 from coinstream.devstack.process import Service, ServiceError, port_open, private_dir, private_files
 from coinstream.platform.hdfs_config import render_xml
-from coinstream.platform.trino_auth import ADMIN, USERS, TrinoAuth, local_ca_file, local_password_file
+from coinstream.platform.trino_auth import ADMIN, ANALYST, USERS, TrinoAuth, local_ca_file, local_password_file
 from coinstream.platform.trino_rules import access_rules
 from coinstream.settings import get_settings
 from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
@@ -175,6 +175,14 @@ class LocalTrino(JvmService):
         """`user`'s credentials (after the first start): the password file and the local CA."""
         return TrinoAuth.local(self.home, user)
 
+    def client_env(self, user: str = ANALYST) -> dict[str, str]:
+        """COINSTREAM_TRINO_* for a client process (a notebook kernel) acting as `user`: file paths only."""
+        return {
+            "COINSTREAM_TRINO_USER": user,
+            "COINSTREAM_TRINO_PASSWORD_FILE": str(local_password_file(self.home, user)),
+            "COINSTREAM_TRINO_CA_FILE": str(self.ca_file),
+        }
+
     def _secure(self, install: Path, etc: Path) -> dict[str, str]:
         """Key material and users, made once; the config properties that turn them on."""
         self.tls.ensure()
@@ -207,6 +215,7 @@ class LocalTrino(JvmService):
         }
 
     def _write_config(self, install: Path) -> Path:
+        private_dir(self.home)
         etc = private_dir(self.home / "etc")
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         data = self.home / "data"
