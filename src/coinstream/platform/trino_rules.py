@@ -7,7 +7,9 @@ present, so a user no rule names gets nothing (Trino's default for a missing sec
 - `admin` owns everything: DDL, writes, procedures (Iceberg maintenance), system information.
 - `analyst` reads the lake's `coinstream` schema (tables and their `$` metadata tables) and
   nothing else: no CREATE/INSERT/DELETE/DROP, no procedures (`register_table` included), no
-  other catalog or schema.
+  session properties, no other catalog or schema. Trino 476's file-based control cannot refuse
+  table procedures (`ALTER TABLE … EXECUTE`: its check allows everyone); the catalog's minimum
+  retentions (7 days), which the analyst cannot lower, bound what they can drop.
 - Nobody acts as another user (impersonation of oneself only).
 """
 
@@ -51,6 +53,13 @@ def access_rules(catalogs: tuple[str, ...] = LAKE_CATALOGS, schema: str = SCHEMA
         ],
         "system_information": [
             {"user": ADMIN, "allow": ["read", "write"]},
+        ],
+        # Session properties could loosen the catalog's guards (e.g. expire_snapshots_min_retention).
+        "system_session_properties": [
+            {"user": ADMIN, "allow": True},
+        ],
+        "catalog_session_properties": [
+            {"user": ADMIN, "allow": True},
         ],
         "impersonation": [
             {"original_user": "(.*)", "new_user": "$1", "allow": True},

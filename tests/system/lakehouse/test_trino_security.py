@@ -93,12 +93,17 @@ def test_analyst_reads_the_lake_and_changes_nothing(lake: Lake, table: str) -> N
         "DELETE FROM acl_probe",
         "DROP TABLE acl_probe",
         "CREATE SCHEMA lake.elsewhere",
-        "ALTER TABLE acl_probe EXECUTE expire_snapshots(retention_threshold => '7d')",
         "CALL lake.system.register_table(schema_name => 'coinstream', table_name => 'adopted', "
         "table_location => 'file:///etc')",
     ):
         assert "Access Denied" in _refused(analyst, lake, sql), sql
     assert "Access Denied" in _refused(analyst, lake, "SELECT * FROM system.runtime.nodes")
+    assert "Access Denied" in _refused(analyst, lake, "SET SESSION lake.expire_snapshots_min_retention = '0s'")
+    # Trino's file-based control lets anyone run table procedures; the catalog's minimum retention
+    # (which the analyst cannot lower, above) keeps recent history out of their reach.
+    assert "minimum retention" in _refused(
+        analyst, lake, "ALTER TABLE acl_probe EXECUTE expire_snapshots(retention_threshold => '0s')"
+    )
     assert lake.trino.query("SELECT count(*) FROM acl_probe")[0][0] == 2  # nothing changed
 
 
