@@ -65,7 +65,8 @@ def one_round(bootstrap: str, n: int, days: int, round_no: int) -> dict[str, flo
         calls = len(fake.requests)
         limited = sum(1 for r in fake.requests if r.status == 429)
     floor = calls / (RATE / 60.0)
-    return {"wall": wall, "floor": floor, "calls": calls, "rows": result.produced, "429": limited}
+    load = os.getloadavg()[0]
+    return {"wall": wall, "floor": floor, "calls": calls, "rows": result.produced, "429": limited, "load": load}
 
 
 def main() -> None:
@@ -84,7 +85,7 @@ def main() -> None:
     for i, r in enumerate(rounds):
         print(
             f"round {i}: {r['calls']:.0f} calls, {r['rows']:.0f} rows, wall {r['wall']:.1f}s, "
-            f"floor {r['floor']:.1f}s, ratio {r['wall'] / r['floor']:.3f}, 429s {r['429']:.0f}"
+            f"floor {r['floor']:.1f}s, ratio {r['wall'] / r['floor']:.3f}, 429s {r['429']:.0f}, load {r['load']:.1f}"
         )
     ratio = statistics.median(r["wall"] / r["floor"] for r in rounds)
     print(f"backfill {args.coins} coins x {args.days} days hourly at {RATE} calls/min")

@@ -27,7 +27,9 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -70,8 +72,10 @@ EXTRA_CHAINS = {
         "CNI-HOSTPORT-MASQ",
         "CNI-HOSTPORT-SETMARK",
     ],
-    "mangle": ["KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY"],
+    "mangle": ["KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "COINSTREAM-NETPOL"],
 }
+#: kube-network-policies' queue; see `_divert_to_policy_engine`.
+NETPOL_QUEUE = 100
 SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
 #: kubelet sets these at start (its kernel tunables); their values are saved and restored.
 KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
@@ -202,6 +206,7 @@ class RealNode:
 
     def cleanup_host(self) -> None:
         """Remove this node's host state (idempotent; also after a crash)."""
+        self._kill_pod_processes()
         self._kill_shims()
         proxy = self._bin("node", "kube-proxy")
         if proxy.exists():
@@ -242,10 +247,36 @@ class RealNode:
             return
         rules = sh("iptables", "-t", table, "-S", check=False).splitlines()
         for rule in rules:  # every jump into the chain first, then the chain
-            if rule.startswith("-A ") and f"-j {chain}" in rule:
-                sh("iptables", "-t", table, *("-D " + rule[3:]).split(), check=False)
+            if rule.startswith("-A ") and rule.endswith(f"-j {chain}"):
+                # shlex: the rules carry quoted comments ("CNI firewall plugin rules").
+                sh("iptables", "-t", table, "-D", *shlex.split(rule)[1:], check=False)
         sh("iptables", "-t", table, "-F", chain, check=False)
         sh("iptables", "-t", table, "-X", chain, check=False)
+
+    def _kubepods_cgroups(self) -> list[Path]:
+        base = Path("/sys/fs/cgroup")
+        tops = [p / "kubepods" for p in base.iterdir() if (p / "kubepods").is_dir()]
+        if (base / "kubepods").is_dir():
+            tops.append(base / "kubepods")
+        tops += [p / "kubepods.slice" for p in base.iterdir() if (p / "kubepods.slice").is_dir()]
+        return tops
+
+    def _kill_pod_processes(self) -> None:
+        """Containers outlive kubelet, containerd and their shims: SIGKILL what is left in the
+        pod cgroups (only this node's kubelet makes `kubepods`), so their network namespaces,
+        mounts and cgroups can go."""
+        for _ in range(20):
+            pids: set[int] = set()
+            for top in self._kubepods_cgroups():
+                for procs in top.rglob("cgroup.procs"):
+                    with contextlib.suppress(OSError, ValueError):
+                        pids.update(int(x) for x in procs.read_text().split())
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
 
     def _our_veths(self) -> list[str]:
         out = sh("ip", "-o", "link", "show", "master", POD_BRIDGE, check=False)
@@ -258,12 +289,7 @@ class RealNode:
             sh("umount", "-l", target, check=False)
 
     def _remove_cgroups(self) -> None:
-        base = Path("/sys/fs/cgroup")
-        tops = [p / "kubepods" for p in base.iterdir() if (p / "kubepods").is_dir()]
-        if (base / "kubepods").is_dir():
-            tops.append(base / "kubepods")
-        tops += [p / "kubepods.slice" for p in base.iterdir() if (p / "kubepods.slice").is_dir()]
-        for top in tops:
+        for top in self._kubepods_cgroups():
             for path, _dirs, _files in sorted(os.walk(top), key=lambda t: len(t[0]), reverse=True):
                 with contextlib.suppress(OSError):
                     os.rmdir(path)
@@ -311,6 +337,16 @@ class RealNode:
         self._services.append(svc)
         return svc
 
+    @staticmethod
+    def _shared_umask(argv: list[str]) -> list[str]:
+        """Node daemons run under umask 022, not a Service's private 077.
+
+        containerd unpacks image layers and kubelet lays out volumes with the process's
+        umask: under 077 every directory is root-only, and a pod running as non-root cannot
+        even stat its own entrypoint ("stat /coredns: permission denied").
+        """
+        return ["sh", "-c", 'umask 022 && exec "$@"', "sh", *argv]
+
     def _containerd(self) -> None:
         state = self.run / "containerd"
         state.mkdir(parents=True, exist_ok=True)
@@ -335,6 +371,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # The kernel has no AppArmor.
   disable_apparmor = true
   stream_server_address = "127.0.0.1"
+  # Pod network namespaces under our state dir, not /run/netns: teardown finds them by path.
+  netns_mounts_under_state_dir = true
   [{cri}.containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -351,7 +389,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         path.write_text(config)
         svc = self._service("containerd")
         svc.start(
-            ["containerd", "--config", str(path), "--log-level", "warn"],
+            self._shared_umask(["containerd", "--config", str(path), "--log-level", "warn"]),
             ready=lambda: self.ctr("version", check=False) is not None,
             timeout=60,
         )
@@ -453,16 +491,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         port = free_port()
         svc = self._service("kube-scheduler")
         svc.start(
-            [
-                str(self._bin("node", "kube-scheduler")),
-                f"--kubeconfig={config}",
-                f"--authentication-kubeconfig={config}",
-                f"--authorization-kubeconfig={config}",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                "--v=1",
-            ],
+            self._shared_umask(
+                [
+                    str(self._bin("node", "kube-scheduler")),
+                    f"--kubeconfig={config}",
+                    f"--authentication-kubeconfig={config}",
+                    f"--authorization-kubeconfig={config}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    "--v=1",
+                ]
+            ),
             ready=lambda: (
                 "Starting Kubernetes Scheduler" in svc.log_tail(200)
                 or "Attempting to acquire" in svc.log_tail(200)
@@ -523,16 +563,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         path.write_text(yaml.safe_dump(config))
         svc = self._service("kubelet")
         svc.start(
-            [
-                str(self._bin("node", "kubelet")),
-                f"--config={path}",
-                f"--kubeconfig={kubeconfig}",
-                f"--hostname-override={NODE_NAME}",
-                f"--node-ip={NODE_IP}",
-                f"--root-dir={self.kubelet_root}",
-                f"--cert-dir={self.workdir / 'kubelet-pki'}",
-                "--v=1",
-            ],
+            self._shared_umask(
+                [
+                    str(self._bin("node", "kubelet")),
+                    f"--config={path}",
+                    f"--kubeconfig={kubeconfig}",
+                    f"--hostname-override={NODE_NAME}",
+                    f"--node-ip={NODE_IP}",
+                    f"--root-dir={self.kubelet_root}",
+                    f"--cert-dir={self.workdir / 'kubelet-pki'}",
+                    "--v=1",
+                ]
+            ),
             ready=lambda: (
                 self.kube is not None and self.kube.kubectl("get", "node", NODE_NAME, check=False).returncode == 0
             ),
@@ -571,7 +613,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         path = self.workdir / "kube-proxy.yaml"
         path.write_text(yaml.safe_dump(config))
         self._service("kube-proxy").start(
-            [str(self._bin("node", "kube-proxy")), f"--config={path}", "--v=1"],
+            self._shared_umask([str(self._bin("node", "kube-proxy")), f"--config={path}", "--v=1"]),
             ready=lambda: _http_ok(f"http://127.0.0.1:{health}/healthz"),
             timeout=60,
         )
@@ -587,9 +629,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _addons(self) -> None:
         self.apply(addon_manifests())
+        self._divert_to_policy_engine()
         self._provisioner = threading.Thread(target=self._provision_loop, name="local-path", daemon=True)
         self._provisioner.start()
         self.wait_for("CoreDNS and kube-network-policies running", self._addons_ready, timeout=180)
+
+    def _divert_to_policy_engine(self) -> None:
+        """Send each new pod connection to kube-network-policies' NFQUEUE through iptables.
+
+        The engine installs an nftables `queue` rule for this, and this kernel has no nftables
+        queue expression (CONFIG_NFT_QUEUE unset: its sync fails with "netlink receive: no such
+        file or directory" and no policy is enforced). The xtables NFQUEUE target is built in,
+        so the same verdict path is reached with the upstream rule set written for iptables:
+        after DNAT (mangle POSTROUTING, as upstream's postrouting hook), the node's own root
+        traffic (kubelet probes) and established flows exempt, pod sources and destinations
+        queued, no bypass (fail closed, upstream's default).
+        """
+        chain = "COINSTREAM-NETPOL"
+        self._drop_chain("mangle", chain)
+        rules = [
+            ["-m", "owner", "--uid-owner", "0", "-j", "RETURN"],
+            ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+            ["-s", POD_CIDR, "-j", "NFQUEUE", "--queue-num", str(NETPOL_QUEUE)],
+            ["-d", POD_CIDR, "-j", "NFQUEUE", "--queue-num", str(NETPOL_QUEUE)],
+        ]
+        sh("iptables", "-t", "mangle", "-N", chain)
+        for rule in rules:
+            sh("iptables", "-t", "mangle", "-A", chain, *rule)
+        sh("iptables", "-t", "mangle", "-A", "POSTROUTING", "-j", chain)
 
     def _addons_ready(self) -> bool:
         pods = self.kubectl_json("get", "pods", "-n", "kube-system")["items"]
@@ -645,14 +712,27 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             self.apply([pv])
 
     def _delete_all_pods(self) -> None:
-        """Pods go first, so kubelet tears down their sandboxes and the CNI plugins free the IPs."""
+        """Pods go first, so kubelet tears down their sandboxes and the CNI plugins free the IPs.
+
+        Their controllers go before them, or the pods come back; whatever kubelet has not torn
+        down in time is killed by `cleanup_host`.
+        """
         kube = self._kube
-        for ns in json.loads(kube.kubectl("get", "ns", "-o", "json").stdout)["items"]:
-            name = ns["metadata"]["name"]
-            kube.kubectl("delete", "pods", "--all", "-n", name, "--wait=false", "--grace-period=5", check=False)
-        deadline = time.monotonic() + 90
+        kube.kubectl(
+            "delete",
+            "deployments,statefulsets,daemonsets,replicasets,jobs,cronjobs",
+            "--all",
+            "-A",
+            "--wait=false",
+            check=False,
+            timeout=60,
+        )
+        kube.kubectl("delete", "pods", "--all", "-A", "--wait=false", "--grace-period=5", check=False, timeout=60)
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if not (self.ctr("containers", "ls", "-q", check=False) or "").strip():
+            left = kube.kubectl("get", "pods", "-A", "-o", "name", check=False, timeout=30).stdout.strip()
+            tasks = (self.ctr("tasks", "ls", "-q", check=False) or "").strip()
+            if not left and not tasks:
                 return
             time.sleep(1)
 

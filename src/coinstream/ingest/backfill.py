@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from coinstream.ingest.coverage import (
     read_ledger,
 )
 from coinstream.ingest.kafka import client_config
+from coinstream.ingest.prefetch import Prefetch
 from coinstream.ingest.sources.base import HistoryChunk, MarketSource
 from coinstream.ingest.sources.errors import SourceError
 from coinstream.logs import get_logger
@@ -137,36 +138,56 @@ def run_backfill(
     if ensure_ledger:
         ensure_ledger_topic(bootstrap, ledger, feed.spec.kafka.replicas)
     writer = ChunkWriter(bootstrap, feed.topic, ledger, f"coinstream-backfill-{feed.name}", **producer_config)
+    fetched: Prefetch[tuple[Series, HistoryChunk]] | None = None
     try:
         coverage = read_ledger(bootstrap, ledger)  # after fencing: no older run can still add to it
+        plan: list[tuple[str, str, Series, list[Interval]]] = []
+        covered: dict[Series, list[Interval]] = {}
+        loaded: dict[Series, list[tuple[str, list[Interval]]]] = {}
         for vs in feed.spec.vs_currencies:
             for coin in feed.spec.coins:
                 series = Series(source.name, vs, coin, granularity)
                 have = coverage.get(series, [])
                 todo = missing((start, end), have)
                 result.skipped_existing += len(merge(have))
-                siblings = [(s.granularity, c) for s, c in coverage.items() if _same_series(s, series)]
-                for a, b in todo:
-                    result.fetched_ranges.append((series, (a, b)))
-                    for chunk in source.history(coin, vs, a, b, granularity, feed.name):  # type: ignore[arg-type]
-                        have = merge([*have, (chunk.start, chunk.end)])
-                        fresh = HistoryChunk(
-                            [q for q in chunk if not _loaded_elsewhere(q.source_ts, siblings)],
-                            chunk.start,
-                            chunk.end,
-                            chunk.granularity,
-                        )
-                        writer.commit(fresh, series, have)
-                        result.produced += len(fresh)
-                        if metrics is not None:
-                            metrics.quotes_produced.labels(feed.topic).inc(len(fresh))
-                        if on_chunk:
-                            on_chunk(coin, vs, len(chunk))
+                covered[series] = have
+                loaded[series] = [(s.granularity, c) for s, c in coverage.items() if _same_series(s, series)]
+                result.fetched_ranges.extend((series, r) for r in todo)
+                plan.append((coin, vs, series, todo))
+        # The next chunk is fetched while the previous one commits: the rate limit spaces the calls
+        # anyway, so the commit's CPU and round trips hide in the wait for the next token.
+        fetched = Prefetch(_fetch(source, plan, granularity, feed.name))
+        for series, chunk in fetched:
+            covered[series] = merge([*covered[series], (chunk.start, chunk.end)])
+            siblings = loaded[series]
+            fresh = HistoryChunk(
+                [q for q in chunk if not _loaded_elsewhere(q.source_ts, siblings)] if siblings else list(chunk),
+                chunk.start,
+                chunk.end,
+                chunk.granularity,
+            )
+            writer.commit(fresh, series, covered[series])
+            result.produced += len(fresh)
+            if metrics is not None:
+                metrics.quotes_produced.labels(feed.topic).inc(len(fresh))
+            if on_chunk:
+                on_chunk(series.coin_id, series.vs_currency, len(chunk))
     finally:
+        if fetched is not None:
+            fetched.close()  # before the calls are counted: a call still in flight belongs to this run
         writer.close()
     result.calls = source.calls - calls_before
     result.elapsed = time.monotonic() - began
     return result
+
+
+def _fetch(
+    source: MarketSource, plan: list[tuple[str, str, Series, list[Interval]]], granularity: str, feed: str
+) -> Iterator[tuple[Series, HistoryChunk]]:
+    for coin, vs, series, todo in plan:
+        for a, b in todo:
+            for chunk in source.history(coin, vs, a, b, granularity, feed):  # type: ignore[arg-type]
+                yield series, chunk
 
 
 def _same_series(a: Series, b: Series) -> bool:

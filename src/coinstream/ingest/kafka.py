@@ -87,10 +87,15 @@ def access_denied(exc: BaseException, user: str | None, what: str) -> KafkaAcces
 
 
 def client_config(**overrides: Any) -> dict[str, Any]:
-    """The process's Kafka authentication (COINSTREAM_KAFKA_*), then what the caller says."""
+    """The process's Kafka authentication (COINSTREAM_KAFKA_*), then what the caller says.
+
+    kafka-python probes the broker's version once per client and gives up after 2 s by default;
+    a broker that is up but busy (a Job starting beside a compaction, a loaded laptop) answers
+    slower than that, and a backfill Job must not fail for it, so the probe gets 10 s.
+    """
     from coinstream.settings import get_settings
 
-    return {**get_settings().kafka_auth().kafka_python(), **overrides}
+    return {"api_version_auto_timeout_ms": 10_000, **get_settings().kafka_auth().kafka_python(), **overrides}
 
 
 def ensure_topic(bootstrap: str, name: str, partitions: int, replicas: int = 1, **config: Any) -> bool:

@@ -121,7 +121,9 @@ class QuoteProducer:
             batch_size=batch_size,
             delivery_timeout_ms=delivery_timeout_ms,
             max_block_ms=max_block_ms,
-            **client_config(**kafka_config),
+            # A broker that is slow to answer at start is ridden out as an outage (`_connect` again
+            # on the next send), so the live loop keeps kafka-python's short version probe.
+            **client_config(**{"api_version_auto_timeout_ms": 2_000, **kafka_config}),
         )
         self._producer: KafkaProducer | None = None
         self._connect()

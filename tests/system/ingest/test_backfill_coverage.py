@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 
 import pytest
 from tests.support.kafka_topics import duplicates, read_all
@@ -80,11 +81,13 @@ def test_earlier_from_new_coins_currencies_and_granularity_fetch_exactly_the_mis
 
 
 class TakenOverAfterFirstChunk:
-    """A source whose second call happens only after another run of the same feed has finished."""
+    """A source whose second call happens only after the first chunk committed and another run
+    of the same feed has finished (the backfill fetches a chunk while the previous one commits)."""
 
     def __init__(self, inner: SimulatedMarket, rival: object) -> None:
         self.inner, self.rival, self.name = inner, rival, inner.name
         self.chunks = 0
+        self.committed = threading.Event()
 
     @property
     def calls(self) -> int:
@@ -100,6 +103,7 @@ class TakenOverAfterFirstChunk:
         for chunk in self.inner.history(*a, **kw):
             self.chunks += 1
             if self.chunks == 2:
+                assert self.committed.wait(60), "the first chunk never committed"
                 self.rival()  # the second run starts (and fences this one) while this chunk is in hand
             yield chunk
 
@@ -112,8 +116,9 @@ def test_two_backfills_of_one_feed_at_once_load_nothing_twice(kafka):
     def rival() -> None:
         second["result"] = run_backfill(f, SimulatedMarket(3), kafka.bootstrap, now=NOW)
 
+    source = TakenOverAfterFirstChunk(SimulatedMarket(3), rival)
     with pytest.raises(BackfillFenced, match="took over"):
-        run_backfill(f, TakenOverAfterFirstChunk(SimulatedMarket(3), rival), kafka.bootstrap, now=NOW)
+        run_backfill(f, source, kafka.bootstrap, now=NOW, on_chunk=lambda *_: source.committed.set())
     rows = read_all(kafka.bootstrap, f.topic)
     expected = 2 * ((NOW.date() - dt.date(2024, 1, 1)).days + 1)
     assert len(rows) == expected and duplicates(rows) == {}

@@ -58,11 +58,17 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
     # stop() ran: nothing of the node is left on the host.
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert POD_BRIDGE not in links and NODE_LINK not in links
-    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
-    assert "KUBE-SERVICES" not in nat and "CNI-" not in nat, nat
+    for table in ("filter", "nat", "mangle"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout
+        left = [r for r in rules.splitlines() if any(m in r for m in ("KUBE-", "CNI-", "COINSTREAM-"))]
+        assert not left, f"{table}: {left}"
+    nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert "kube-network-policies" not in nft, nft
     mounts = Path("/proc/self/mounts").read_text()
-    assert str(n.kubelet_root) not in mounts
-    assert not list(Path("/sys/fs/cgroup").glob("*/kubepods/*")), "pod cgroups left behind"
+    assert str(n.kubelet_root) not in mounts and "/run/coinstream-realnode/node" not in mounts
+    assert not list(Path("/sys/fs/cgroup").glob("*/kubepods")), "pod cgroups left behind"
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "cni-" not in netns, netns
 
 
 def _pod(name: str, labels: dict[str, str], command: list[str], restart: str = "Never") -> dict[str, Any]:

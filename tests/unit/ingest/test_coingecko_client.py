@@ -20,6 +20,7 @@ from coinstream.ingest.sources.errors import (
     RetryableError,
     UnknownCoinsError,
 )
+from coinstream.models import Quote
 
 KEY = "CG-test-key-123"
 UTC = dt.UTC
@@ -208,6 +209,9 @@ def test_hourly_history_chunks_stay_within_90_days(server):
     assert len(spans) == 3 and all(86400 < s <= 90 * 86400 for s in spans)
     assert 200 * 24 - 3 <= len(points) <= 200 * 24 + 1
     assert {q.granularity for q in points} == {"hourly"} and {q.vs_currency for q in points} == {"eur"}
+    # Points are built without per-point validation: each must still be exactly what validation gives.
+    assert all(Quote.model_validate(q.model_dump()) == q for q in points)
+    assert all(type(q.price) is float and q.source_ts.tzinfo == UTC for q in points)
 
 
 def test_history_chunks_pad_a_short_tail():

@@ -80,7 +80,7 @@ def test_malformed_history_points_are_skipped_and_counted(server):
     ahead = int((dt.datetime.now(UTC) + dt.timedelta(days=30)).timestamp() * 1000)
     body = (
         f'{{"prices": [[1e999, 1], ["x", 1], [{ok + 1}, "5"], [{ok + 2}, true], [{ok + 3}, 1e999], 5, [{ok}], null,'
-        f" [{ok}, 10.5], [{ahead}, 3]],"
+        f" [{ok}, 10.5], [{ahead}, 3], [{ok + 4}, 0], [{ok + 5}, -2.5], [{ok + 6}, {'9' * 400}]],"
         f' "market_caps": [[1e999, 1], ["x", 1], [{ok}, "big"]], "total_volumes": "nope"}}'
     )
     server.inject(Fault("raw", path="/market_chart/range", body=body.encode()))
@@ -90,7 +90,8 @@ def test_malformed_history_points_are_skipped_and_counted(server):
     assert [(q.source_ts, q.price, q.market_cap) for q in points] == [
         (dt.datetime.fromtimestamp(ok / 1000, UTC), 10.5, None)
     ]
-    assert rejected(c, "type") == 5  # 1e999 and "x" stamps, "5", true, a 1e999 price
+    assert rejected(c, "type") == 6  # 1e999 and "x" stamps, "5", true, a 1e999 price, a 400-digit one
+    assert rejected(c, "invalid") == 2  # prices 0 and -2.5
     assert rejected(c, "shape") == 3  # 5, [ms], null
     assert rejected(c, "future") == 1
 

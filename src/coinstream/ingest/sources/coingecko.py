@@ -93,8 +93,13 @@ def _retry_after(value: str | None, cap: float = RETRY_AFTER_CAP) -> float | Non
 
 
 def _is_number(value: Any) -> bool:
-    """A JSON number that is a finite amount: bool, str and inf/nan are not prices."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number that is a finite amount: bool, str, inf/nan and integers past float range are not prices."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a 400-digit JSON integer
+        return False
 
 
 def _epoch_ms(value: Any) -> int | None:
@@ -512,6 +517,27 @@ class CoinGeckoClient:
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         now = dt.datetime.now(dt.UTC)
         future = int((now + FUTURE_SKEW).timestamp() * 1000)
+        # What every point of the chunk shares is validated once; per point the checks below
+        # establish the rest of Quote's invariants (finite price > 0, finite amounts >= 0 from
+        # `_series`, an aware UTC time), so each point is a copy with four fields set, not a
+        # validation of seventeen.
+        try:
+            template: Quote | None = Quote(
+                coin_id=coin,
+                symbol=symbol,
+                name=name,
+                vs_currency=vs,
+                price=1.0,
+                source="coingecko",
+                source_ts=now,
+                ingest_ts=now,
+                feed=feed,
+                origin=origin,
+                granularity=label,
+            )
+            invalid = ""
+        except ValidationError as exc:
+            template, invalid = None, str(exc).splitlines()[0]
         out = []
         for point in raw["prices"]:
             if not isinstance(point, list) or len(point) != 2:
@@ -526,26 +552,19 @@ class CoinGeckoClient:
                 continue
             if not lo <= ms < hi or (label == "daily" and ms % 86_400_000):
                 continue  # outside this chunk, or the current day's partial point
-            try:
-                out.append(
-                    Quote(
-                        coin_id=coin,
-                        symbol=symbol,
-                        name=name,
-                        vs_currency=vs,
-                        price=price,
-                        market_cap=caps.get(ms),
-                        total_volume=vols.get(ms),
-                        source="coingecko",
-                        source_ts=dt.datetime.fromtimestamp(ms / 1000, dt.UTC),
-                        ingest_ts=now,
-                        feed=feed,
-                        origin=origin,
-                        granularity=label,
-                    )
+            if template is None or price <= 0:
+                self._reject("invalid", coin, invalid or f"price {price!r} is not > 0")
+                continue
+            out.append(
+                template.model_copy(
+                    update={
+                        "price": float(price),
+                        "market_cap": caps.get(ms),
+                        "total_volume": vols.get(ms),
+                        "source_ts": dt.datetime.fromtimestamp(ms / 1000, dt.UTC),
+                    }
                 )
-            except ValidationError as exc:
-                self._reject("invalid", coin, str(exc).splitlines()[0])
+            )
         return out
 
     def _series(self, values: Any) -> dict[int, float]:
