@@ -144,7 +144,8 @@ class LocalTrino(JvmService):
     access control (coinstream.platform.trino_rules). `connect()` is an `admin` connection on the
     `lake` catalog, for the stack itself and tests; `auth(user)` gives clients theirs."""
 
-    start_timeout = 240.0
+    #: A loaded 2-core machine needs minutes: plugins, catalogs, then the first query over TLS.
+    start_timeout = 600.0
 
     home: Path
     metastore_uri: str
