@@ -3,6 +3,8 @@
 Ready: every child exists and is healthy (topic Ready, producer available, stream RUNNING;
 a suspended feed only needs its topic). Progressing: children exist but are not healthy yet.
 Degraded: the spec cannot work as written (missing Secret, unknown Kafka cluster, bad spec).
+DataFresh: every series of the feed has a quote younger than the freshness window (see
+`data_freshness`); a producer that is up but delivers nothing is Ready and not DataFresh.
 lastTransitionTime only moves when a condition's status flips, as kubectl and alerting expect.
 """
 
@@ -10,12 +12,35 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from coinstream.models import CoinFeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus, Condition, ConditionType
 
 HEALTHY_SPARK_STATES = {"RUNNING"}
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One condition's outcome before it becomes a Condition (which also needs the old status)."""
+
+    status: ConditionStatus
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ProducerReport:
+    """What the feed's producer pods said on /metrics (see coinfeed_operator.producer_metrics).
+
+    `newest` is the source time of the newest live quote Kafka acknowledged, per (coin,
+    vs_currency), in seconds since the epoch: the producer sets it on acknowledgement only.
+    """
+
+    newest: dict[tuple[str, str], float]
+    asked: int
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -29,6 +54,58 @@ class Observed:
     suspended: bool = False
     problems: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    #: The DataFresh verdict (`data_freshness`); None: not measured in this pass.
+    freshness: Verdict | None = None
+
+
+#: A series is fresh while its newest quote is younger than this many poll intervals: one poll
+#: may find no new snapshot and one delivery may be slow without the feed being stale...
+FRESH_POLLS = 3
+#: ...but never tighter than this: CoinGecko moves a coin's `last_updated` only every minute or
+#: few, so a 10-second poll interval cannot promise 30-second-old quotes.
+MIN_FRESH_WINDOW_SECONDS = 300
+
+
+def freshness_window(poll_interval_seconds: int) -> int:
+    return max(FRESH_POLLS * poll_interval_seconds, MIN_FRESH_WINDOW_SECONDS)
+
+
+def _utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def data_freshness(
+    report: ProducerReport | None,
+    series: list[tuple[str, str]],
+    poll_interval_seconds: int,
+    now: dt.datetime,
+    suspended: bool = False,
+) -> Verdict:
+    """DataFresh for a feed: True when every (coin, vs_currency) it tracks has a quote younger
+    than `freshness_window`, False (Stale, NoQuotesYet, Suspended) when one has not, Unknown
+    when nobody could be asked. Messages name timestamps, not ages, so an unchanged verdict
+    does not rewrite the status at every drift pass."""
+    if suspended:
+        return Verdict("False", "Suspended", "suspended: the producer is stopped, no quotes are expected")
+    if report is None or report.asked == 0:
+        return Verdict("Unknown", "NoProducerRunning", "no running producer pod to ask yet")
+    if len(report.errors) >= report.asked:
+        return Verdict("Unknown", "MetricsUnavailable", "; ".join(report.errors))
+    window = freshness_window(poll_interval_seconds)
+    limit = now.timestamp() - window
+    missing = [f"{c}/{v}" for c, v in series if (c, v) not in report.newest]
+    stale = [
+        f"{c}/{v} (newest {_utc(report.newest[(c, v)])})"
+        for c, v in series
+        if (c, v) in report.newest and report.newest[(c, v)] < limit
+    ]
+    rule = f"{FRESH_POLLS} x pollIntervalSeconds, at least {MIN_FRESH_WINDOW_SECONDS}s"
+    if stale:
+        extra = f"; none yet for {', '.join(missing)}" if missing else ""
+        return Verdict("False", "Stale", f"no quote within {window}s ({rule}) for {', '.join(stale)}{extra}")
+    if missing:
+        return Verdict("False", "NoQuotesYet", f"no quote acknowledged by Kafka yet for {', '.join(missing)}")
+    return Verdict("True", "Fresh", f"all {len(series)} series quoted within {window}s ({rule})")
 
 
 def topic_ready(topic: dict[str, Any] | None) -> bool | None:
@@ -123,13 +200,13 @@ def pod_problems(pods: list[dict[str, Any]], feed: CoinFeed, namespace: str) -> 
 def _condition(
     old: CoinFeedStatus | None,
     type_: ConditionType,
-    ok: bool,
+    ok: bool | ConditionStatus,
     reason: str,
     message: str,
     generation: int,
     now: dt.datetime,
 ) -> Condition:
-    status = "True" if ok else "False"
+    status: ConditionStatus = ok if isinstance(ok, str) else ("True" if ok else "False")
     prev = old.condition(type_) if old else None
     since = prev.last_transition_time if prev is not None and prev.status == status else now
     return Condition(
@@ -181,6 +258,8 @@ def compute_status(
             now,
         ),
     ]
+    fresh = observed.freshness or Verdict("Unknown", "NotMeasured", "not measured while the feed cannot run")
+    conditions.append(_condition(old, "DataFresh", fresh.status, fresh.reason, fresh.message, generation, now))
     own = observed.job if observed.job and observed.job["metadata"].get("name") == children.backfill_job else None
     succeeded = job_succeeded(own)
     if succeeded is None and old is not None and old.children.backfill_job == children.backfill_job:

@@ -7,6 +7,7 @@ deterministic names and are server-side applied.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from pydantic import ValidationError
 
 from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.health import Observed, compute_status, job_finished, pod_problems
+from coinfeed_operator.health import Observed, compute_status, data_freshness, job_finished, pod_problems
 from coinfeed_operator.kube import KubeClient, KubeError
+from coinfeed_operator.producer_metrics import read_producers
 from coinstream.errors import OperationalError, UserInputError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
@@ -235,8 +237,22 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
             f"backfill Job {job['metadata']['name']} of the previous spec is still running; "
             f"{children.backfill_job} starts when it ends"
         )
+    suspended = feed.spec.suspend
+    freshness = data_freshness(
+        None if suspended else read_producers(pods, config.metrics_port),
+        [(coin, vs) for coin in feed.spec.coins for vs in feed.spec.vs_currencies],
+        feed.spec.poll_interval_seconds,
+        dt.datetime.now(dt.UTC),
+        suspended,
+    )
     observed = Observed(
-        topic=topic, deployment=deployment, spark_app=spark_app, job=job, suspended=feed.spec.suspend, waiting=waiting
+        topic=topic,
+        deployment=deployment,
+        spark_app=spark_app,
+        job=job,
+        suspended=suspended,
+        waiting=waiting,
+        freshness=freshness,
     )
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed

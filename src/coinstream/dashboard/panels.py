@@ -207,7 +207,7 @@ def candles_figure(s: Snapshot) -> Figure:
     trace = {
         "type": "candlestick",
         "name": coin,
-        "x": _times(c["bucket"]),
+        "x": _times(c["bucket_start"]),
         "open": _floats(c["open"]),
         "high": _floats(c["high"]),
         "low": _floats(c["low"]),

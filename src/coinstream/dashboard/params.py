@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from coinstream.sql import QueryError
-from coinstream.sql.live import INTERVALS
+from coinstream.sql.windows import INTERVALS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 KNOWN = ("vs", "coins", "source", "interval", "candle", "hours")
+#: The page's candle sizes: the SQL layer's intraday intervals (daily candles are the report's).
+PAGE_INTERVALS = tuple(name for name, (seconds, _) in INTERVALS.items() if seconds < 86400)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ def parse_params(search: str | None) -> ViewParams:
     if (source := _one(values, "source")) is not None:
         kw["source"] = _name(source, "source")
     if (interval := _one(values, "interval")) is not None:
-        if interval not in INTERVALS:
-            raise QueryError(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
+        if interval not in PAGE_INTERVALS:
+            raise QueryError(f"interval {interval!r} is not one of {', '.join(PAGE_INTERVALS)}")
         kw["interval"] = interval
     if (candle := _one(values, "candle")) is not None:
         kw["candle_coin"] = _name(candle, "candle coin")

@@ -19,6 +19,7 @@ import pandas as pd
 from coinstream.dashboard.params import ViewParams
 from coinstream.sql import Investor, QueryError
 from coinstream.sql.live import LiveQueries
+from coinstream.sql.windows import INTERVALS
 
 #: Windows shown on the page (the whole history is the report's business).
 PAGE_WINDOWS = ("5m", "1h", "24h", "7d", "30d")
@@ -42,7 +43,7 @@ class Snapshot:
     latest: pd.DataFrame  # coin_id, source_ts, price, age_s
     returns: pd.DataFrame  # coin_id, window_name, pct_return, start_ts, end_ts, elapsed_s, quotes, reason, stale
     last_hour: pd.DataFrame  # coin_id, source_ts, price
-    candles: pd.DataFrame  # bucket, open, high, low, close, quotes
+    candles: pd.DataFrame  # Investor.candles: coin_id, bucket_start, open, high, low, close, quotes, complete, ...
     market: pd.DataFrame  # coin_id, market_cap, total_volume, high_24h, low_24h, price_change_pct_24h
     freshness: pd.DataFrame  # feed, source, vs_currency, rows, coins, newest_quote, newest_commit, lag_s
     check_24h: pd.DataFrame  # coin_id, own_pct, source_pct, diff_pp, flagged, reason
@@ -86,6 +87,11 @@ def _returns(inv: Investor, p: ViewParams, coins: Sequence[str]) -> pd.DataFrame
     return df
 
 
+def _periods(p: ViewParams) -> int:
+    """The candles covering the last `candle_hours` (the bucket still open included)."""
+    return max(1, p.candle_hours * 3600 // INTERVALS[p.interval][0])
+
+
 def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.datetime | None = None,
                   stale_after_s: float = 120.0, disagreement_pp: float = 1.0) -> Snapshot:  # fmt: skip
     """Read every panel; raises QueryError (a message for the page) on a bad parameter."""
@@ -109,7 +115,7 @@ def take_snapshot(inv: Investor, live: LiveQueries, p: ViewParams, *, now: dt.da
         latest=latest,
         returns=_returns(inv, p, coins),
         last_hour=inv.last_hour(p.vs_currency, coins),
-        candles=live.candles(p.vs_currency, source, candle_coin, p.interval, p.candle_hours),
+        candles=inv.candles(p.vs_currency, [candle_coin], p.interval, periods=_periods(p)),
         market=latest,
         freshness=freshness,
         check_24h=inv.check_24h(p.vs_currency, coins, tolerance_pp=disagreement_pp),

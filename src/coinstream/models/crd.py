@@ -43,6 +43,7 @@ _KEEP = {
 
 PRINTER_COLUMNS = [
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Fresh", "type": "string", "jsonPath": '.status.conditions[?(@.type=="DataFresh")].status'},
     {"name": "Source", "type": "string", "jsonPath": ".spec.source.type"},
     {"name": "Coins", "type": "integer", "jsonPath": ".status.coinCount"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

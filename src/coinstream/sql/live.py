@@ -1,5 +1,6 @@
 """What a live view asks of the lakehouse besides the investor questions: how fresh each
-feed is, the market figures of the newest quote, and candles over the live ticks.
+feed is and the market figures of the newest quote. Candles are an investor question
+(`Investor.candles`): the page draws the same candles a notebook or report gets.
 
 Same rules as `queries.py`: Trino SQL with `?` parameters only, run unchanged on Trino
 and (translated) on DuckDB, one source at a time so two feeds of the same coin never blend.
@@ -16,9 +17,6 @@ from collections.abc import Sequence
 import pandas as pd
 
 from coinstream.sql.engines import Engine
-
-#: Intraday candle sizes (name -> minutes); each divides an hour, so buckets align on the hour.
-INTERVALS: dict[str, int] = {"1m": 1, "5m": 5, "1h": 60}
 
 FRESHNESS = """
 SELECT feed, source, vs_currency, count(*) AS rows, count(DISTINCT coin_id) AS coins,
@@ -46,25 +44,9 @@ SELECT coin_id, max(source_ts) AS source_ts, max_by(price, source_ts) AS price,
 FROM q GROUP BY coin_id ORDER BY coin_id
 """
 
-CANDLES = """
-WITH q AS (
-  SELECT source_ts, price FROM quotes WHERE vs_currency = ? AND source = ? AND coin_id = ?
-),
-recent AS (
-  SELECT source_ts, price FROM q WHERE source_ts > (SELECT date_add('hour', -?, max(source_ts)) FROM q)
-),
-b AS (
-  SELECT date_add('minute', -(minute(source_ts) % ?), date_trunc('minute', source_ts)) AS bucket, source_ts, price
-  FROM recent
-)
-SELECT bucket, min_by(price, source_ts) AS open, max(price) AS high, min(price) AS low,
-       max_by(price, source_ts) AS close, count(*) AS quotes
-FROM b GROUP BY bucket ORDER BY bucket
-"""
-
 
 class LiveQueries:
-    """Freshness, market figures and intraday candles; parameters checked by the caller's Investor."""
+    """Freshness and market figures; parameters checked by the caller's Investor."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -85,7 +67,3 @@ class LiveQueries:
         """The newest quote's market cap, 24 h volume, 24 h high/low and the source's own 24 h change."""
         sql = MARKET.format(coins=", ".join("?" * len(coins)))
         return self.engine.query(sql, [vs_currency, source, *coins])
-
-    def candles(self, vs_currency: str, source: str, coin: str, interval: str, hours: int) -> pd.DataFrame:
-        """OHLC per `interval` bucket over the last `hours` of quotes (ticks and hourly points alike)."""
-        return self.engine.query(CANDLES, [vs_currency, source, coin, hours, INTERVALS[interval]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.chartlib import RELEASE, Helm, by_kind_name
+from tests.support.chartlib import RELEASE, Helm, by_kind_name, matches
 
 
 def test_dashboard_reads_trino_behind_its_own_flows(helm: Helm) -> None:
@@ -35,8 +35,8 @@ def test_dashboard_reads_trino_behind_its_own_flows(helm: Helm) -> None:
 
 
 def _selects(spec: dict[str, Any], labels: dict[str, str]) -> bool:
-    want = spec["podSelector"].get("matchLabels") or {}
-    return bool(want) and all(labels.get(k) == v for k, v in want.items())
+    selector = spec["podSelector"]
+    return bool(selector) and matches(selector, labels)
 
 
 def test_dashboard_off_or_without_trino_renders_nothing(helm: Helm) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.chartlib import CHARTS, REPO, Helm, pod_specs
+from tests.support.chartlib import CHARTS, REPO, Helm, matches, pod_specs
 
 KAFKA_CLUSTER = "coinstream"
 #: Upstream pods this chart's allow-list must reach (labels as Strimzi 1.2.0 / the Trino and
@@ -30,23 +30,6 @@ UPSTREAM_PODS: dict[str, dict[str, str]] = {
     "spark-operator-controller": {"app.kubernetes.io/name": "spark-operator",
                                   "app.kubernetes.io/component": "controller"},
 }  # fmt: skip
-
-
-def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[op]
-        if not ok:
-            return False
-    return True
 
 
 def _pods(objs: list[dict[str, Any]]) -> dict[str, tuple[dict[str, str], set[int]]]:

@@ -22,7 +22,7 @@ from .conftest import COINS, Served
 pytestmark = pytest.mark.integration
 
 
-def sql_answers(s: Served) -> tuple[Any, Any, Any]:
+def sql_answers(s: Served) -> tuple[Any, Any, Any, Any]:
     engine = DuckDBEngine(s.metastore.uri, s.metastore.warehouse)
     try:
         inv = Investor(engine)
@@ -30,6 +30,8 @@ def sql_answers(s: Served) -> tuple[Any, Any, Any]:
             inv.latest("usd").set_index("coin_id"),
             inv.returns("usd", windows=PAGE_WINDOWS),
             engine.query("SELECT feed, count(*) AS n FROM quotes GROUP BY feed").set_index("feed"),
+            # The page's default candles: 5-minute, the last 6 hours, of the first coin.
+            inv.candles("usd", [COINS[0]], "5m", periods=6 * 12),
         )
     finally:
         engine.close()
@@ -51,7 +53,7 @@ def cells(page: Any, selector: str) -> list[dict[str, str]]:
 
 
 def test_page_shows_sql_answers_and_updates_live(served: Served, tmp_path: Path) -> None:
-    latest, returns, counts = sql_answers(served)
+    latest, returns, counts, candles = sql_answers(served)
     with chromium_page() as page:
         began = time.monotonic()
         page.goto(served.url)
@@ -76,6 +78,15 @@ def test_page_shows_sql_answers_and_updates_live(served: Served, tmp_path: Path)
         feeds = {r["feed"]: r for r in cells(page, "#freshness tbody tr")}
         assert int(feeds["majors-sim"]["rows_value"]) == int(counts.loc["majors-sim", "n"])
         assert float(feeds["majors-sim"]["lag_value"]) >= 0
+
+        drawn = page.evaluate(
+            """() => { const t = document.querySelector('#candles .js-plotly-plot').data[0];
+                       return {name: t.name, x: t.x, open: t.open, high: t.high, low: t.low, close: t.close}; }"""
+        )
+        assert drawn["name"] == COINS[0] and len(drawn["x"]) == len(candles) > 12
+        assert drawn["x"] == [t.strftime("%Y-%m-%d %H:%M:%S") for t in candles["bucket_start"]]
+        for col in ("open", "high", "low", "close"):
+            assert drawn[col] == [float(v) for v in candles[col]], col
 
         # A new quote lands (one Iceberg commit); the page shows it without reloading.
         page.evaluate("window.__same_page = true")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import start_http_server
 from tests.support.operator_env import (
+    DRIFT_SECONDS,
     KAFKA_CLUSTER,
     OPERATOR_NS,
     OPERATOR_SA,
@@ -16,9 +19,12 @@ from tests.support.operator_env import (
     condition,
     feed,
     kafka_cluster,
+    run_operator,
 )
 
 from coinfeed_operator.rbac import RULES
+from coinstream.devstack.process import free_port
+from coinstream.metrics import Metrics
 
 
 def _apply(env: Env, ns: str, name: str, **spec: Any) -> None:
@@ -154,9 +160,9 @@ def test_printer_columns(env: Env, namespace: str, operator: Any) -> None:
     )
     table = env.kubectl("get", "cf", "-n", namespace).stdout.splitlines()
     header = table[0].split()
-    assert header == ["NAME", "READY", "SOURCE", "COINS", "AGE"], table[0]
+    assert header == ["NAME", "READY", "FRESH", "SOURCE", "COINS", "AGE"], table[0]
     row = table[1].split()
-    assert row[:4] == ["cols", "False", "simulated", "3"], table[1]
+    assert row[:5] == ["cols", "False", "Unknown", "simulated", "3"], table[1]
 
 
 def test_operator_serviceaccount_has_least_privilege(env: Env) -> None:
@@ -198,3 +204,130 @@ def test_topic_owned_by_another_feed_is_degraded(env: Env, namespace: str, opera
     )
     topic = env.get("kafkatopic", "shared.quotes", namespace)
     assert [r["uid"] for r in topic["metadata"]["ownerReferences"]] == [first["metadata"]["uid"]]  # type: ignore[index]
+
+
+def _job_controller_fails(env: Env, ns: str, job: str) -> None:
+    """What the job controller writes once a Job's pods have used up its backoffLimit (no kubelet
+    runs pods here, so they cannot fail for real): FailureTarget, then Failed, nothing active.
+    The controller has started the Job first (startTime set), as it would have."""
+    env.wait("Job started", lambda: (j := env.get("job", job, ns)) and j.get("status", {}).get("startTime"))
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    why = {"reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
+    conditions = [
+        {"type": t, "status": "True", "lastProbeTime": now, "lastTransitionTime": now, **why}
+        for t in ("FailureTarget", "Failed")
+    ]
+    status = {"conditions": conditions, "active": 0, "ready": 0, "terminating": 0, "failed": 5}
+    env.kubectl(
+        "patch", "job", job, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status})
+    )
+
+
+def test_failed_backfill_job_makes_the_feed_degraded_until_a_new_spec(env: Env, namespace: str, operator: Any) -> None:
+    _apply(env, namespace, "hist")
+    cf = env.wait(
+        "backfill Job created",
+        lambda: (
+            (c := env.get("coinfeed", "hist", namespace))
+            and (j := (c.get("status") or {}).get("children", {}).get("backfillJob"))
+            and env.get("job", j, namespace)
+            and c
+        ),
+    )
+    job = cf["status"]["children"]["backfillJob"]
+    uid = env.get("job", job, namespace)["metadata"]["uid"]  # type: ignore[index]
+    _job_controller_fails(env, namespace, job)
+    cf = env.wait("Degraded", lambda: _cond(env, namespace, "hist", "Degraded", "True", "BackfillFailed"), timeout=60)
+    degraded, ready = condition(cf, "Degraded"), condition(cf, "Ready")
+    assert degraded["message"] == (  # type: ignore[index]
+        f"backfill Job {job} failed: Job has reached the specified backoff limit (see its pod's log)"
+    )
+    assert (ready["status"], ready["reason"]) == ("False", "BackfillFailed")  # type: ignore[index]
+    assert degraded["observedGeneration"] == cf["metadata"]["generation"]  # type: ignore[index]
+    assert cf["status"]["backfillSucceeded"] is False
+    # The drift timer keeps it Degraded and neither deletes nor re-creates the failed Job (its
+    # pods' logs are the evidence): several timer passes later it is the same object.
+    time.sleep(3 * DRIFT_SECONDS)
+    assert _cond(env, namespace, "hist", "Degraded", "True", "BackfillFailed")
+    assert env.get("job", job, namespace)["metadata"]["uid"] == uid  # type: ignore[index]
+
+    # A changed backfill spec is a new Job; the failed one is cleaned up and Degraded clears.
+    _apply(env, namespace, "hist", backfill={"from": "2024-06-01", "granularity": "daily"})
+    cf = env.wait("recovered", lambda: _cond(env, namespace, "hist", "Degraded", "False", "AsExpected"), timeout=60)
+    assert cf["status"]["children"]["backfillJob"] != job
+    env.wait("failed Job deleted", lambda: env.get("job", job, namespace) is None, timeout=60)
+
+
+def _producer_running_at(env: Env, ns: str, ip: str) -> str:
+    """The kubelet's report of a running producer pod at `ip` (no kubelet runs here)."""
+    pods = env.wait(
+        "producer pod created",
+        lambda: env.kube.kubectl_json("get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=producer")["items"],
+    )
+    name = str(pods[0]["metadata"]["name"])
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    status = {
+        "phase": "Running",
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "containerStatuses": [
+            {"name": "producer", "image": "x", "imageID": "", "ready": True, "restartCount": 0, "state": running}
+        ],
+    }
+    env.kubectl(
+        "patch", "pod", name, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status})
+    )
+    return name
+
+
+def test_data_fresh_follows_the_producers_newest_acknowledged_quote(
+    env: Env, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer's real /metrics endpoint (coinstream.metrics) stands at the pod's address;
+    the operator reads it at every drift pass and DataFresh follows what it says."""
+    metrics = Metrics()
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    monkeypatch.setenv("COINSTREAM_OPERATOR_METRICS_PORT", str(port))  # read at operator start-up
+    newest = metrics.last_source_ts
+    fresh = lambda status, reason: lambda: _cond(env, namespace, "fresh", "DataFresh", status, reason)  # noqa: E731
+    try:
+        with run_operator():
+            try:
+                _apply(env, namespace, "fresh", coins=["bitcoin", "ethereum"])
+                env.wait("no producer yet", fresh("Unknown", "NoProducerRunning"))
+                pod = _producer_running_at(env, namespace, "127.0.0.1")
+                cf = env.wait("asked, nothing delivered", fresh("False", "NoQuotesYet"))
+                assert condition(cf, "DataFresh")["message"] == (  # type: ignore[index]
+                    "no quote acknowledged by Kafka yet for bitcoin/usd, ethereum/usd"
+                )
+
+                newest.labels("bitcoin", "usd").set(time.time() - 5)
+                newest.labels("ethereum", "usd").set(time.time() - 5)
+                cf = env.wait("fresh", fresh("True", "Fresh"))
+                assert condition(cf, "DataFresh")["observedGeneration"] == cf["metadata"]["generation"]  # type: ignore[index]
+                row = env.kubectl("get", "cf", "fresh", "-n", namespace, "--no-headers").stdout.split()
+                assert row[2] == "True", row
+
+                # bitcoin's producer side stalls (the source stops answering for it): an hour old.
+                hour_ago = time.time() - 3600
+                newest.labels("bitcoin", "usd").set(hour_ago)
+                cf = env.wait("stale", fresh("False", "Stale"))
+                message = condition(cf, "DataFresh")["message"]  # type: ignore[index]
+                stamp = dt.datetime.fromtimestamp(hour_ago, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                assert f"bitcoin/usd (newest {stamp})" in message and "ethereum" not in message, message
+                assert "no quote within 300s" in message, message
+
+                # The producer's endpoint stops answering: the operator cannot tell, and says so.
+                server.shutdown()
+                server.server_close()
+                cf = env.wait("unknown", fresh("Unknown", "MetricsUnavailable"), timeout=60)
+                assert (
+                    f"producer pod {pod}: /metrics on port {port} unreadable" in condition(cf, "DataFresh")["message"]
+                )  # type: ignore[index]
+            finally:
+                env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=120s", check=False, timeout=150)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

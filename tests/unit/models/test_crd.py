@@ -51,6 +51,7 @@ def test_crd_names_and_columns() -> None:
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
         "Ready",
+        "Fresh",
         "Source",
         "Coins",
         "Age",

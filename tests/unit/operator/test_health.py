@@ -30,6 +30,7 @@ def test_all_healthy_is_ready() -> None:
         "Ready": ("True", "AllChildrenReady"),
         "Progressing": ("False", "Reconciled"),
         "Degraded": ("False", "AsExpected"),
+        "DataFresh": ("Unknown", "NotMeasured"),
     }
     assert s.observed_generation == 3 and all(c.observed_generation == 3 for c in s.conditions)
     assert (s.topic_ready, s.producer_available_replicas, s.spark_state) == (True, 1, "RUNNING")
