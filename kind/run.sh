@@ -61,7 +61,7 @@ images() {  # name=dockerfile pairs, the tags the charts' values-kind.yaml expec
 # --set flags that point each chart at this build's images.
 chart_sets() {
   case $1 in
-    coinstream) echo "--set notebook.image.tag=$TAG --set test.image.tag=$TAG" ;;
+    coinstream) echo "--set notebook.image.tag=$TAG --set dashboard.image.tag=$TAG --set test.image.tag=$TAG" ;;
     coinstream-operator) echo "--set image.tag=$TAG \
       --set config.COINSTREAM_OPERATOR_PRODUCER_IMAGE=ghcr.io/coinstream/coinstream:$TAG \
       --set config.COINSTREAM_OPERATOR_SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" ;;

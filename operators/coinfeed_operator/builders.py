@@ -433,6 +433,9 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "feed_uid": owner.uid,
         "trigger": feed.spec.sink.trigger,
         "group_id_prefix": group_prefix(feed),
+        # The driver's /metrics (quarantine counts), scraped through the chart's PodMonitor.
+        "metrics_port": str(config.metrics_port),
+        "metrics_host": "0.0.0.0",  # inside the pod, for Prometheus
     }
     if config.kafka_authentication != "none":
         given |= {
@@ -500,7 +503,11 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
                 "onFailureRetryInterval": 10,
                 "onSubmissionFailureRetryInterval": 30,
             },
-            "driver": {**role, "serviceAccount": config.spark_service_account},
+            "driver": {
+                **role,
+                "serviceAccount": config.spark_service_account,
+                "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
+            },
             "executor": {**role, "instances": 1},
         },
     }

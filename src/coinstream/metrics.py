@@ -1,7 +1,7 @@
-"""Prometheus metrics of the ingestion path, on one registry per process.
+"""Prometheus metrics of the ingestion path and of the streaming job, one registry each.
 
-A registry per `Metrics` object (not the global default) lets tests and the
-benchmark run several producers in one process without name clashes.
+A registry per object (not the global default) lets tests and the benchmark run
+several producers or streams in one process without name clashes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,36 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 
 @dataclass
-class Metrics:
+class _Exported:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose /metrics on `port` (0 = don't), on loopback unless told otherwise (a pod says
+        0.0.0.0 so Prometheus and the kubelet's probes reach it)."""
+        if port:
+            start_http_server(port, addr=host, registry=self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of a sample, for tests and summaries."""
+        v = self.registry.get_sample_value(name, labels)
+        return 0.0 if v is None else v
+
+
+@dataclass
+class StreamMetrics(_Exported):
+    """The streaming job's: what it quarantined, so `CoinstreamQuarantineGrowing` has a series."""
+
+    def __post_init__(self) -> None:
+        self.quarantined = Counter(
+            "coinstream_quarantined_records",
+            "Kafka records written to the quarantine table, by reason (coinstream.lakehouse.parse.REASONS)",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class Metrics(_Exported):
     def __post_init__(self) -> None:
         r = self.registry
         self.quotes_fetched = Counter(
@@ -74,14 +101,3 @@ class Metrics:
             ["coin", "vs_currency"],
             registry=r,
         )
-
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Expose /metrics on `port` (0 = don't), on loopback unless told otherwise (a pod says
-        0.0.0.0 so Prometheus and the kubelet's probes reach it)."""
-        if port:
-            start_http_server(port, addr=host, registry=self.registry)
-
-    def value(self, name: str, **labels: str) -> float:
-        """Current value of a sample, for tests and summaries."""
-        v = self.registry.get_sample_value(name, labels)
-        return 0.0 if v is None else v

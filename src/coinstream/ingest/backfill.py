@@ -31,7 +31,7 @@ from coinstream.ingest.coverage import (
     missing,
     read_ledger,
 )
-from coinstream.ingest.kafka import client_config
+from coinstream.ingest.kafka import KeyPartitioner, client_config
 from coinstream.ingest.prefetch import Prefetch
 from coinstream.ingest.sources.base import HistoryChunk, MarketSource
 from coinstream.ingest.sources.errors import SourceError
@@ -76,6 +76,7 @@ class ChunkWriter:
             acks="all",
             linger_ms=20,
             batch_size=256 * 1024,
+            partitioner=KeyPartitioner(),
             **client_config(**config),
         )
         self._producer.init_transactions()  # fences any older run of this feed, aborting its open chunk

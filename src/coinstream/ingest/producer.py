@@ -23,7 +23,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from coinstream.errors import OperationalError
 from coinstream.ingest.gaps import Gap
-from coinstream.ingest.kafka import client_config
+from coinstream.ingest.kafka import KeyPartitioner, client_config
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -31,6 +31,8 @@ from coinstream.models import Quote
 log = get_logger(__name__)
 
 SeriesKey = tuple[str, str, str, str]
+#: Sends between two checks for acknowledgements outside flush().
+SETTLE_EVERY = 2_000
 
 
 class DeliveryError(OperationalError):
@@ -69,10 +71,12 @@ class SnapshotDedup:
             self._last[key] = ts
 
     def is_repeat(self, quote: Quote) -> bool:
-        """Check and remember in one step."""
-        if self.seen(quote):
+        """Check and remember in one step (one key, one lookup: it runs once per record sent)."""
+        key, ts = (quote.origin, quote.vs_currency, quote.coin_id, quote.source), quote.source_ts
+        last = self._last.get(key)
+        if last is not None and ts <= last:
             return True
-        self.record(quote)
+        self._last[key] = ts
         return False
 
     def newest_of(self, quote: Quote) -> dt.datetime | None:
@@ -121,6 +125,7 @@ class QuoteProducer:
             batch_size=batch_size,
             delivery_timeout_ms=delivery_timeout_ms,
             max_block_ms=max_block_ms,
+            partitioner=KeyPartitioner(),
             # A broker that is slow to answer at start is ridden out as an outage (`_connect` again
             # on the next send), so the live loop keeps kafka-python's short version probe.
             **client_config(**{"api_version_auto_timeout_ms": 2_000, **kafka_config}),
@@ -131,6 +136,7 @@ class QuoteProducer:
         self._accepted = SnapshotDedup()  # acknowledged or still queued
         self._acked = 0
         self._pending: list[tuple[FutureRecordMetadata, Quote]] = []
+        self._settle_at = SETTLE_EVERY
         self._retry: deque[Quote] = deque()
         self._newest_live: dict[tuple[str, str], float] = {}
         #: Two consecutive acknowledged live quotes of a series further apart than this are a hole.
@@ -161,10 +167,9 @@ class QuoteProducer:
 
     def send(self, quote: Quote) -> bool:
         """Accept one quote; False when dropped as a repeat. Never raises on a broker outage."""
-        if self._accepted.seen(quote):
+        if self._accepted.is_repeat(quote):
             self.metrics.quotes_deduplicated.labels(quote.origin).inc()
             return False
-        self._accepted.record(quote)
         if self._retry:
             self._retry.append(quote)  # behind older undelivered quotes, keeping per-series order
         else:
@@ -193,6 +198,12 @@ class QuoteProducer:
             # Futures are checked at flush() rather than with per-record callbacks: a callback
             # runs on the I/O thread for every record and costs throughput for nothing.
             self._pending.append((producer.send(self.topic, key=quote.key, value=quote.to_json()), quote))
+            if len(self._pending) >= self._settle_at:
+                # A bulk sender flushes seldom: settling what Kafka acknowledged as it goes keeps
+                # the pending list to what is in flight, instead of every quote since the last
+                # flush, which the garbage collector would otherwise walk again and again.
+                self._settle()
+                self._settle_at = len(self._pending) + SETTLE_EVERY
         except KafkaError as exc:  # buffer full or no metadata within max_block_ms
             self._errors.inc()
             self._retry.append(quote)

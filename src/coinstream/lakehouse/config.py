@@ -55,6 +55,12 @@ class LakeConfig(BaseSettings):
     dedup_window: str = Field(default="10 minutes", description="In-stream dedup horizon (watermark)")
     future_tolerance_seconds: int = Field(default=300, ge=0)
     shuffle_partitions: int = Field(default=2, ge=1)
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Serve the job's Prometheus /metrics on this port (0: don't)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics listens on (loopback; a pod says 0.0.0.0)"
+    )
     master: str | None = Field(default=None, description="local[2] locally; unset in the cluster")
     driver_memory: str = "1g"
     hadoop_conf: dict[str, str] = Field(default_factory=dict, description="Passed as spark.hadoop.*")

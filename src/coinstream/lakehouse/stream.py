@@ -40,6 +40,7 @@ from coinstream.lakehouse.parse import identity_key, parse_records
 from coinstream.lakehouse.tables import IDENTITY, QUARANTINE_COLUMNS, QUARANTINE_KEY, ensure_tables, quote_columns
 from coinstream.lakehouse.writers import ACK_HORIZON_SECONDS, Registration
 from coinstream.logs import get_logger
+from coinstream.metrics import StreamMetrics
 
 log = get_logger(__name__)
 
@@ -145,13 +146,18 @@ def merge_checked(spark: Any, quotes: Any, table: str, lo: str, hi: str, props: 
             time.sleep(random.uniform(0.2, 1.5))
 
 
-def merge_quarantine(spark: Any, bad: Any, table: str, rows: int) -> int:
+def merge_quarantine(spark: Any, bad: Any, table: str, rows: int) -> dict[tuple[str, str], int]:
+    """Quarantine the batch's bad rows (once per Kafka position); their count per (topic, reason)."""
     if not rows:
-        return 0
+        return {}
+    counts = {
+        (r["kafka_topic"], r["reason"]): int(r["n"])
+        for r in bad.groupBy("kafka_topic", "reason").count().withColumnRenamed("count", "n").collect()
+    }
     bad.createOrReplaceTempView("coinstream_batch_quarantine")
     on = " AND ".join(f"t.{c} <=> s.{c}" for c in QUARANTINE_KEY)
     spark.sql(f"MERGE INTO {table} t USING coinstream_batch_quarantine s ON {on} WHEN NOT MATCHED THEN INSERT *")
-    return int(rows)
+    return counts
 
 
 @dataclass
@@ -160,6 +166,9 @@ class BatchWriter:
 
     cfg: LakeConfig
     registration: Registration
+    #: Counted after the quarantine commit. A batch replayed after a crash counts again in the
+    #: new process, whose counters start at zero: Prometheus' increase() sees a reset, not a rise.
+    metrics: StreamMetrics = field(default_factory=StreamMetrics)
     #: Per batch: where its time went (read+parse+dedup, table writes, quarantine), for profiling.
     timings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=2000))
 
@@ -191,10 +200,13 @@ class BatchWriter:
                     fresh = _typed_quotes(marked.where("path = 'fresh'"))
                     append(fresh, self.cfg.quotes, commits.snapshot_properties(self.writer, batch_id, "fresh"))
                 t3 = time.monotonic()
-                bad = merge_quarantine(spark, _quarantined(marked), self.cfg.quarantine, int(st["bad"]))
+                quarantined = merge_quarantine(spark, _quarantined(marked), self.cfg.quarantine, int(st["bad"]))
                 t4 = time.monotonic()
             finally:
                 marked.unpersist()
+        for (topic, reason), n in quarantined.items():
+            self.metrics.quarantined.labels(topic, reason).inc(n)
+        bad = sum(quarantined.values())
         timing = {
             "batch": batch_id, "fresh": st["fresh"], "late": st["late"], "bad": bad, "shared": shared,
             "registry_s": t1 - t0, "read_parse_s": t2 - t1, "write_commit_s": t3 - t2, "quarantine_s": t4 - t3,
@@ -253,12 +265,16 @@ def build_stream(spark: Any, cfg: LakeConfig) -> Any:
     )
 
 
-def start_stream(spark: Any, cfg: LakeConfig, ack_timeout: float = ACK_HORIZON_SECONDS + 60) -> Any:
+def start_stream(
+    spark: Any, cfg: LakeConfig, ack_timeout: float = ACK_HORIZON_SECONDS + 60, metrics: StreamMetrics | None = None
+) -> Any:
     """Create or evolve the tables, register as a writer and start the query; returns the StreamingQuery."""
-    return launch(spark, cfg, ack_timeout)[0]
+    return launch(spark, cfg, ack_timeout, metrics)[0]
 
 
-def launch(spark: Any, cfg: LakeConfig, ack_timeout: float = ACK_HORIZON_SECONDS + 60) -> tuple[Any, BatchWriter]:
+def launch(
+    spark: Any, cfg: LakeConfig, ack_timeout: float = ACK_HORIZON_SECONDS + 60, metrics: StreamMetrics | None = None
+) -> tuple[Any, BatchWriter]:
     """`start_stream`, also returning the sink (its per-batch timings are the benchmark's profile)."""
     ensure_tables(spark, cfg)
     location = checkpoint_location(cfg, topic_identities(spark, cfg))
@@ -277,7 +293,7 @@ def launch(spark: Any, cfg: LakeConfig, ack_timeout: float = ACK_HORIZON_SECONDS
         writer = writer.trigger(once=True)
     else:
         writer = writer.trigger(processingTime=cfg.trigger)
-    sink = BatchWriter(cfg, reg)
+    sink = BatchWriter(cfg, reg, metrics or StreamMetrics())
     query = writer.option("checkpointLocation", location).foreachBatch(sink).start()
     reg.query = query  # the registry thread signs off when the query ends
     log.info(

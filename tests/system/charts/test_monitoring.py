@@ -64,7 +64,9 @@ def test_monitoring_objects_render_from_the_checked_files(helm: Helm) -> None:
     assert rule["spec"] == yaml.safe_load((MONITORING / "rules.yaml").read_text()), "the rules promtool checked"
     assert rule["metadata"]["labels"]["release"] == "kps"
     pods = by_kind["PodMonitor"]["spec"]
-    assert pods["selector"]["matchLabels"] == {"app.kubernetes.io/component": "producer"}
+    assert pods["selector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["producer", "stream"]}
+    ]
     assert pods["podMetricsEndpoints"][0]["port"] == "metrics"
     service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-metrics"))
     selector = by_kind["ServiceMonitor"]["spec"]["selector"]["matchLabels"]

@@ -5,12 +5,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import urllib.request
 from collections import Counter
 from typing import Any
 
 import pytest
+from prometheus_client import start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support.lake import Lake, Loaded
-from tests.support.lake_data import market_history, produce
+from tests.support.lake_data import bad_records, market_history, produce
+
+from coinstream.devstack.process import free_port
+from coinstream.metrics import StreamMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +79,44 @@ def test_resent_snapshot_and_backfill_rerun_add_nothing(
     assert spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0] == before
     assert spark.sql(f"SELECT count(*) FROM {cfg.quarantine}").collect()[0][0] == bad_before
     assert max(_identities(spark, cfg.quotes).values()) == 1
+
+
+def _scrape_quarantined(port: int, topic: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "coinstream_quarantined_records_total" and sample.labels["topic"] == topic
+    }
+
+
+def test_quarantined_records_are_counted_on_the_jobs_metrics_endpoint(lake: Lake, spark: Any, now: dt.datetime) -> None:
+    """The series the PrometheusRule `CoinstreamQuarantineGrowing` alerts on, from a real run."""
+    from coinstream.lakehouse.stream import start_stream
+
+    cfg = lake.config("metrics")
+    topic = "coinstream.quotes.metrics"
+    lake.kafka.ensure_topic(topic, 1)
+    good = market_history(now)[:40]
+    bad = bad_records(now, 9, good[0])  # every reason once, malformed JSON twice
+    produce(lake.kafka.bootstrap, topic, good, [(b"usd:bitcoin", v) for v, _ in bad])
+    metrics = StreamMetrics()
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    try:
+        start_stream(spark, cfg, metrics=metrics).awaitTermination()
+        scraped = _scrape_quarantined(port, topic)
+        assert scraped == Counter(reason for _, reason in bad) and scraped["malformed_json"] == 2
+        stored = spark.sql(f"SELECT reason, count(*) AS n FROM {cfg.quarantine} GROUP BY reason").collect()
+        assert {r.reason: r.n for r in stored} == scraped
+        assert spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0] == len({q.identity for q in good})
+
+        # The next run finds nothing new in the topic: the counters stay where they were.
+        start_stream(spark, cfg, metrics=metrics).awaitTermination()
+        assert _scrape_quarantined(port, topic) == scraped
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -189,6 +189,10 @@ def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     assert args["--topics"] == r"coinstream\.quotes\.majors"
     assert (args["--catalog"], args["--namespace"], args["--table"]) == ("lake", "coinstream", "quotes")
     assert args["--trigger"] == "5 seconds"
+    # The driver serves the quarantine counter where the PodMonitor looks (port name `metrics`).
+    assert (args["--metrics-port"], args["--metrics-host"]) == ("9100", "0.0.0.0")
+    assert spec["driver"]["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    assert "ports" not in spec["executor"]
     assert args["--checkpoint"] == "hdfs://nn:8020/wh/_checkpoints/markets/majors"
     assert args["--feed-uid"] == OWNER.uid  # a re-created feed (new uid) gets a fresh checkpoint
     assert (args["--warehouse"], args["--metastore-uri"]) == ("hdfs://nn:8020/wh", "thrift://hms:9083")

@@ -12,13 +12,16 @@ from coinstream.lakehouse.cli_args import config_from_argv
 from coinstream.lakehouse.session import get_spark
 from coinstream.lakehouse.stream import start_stream
 from coinstream.logs import configure_logging
+from coinstream.metrics import StreamMetrics
 
 
 def main(argv: list[str]) -> int:
     configure_logging()
     cfg = config_from_argv(argv, "Stream quotes from Kafka into the Iceberg quotes table")
     spark = get_spark(cfg, "coinstream-stream-quotes")
-    query = start_stream(spark, cfg)
+    metrics = StreamMetrics()
+    metrics.serve(cfg.metrics_port, cfg.metrics_host)
+    query = start_stream(spark, cfg, metrics=metrics)
     query.awaitTermination()
     return 0
 
