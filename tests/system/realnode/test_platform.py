@@ -337,7 +337,10 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
                 (
                     t["spec"].get("topicName", t["metadata"]["name"])
                     for t in node.kubectl_json("get", "kafkatopics", "-n", NS)["items"]
-                    if _ready(t) and t["metadata"].get("labels", {}).get("coinstream.io/feed") == FEED
+                    if _ready(t)
+                    and t["metadata"].get("labels", {}).get("coinstream.io/feed") == FEED
+                    # The feed also owns its backfill's coverage-ledger topic (component coverage-ledger).
+                    and t["metadata"]["labels"].get("app.kubernetes.io/component") == "topic"
                 ),
                 None,
             ),
