@@ -78,9 +78,10 @@ GENERATED := \
   schemas/quote-v1.schema.json=coinstream.models.event_schema \
   charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml=coinstream.models.crd \
   charts/coinstream-operator/files/clusterrole-rules.yaml=coinfeed_operator.rbac \
-  charts/coinstream/files/hdfs-site.yaml=coinstream.platform.hdfs_config
+  charts/coinstream/files/hdfs-site.yaml=coinstream.platform.hdfs_config \
+  charts/coinstream/files/trino-rules.json=coinstream.platform.trino_rules
 
-generate: venv ## Regenerate every generated file (schemas, CRD, RBAC rules, HDFS chart config)
+generate: venv ## Regenerate every generated file (schemas, CRD, RBAC rules, HDFS chart config, Trino access rules)
 	@for g in $(GENERATED); do $(PY) -m $${g#*=} $${g%%=*} && echo "wrote $${g%%=*}" || exit 1; done
 
 check-generated: venv ## Fail when a committed generated file differs from what `make generate` writes

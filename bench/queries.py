@@ -281,6 +281,7 @@ def load_avg() -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from coinstream.devstack.process import free_port
     from coinstream.devstack.trino import LocalTrino
+    from coinstream.platform.trino_auth import ANALYST
     from coinstream.sql import Investor, TrinoEngine
 
     home = Path(tempfile.mkdtemp(prefix="coinstream-bench-queries-"))
@@ -299,7 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         trino = LocalTrino(home / "trino", stack["metastore"].uri, stack["metastore"].warehouse, port=free_port())
         trino.up()
         res["load_trino"] = load_avg()
-        engine = TrinoEngine("127.0.0.1", trino.port)
+        engine = TrinoEngine("127.0.0.1", trino.port, auth=trino.auth(ANALYST))
         inv = Investor(engine, source="simulated")
         queries(args.coins)["latest"](inv)  # warm-up: plan caches, metastore connections
         timed = time_all(inv, args.rounds, args.coins, args.trino_budget)

@@ -222,8 +222,8 @@ def render(runs: dict[int, list[Run]], startup: float, rounds: int) -> str:
         "",
         _verdict(runs),
         "",
-        "Per feed the operator makes 7 API calls (4 applies, Job list + apply, status patch; the Kafka",
-        'lookup is cached per namespace) and kopf 2 (finalizer, diff-base annotation). "all done /',
+        "Per feed the operator makes 8 API calls (4 applies, Job list + apply, Pod list, status patch;",
+        'the Kafka lookup is cached per namespace) and kopf 2 (finalizer, diff-base annotation). "all done /',
         "direct\" compares the operator's throughput with the bare writes of the same pass; the absolute",
         "p50 is bound by how much CPU the shared machine leaves the API server (load avg).",
     ]

@@ -1,5 +1,8 @@
 """The two checks of `make e2e-kind` that need Python: rows visible in Trino, and the notebook runs.
 
+Both reach Trino over https as the read-only analyst: kind/run.sh exports COINSTREAM_TRINO_*
+(the password file and CA it copied from the release's Secret and ConfigMap).
+
     python kind/e2e_check.py wait-rows --port 18080 --timeout 900
     python kind/e2e_check.py run-notebook --port 18080 src/coinstream/report/notebooks/cluster-quickstart.ipynb
 """
@@ -15,9 +18,9 @@ TABLE = "iceberg.coinstream.quotes"
 
 
 def count_rows(port: int) -> int:
-    import trino
+    from coinstream.settings import Settings
 
-    cur = trino.dbapi.connect(host="localhost", port=port, user="e2e").cursor()
+    cur = Settings().trino_auth().connect("localhost", port).cursor()
     cur.execute(f"SELECT count(*) FROM {TABLE}")  # noqa: S608 - a constant
     return int(cur.fetchall()[0][0])
 
@@ -43,7 +46,7 @@ def run_notebook(port: int, path: str) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    os.environ.update(TRINO_HOST="localhost", TRINO_PORT=str(port))
+    os.environ.update(COINSTREAM_TRINO_HOST="localhost", COINSTREAM_TRINO_PORT=str(port))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     print(f"{path}: {len(nb.cells)} cells executed")

@@ -24,7 +24,7 @@ TAG=${IMAGE_TAG:-$(code_tag)}
 HIVE_TAG=${HIVE_IMAGE_TAG:-4.0.1-coinstream0.1.0}
 DOCKER=${DOCKER:-docker}
 FEED=${FEED:-simulated}
-TRINO_PORT=${TRINO_PORT:-8080}
+TRINO_PORT=${TRINO_PORT:-8443}
 NOTEBOOK_PORT=${NOTEBOOK_PORT:-8888}
 DASHBOARD_PORT=${DASHBOARD_PORT:-8050}
 CTX=${KUBE_CONTEXT:-kind-$CLUSTER}
@@ -61,7 +61,7 @@ images() {  # name=dockerfile pairs, the tags the charts' values-kind.yaml expec
 # --set flags that point each chart at this build's images.
 chart_sets() {
   case $1 in
-    coinstream) echo "--set notebook.image.tag=$TAG --set test.image.tag=$TAG" ;;
+    coinstream) echo "--set notebook.image.tag=$TAG --set dashboard.image.tag=$TAG --set test.image.tag=$TAG" ;;
     coinstream-operator) echo "--set image.tag=$TAG \
       --set config.COINSTREAM_OPERATOR_PRODUCER_IMAGE=ghcr.io/coinstream/coinstream:$TAG \
       --set config.COINSTREAM_OPERATOR_SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" ;;
@@ -165,10 +165,22 @@ feed() {
 
 yq_name() { "$PY" -c 'import sys,yaml; print(next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d)["metadata"]["name"])' "$1"; }
 
+trino_client_files() {
+  # The read-only analyst's password and the release's CA, private to this user.
+  local dir=${TRINO_CLIENT_DIR:-$HOME/.config/coinstream/kind-trino}
+  (umask 077 && mkdir -p "$dir" \
+    && k get secret coinstream-trino-users -o jsonpath='{.data.analyst}' | base64 -d >"$dir/analyst" \
+    && k get configmap coinstream-trino-ca -o jsonpath='{.data.ca\.crt}' >"$dir/ca.crt")
+  echo "$dir"
+}
+
 trino_port_forward() {
-  say "Trino on http://localhost:$TRINO_PORT (Ctrl-C to stop)"
-  echo "  trino --server http://localhost:$TRINO_PORT --catalog iceberg --schema coinstream --execute 'SELECT count(*) FROM quotes'"
-  k port-forward svc/coinstream-trino "$TRINO_PORT:8080"
+  local dir; dir=$(trino_client_files)
+  say "Trino on https://localhost:$TRINO_PORT as the read-only analyst (Ctrl-C to stop); clients read:"
+  echo "  export COINSTREAM_TRINO_HOST=localhost COINSTREAM_TRINO_PORT=$TRINO_PORT COINSTREAM_TRINO_USER=analyst"
+  echo "  export COINSTREAM_TRINO_PASSWORD_FILE=$dir/analyst COINSTREAM_TRINO_CA_FILE=$dir/ca.crt"
+  echo "  (trino CLI: trino --server https://localhost:$TRINO_PORT --truststore-path $dir/ca.crt --user analyst --password)"
+  k port-forward svc/coinstream-trino "$TRINO_PORT:8443"
 }
 
 dashboard_port_forward() {
@@ -207,9 +219,12 @@ e2e() {
   up
   FEED=simulated feed
   port=$("$PY" -c 'from coinstream.devstack.process import free_port; print(free_port())')
-  k port-forward svc/coinstream-trino "$port:8080" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
+  k port-forward svc/coinstream-trino "$port:8443" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
   pf_pid=$!
   say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
+  local dir; dir=$(trino_client_files)
+  export COINSTREAM_TRINO_HOST=localhost COINSTREAM_TRINO_PORT=$port COINSTREAM_TRINO_USER=analyst
+  export COINSTREAM_TRINO_PASSWORD_FILE=$dir/analyst COINSTREAM_TRINO_CA_FILE=$dir/ca.crt
   "$PY" kind/e2e_check.py wait-rows --port "$port" --timeout "${ROWS_TIMEOUT:-900}"
   say "helm test coinstream (a Trino query from inside the cluster)"
   # shellcheck disable=SC2046

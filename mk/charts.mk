@@ -18,7 +18,7 @@ kind-up: venv ## kind cluster + images + crds/operator/platform charts, waits un
 feed: venv ## Apply examples/coinfeed-$(FEED).yaml (FEED=simulated|coingecko) and wait until Ready
 	$(KIND_RUN) feed
 
-trino-port-forward: ## Trino of the kind cluster on localhost:$(TRINO_PORT) (default 8080)
+trino-port-forward: ## Trino of the kind cluster on https://localhost:$(TRINO_PORT) (default 8443), as the read-only analyst
 	$(KIND_RUN) trino-port-forward
 
 notebook: ## JupyterLab of the kind cluster on localhost:8888 (prints the URL with its token)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from coinfeed_operator.config import OperatorConfig
-from coinstream.ingest.coverage import ledger_topic
+from coinstream.ingest.coverage import LEDGER_TOPIC_CONFIG, ledger_topic
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
@@ -174,6 +174,35 @@ def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifes
                 "cleanup.policy": "delete",
                 "min.insync.replicas": min_insync_replicas(feed.spec.kafka.replicas),
             },
+        },
+    }
+
+
+def ledger_kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest | None:
+    """The backfill's coverage ledger (coinstream.ingest.coverage): Strimzi creates it, because
+    the Job runs with `--no-ensure-topic` and the feed's user may not create topics.
+
+    Compacted, one partition (the newest record per series is the whole ledger), as durable as
+    the feed's topic: a lost ledger would make the next backfill fetch everything again. Only a
+    feed with a backfill has one; it outlives spec changes (the next Job reads it) and goes with
+    the feed through its owner reference."""
+    if feed.spec.backfill is None:
+        return None
+    name = ledger_topic(feed.name)
+    meta = _meta(feed, owner, name, "coverage-ledger")
+    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
+    replicas = feed.spec.kafka.replicas
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaTopic",
+        "metadata": meta,
+        "spec": {
+            "topicName": name,
+            "partitions": 1,
+            "replicas": replicas,
+            # The settings `coverage.ensure_ledger_topic` uses outside a cluster; min.insync.replicas
+            # as for the feed's topic (a broker default above the replicas refuses acks=all writes).
+            "config": {**LEDGER_TOPIC_CONFIG, "min.insync.replicas": min_insync_replicas(replicas)},
         },
     }
 
@@ -516,6 +545,9 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
 def desired_children(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[Manifest]:
     """Every child, in apply order (the ConfigMap before the pods that mount it)."""
     out = [kafka_topic(feed, owner, config)]
+    ledger = ledger_kafka_topic(feed, owner, config)
+    if ledger is not None:
+        out.append(ledger)
     user = kafka_user(feed, owner, config)
     if user is not None:
         out.append(user)

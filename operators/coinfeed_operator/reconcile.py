@@ -209,6 +209,10 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
     if not problems:
         try:
             topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
+            ledger = builders.ledger_kafka_topic(feed, owner, config)
+            if ledger is not None:
+                # Before the Job that reads and writes it.
+                _apply_child(api, ledger, owner)
             user = builders.kafka_user(feed, owner, config)
             if user is not None:
                 _apply_child(api, user, owner)

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coinstream.platform.hdfs_config import HdfsPorts
 from coinstream.platform.kafka_auth import KafkaAuth
+from coinstream.platform.trino_auth import TrinoAuth, local_ca_file, local_password_file
 
 _HDFS = HdfsPorts()
 
@@ -46,7 +47,14 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
     trino_host: str = "127.0.0.1"
-    trino_port: int = 8080
+    trino_port: int = 8443
+    #: Trino answers over https to users of its password file only. Clients read the password from
+    #: a mounted Secret file or the environment; without either, from the local stack's state dir
+    #: (written at its Trino's first start), and trust that stack's CA.
+    trino_user: str = "analyst"
+    trino_password: SecretStr | None = None
+    trino_password_file: Path | None = None
+    trino_ca_file: Path | None = None
     #: Trino 476 needs Java 24+; the JDK it runs on locally.
     trino_java_home: Path = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
     hdfs_namenode_port: int = _HDFS.namenode_rpc
@@ -97,6 +105,20 @@ class Settings(BaseSettings):
             self.kafka_sasl_password_file,
             self.kafka_ssl_ca_file,
         )
+
+    def trino_auth(self, user: str | None = None) -> TrinoAuth:
+        """`user` (default COINSTREAM_TRINO_USER) of Trino. COINSTREAM_TRINO_PASSWORD(_FILE) belong to
+        COINSTREAM_TRINO_USER; without them, the local stack's password file for the user, if any."""
+        user = user or self.trino_user
+        local = self.state_dir.resolve() / "trino"
+        mine = user == self.trino_user
+        password, password_file = (self.trino_password, self.trino_password_file) if mine else (None, None)
+        if password is None and password_file is None and local_password_file(local, user).exists():
+            password_file = local_password_file(local, user)
+        ca_file = self.trino_ca_file
+        if ca_file is None and local_ca_file(local).exists():
+            ca_file = local_ca_file(local)
+        return TrinoAuth.from_parts(user, password, password_file, ca_file)
 
     def key_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in self.coingecko_key_hosts.split(",") if h.strip())

@@ -27,11 +27,15 @@ start() {
 }
 
 stop() {
-  [ -f "$RUN/dockerd.pid" ] || return 0
-  local pid; pid=$(cat "$RUN/dockerd.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  rm -f "$RUN/dockerd.pid"
+  if [ -f "$RUN/dockerd.pid" ]; then
+    local pid; pid=$(cat "$RUN/dockerd.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    rm -f "$RUN/dockerd.pid"
+  fi
+  # dockerd leaves its default network namespace bind-mounted under the exec root.
+  awk -v run="$RUN/" 'index($2, run) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+  rm -rf "$RUN/exec"
 }
 
 case ${1:-} in

@@ -3,7 +3,8 @@
 # local Debian bases (tools/realnode/base-images.sh) passed as build arguments, and the Strimzi
 # 1.2.0 operator and Kafka 4.3.1 images from $COINSTREAM_SHARED/strimzi under their upstream tags.
 # Jars come from Maven Central through the coinstream Maven cache. Warm runs reuse every layer.
-# Usage: images.sh project|strimzi|standins|all   (prints each image it made or found)
+# Usage: images.sh [app|spark|notebook|project|strimzi|standins|all]...   (prints each image it made
+# or found; `project` is app + spark + notebook)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
 CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
@@ -21,15 +22,21 @@ build() {  # tag dockerfile context [build args...]
   local tag=$1 file=$2 ctx=$3; shift 3
   local args=()
   for a in "$@"; do args+=(--build-arg "$a"); done
+  local t0=$SECONDS
   echo "building $tag" >&2
   docker build --network host -q -t "$tag" -f "$file" "${args[@]}" "$ctx" >/dev/null
+  echo "built $tag in $((SECONDS - t0)) s" >&2
   echo "$tag"
 }
 
-project() {
+app() {
   build "ghcr.io/coinstream/coinstream:$TAG" "$repo/images/app/Dockerfile" "$repo" "PYTHON_IMAGE=$PY_BASE"
+}
+spark() {
   build "ghcr.io/coinstream/coinstream-spark:$TAG" "$repo/images/spark/Dockerfile" "$repo" \
     "PYTHON_IMAGE=$PY_BASE" "MAVEN_IMAGE=$MVN_BASE"
+}
+notebook() {
   build "ghcr.io/coinstream/notebook:$TAG" "$repo/images/notebook/Dockerfile" "$repo" "PYTHON_IMAGE=$PY_BASE"
 }
 
@@ -90,10 +97,12 @@ standins() {  # images/standins/*: upstream names and tags, built from the same 
   echo "$sop"
 }
 
-case ${1:-all} in
-  project) project ;;
-  strimzi) strimzi ;;
-  standins) standins ;;
-  all) project; strimzi; standins ;;
-  *) echo "usage: $0 project|strimzi|standins|all" >&2; exit 2 ;;
-esac
+[ $# -gt 0 ] || set -- all
+for target in "$@"; do
+  case $target in
+    app|spark|notebook|strimzi|standins) "$target" ;;
+    project) app; spark; notebook ;;
+    all) app; spark; notebook; strimzi; standins ;;
+    *) echo "usage: $0 [app|spark|notebook|project|strimzi|standins|all]..." >&2; exit 2 ;;
+  esac
+done

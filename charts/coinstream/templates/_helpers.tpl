@@ -108,3 +108,28 @@ capabilities:
 {{- printf "%s-%s" (trunc 54 . | trimSuffix "-") (sha256sum . | trunc 8) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* How a coinstream pod reaches Trino as the read-only `analyst` (coinstream.settings reads these):
+https on 8443, the password as a mounted Secret file, the release's CA from its ConfigMap. */}}
+{{- define "coinstream.trinoClientEnv" -}}
+- {name: COINSTREAM_TRINO_HOST, value: {{ printf "%s-trino" .Release.Name | quote }}}
+- {name: COINSTREAM_TRINO_PORT, value: "8443"}
+- {name: COINSTREAM_TRINO_USER, value: analyst}
+- {name: COINSTREAM_TRINO_PASSWORD_FILE, value: /var/run/secrets/coinstream/trino/analyst}
+- {name: COINSTREAM_TRINO_CA_FILE, value: /var/run/secrets/coinstream/trino-ca/ca.crt}
+{{- end -}}
+
+{{- define "coinstream.trinoClientVolumeMounts" -}}
+- {name: trino-analyst, mountPath: /var/run/secrets/coinstream/trino, readOnly: true}
+- {name: trino-ca, mountPath: /var/run/secrets/coinstream/trino-ca, readOnly: true}
+{{- end -}}
+
+{{- define "coinstream.trinoClientVolumes" -}}
+- name: trino-analyst
+  secret:
+    secretName: {{ include "coinstream.fullname" . }}-trino-users
+    items: [{key: analyst, path: analyst}]
+- name: trino-ca
+  configMap:
+    name: {{ include "coinstream.fullname" . }}-trino-ca
+{{- end -}}

@@ -143,8 +143,9 @@ def demo(
     out.print(f"demo took {result.seconds:.0f}s")
     if result.kept_running:
         console.print(
-            "local stack left running. Query it: `coinstream local up --trino` then connect the trino client "
-            f"to {result.trino_url} (catalog lake, schema coinstream), or DuckDB via coinstream.sql.DuckDBEngine("
+            "local stack left running. Query it: `coinstream local up --trino` then "
+            "`coinstream.sql.TrinoEngine('127.0.0.1', <port>)` (https, as the read-only analyst; the password and CA "
+            f"are in the state dir) at {result.trino_url}, or DuckDB via coinstream.sql.DuckDBEngine("
             f"'{result.metastore_uri}', '{result.warehouse}'). `coinstream local down` stops everything."
         )
 
@@ -181,6 +182,8 @@ def report(
         "COINSTREAM_LAKE_METASTORE_URI": stack.metastore.uri,
         "COINSTREAM_LAKE_WAREHOUSE": stack.warehouse,
         "COINSTREAM_TRINO_PORT": str(get_settings().trino_port),
+        # The local Trino's read-only user: the kernel reads the password file, never the password.
+        **stack.trino.client_env(),
     }
     with console.status(f"rendering the investor report with {engine}..."):
         path = render(output, engine=engine, coins=coin or None, vs_currency=vs_currency,

@@ -35,7 +35,10 @@ def up(
             console.print(f"    export {key}={value}", highlight=False)
     console.print(f"  Hive metastore at {stack.metastore.uri}, warehouse {stack.warehouse}")
     if trino:
-        console.print(f"  Trino at {stack.trino.url} (catalog lake, schema coinstream)")
+        console.print(f"  Trino at {stack.trino.url} (https only, catalog lake, schema coinstream); the read-only")
+        console.print("  analyst's settings (`coinstream dashboard --engine trino`, notebooks and reports read them):")
+        for key, value in stack.trino.client_env().items():
+            console.print(f"    export {key}={value}", highlight=False)
     for topic in started.get("topics_created", []):
         console.print(f"  created topic {topic}")
 

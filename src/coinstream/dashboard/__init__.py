@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from coinstream.dashboard.app import Reader, create_app, serve
+from coinstream.platform.trino_auth import TrinoAuth
 from coinstream.sql import Engine
 
 __all__ = ["Reader", "create_app", "embedded_engine", "serve", "trino_engine"]
@@ -27,10 +28,12 @@ def embedded_engine(
     return open_
 
 
-def trino_engine(host: str, port: int, *, http_scheme: str = "http", user: str = "coinstream") -> Callable[[], Engine]:
+def trino_engine(host: str, port: int, *, auth: TrinoAuth | None = None) -> Callable[[], Engine]:
+    """Trino over https as `auth` (default: the settings' user and password, read-only `analyst`)."""
+
     def open_() -> Engine:
         from coinstream.sql import TrinoEngine
 
-        return TrinoEngine(host, port, http_scheme=http_scheme, user=user)
+        return TrinoEngine(host, port, auth=auth)
 
     return open_

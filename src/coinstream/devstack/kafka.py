@@ -22,7 +22,7 @@ from typing import Any
 
 from coinstream.devstack.jars import classpath, resolve_jars
 from coinstream.devstack.jvm import JvmService, java_bin, log4j2_file_config
-from coinstream.devstack.kafka_tls import BROKER_PRINCIPAL, BrokerTLS, write_secret
+from coinstream.devstack.kafka_tls import BROKER_PRINCIPAL, ServerTLS, write_secret
 from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.ingest.kafka import ensure_topic, list_topics
 from coinstream.platform.kafka_auth import KafkaAuth
@@ -54,8 +54,8 @@ class LocalKafka(JvmService):
         return f"127.0.0.1:{self.port}"
 
     @property
-    def tls(self) -> BrokerTLS:
-        return BrokerTLS(self.home / "tls")
+    def tls(self) -> ServerTLS:
+        return ServerTLS(self.home / "tls")
 
     def password_file(self, user: str) -> Path:
         return self.home / "users" / f"{user}.password"

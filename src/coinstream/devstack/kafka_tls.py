@@ -1,7 +1,8 @@
-"""The secure local broker's key material, made once into its state dir with the JDK's keytool.
+"""Key material of the local TLS servers (the secure broker, Trino), made once into their state
+dirs with the JDK's keytool.
 
-A private CA signs the broker's certificate (SAN 127.0.0.1 and localhost); clients trust the CA's
-PEM. SCRAM passwords are random and live in files readable by the user only. Nothing here is
+A private CA per service signs its server certificate (SAN 127.0.0.1 and localhost); clients trust
+the CA's PEM. Passwords are random and live in files readable by the user only. Nothing here is
 committed, cached or shared between state dirs.
 """
 
@@ -23,8 +24,10 @@ def _keytool() -> str:
 
 
 @dataclass(frozen=True)
-class BrokerTLS:
+class ServerTLS:
     root: Path
+    #: The server's alias, file names and CN (`coinstream-local-<name>`).
+    name: str = "broker"
 
     @property
     def ca_file(self) -> Path:
@@ -32,7 +35,7 @@ class BrokerTLS:
 
     @property
     def keystore(self) -> Path:
-        return self.root / "broker.p12"
+        return self.root / f"{self.name}.p12"
 
     @property
     def password_file(self) -> Path:
@@ -43,29 +46,28 @@ class BrokerTLS:
         return self.password_file.read_text().strip()
 
     def ensure(self) -> None:
-        """CA + broker key pair and certificate, unless they exist already."""
+        """CA + server key pair and certificate, unless they exist already."""
         if self.keystore.exists() and self.ca_file.exists():
             return
         private_dir(self.root)
         secret = write_secret(self.password_file)
         ca_store = self.root / "ca.p12"
+        name, csr, crt = self.name, str(self.root / f"{self.name}.csr"), str(self.root / f"{self.name}.crt")
         common = ["-storetype", "PKCS12", "-storepass", secret, "-keypass", secret]
         steps = [
             ["-genkeypair", "-alias", "ca", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "3650",
              "-dname", "CN=coinstream-local-ca", "-ext", "bc:c", "-keystore", str(ca_store), *common],
             ["-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(self.ca_file), *common],
-            ["-genkeypair", "-alias", "broker", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "825",
-             "-dname", "CN=coinstream-local-broker", "-keystore", str(self.keystore), *common],
-            ["-certreq", "-alias", "broker", "-keystore", str(self.keystore), "-file", str(self.root / "broker.csr"),
-             *common],
+            ["-genkeypair", "-alias", name, "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "825",
+             "-dname", f"CN=coinstream-local-{name}", "-keystore", str(self.keystore), *common],
+            ["-certreq", "-alias", name, "-keystore", str(self.keystore), "-file", csr, *common],
             ["-gencert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-validity", "825",
-             "-infile", str(self.root / "broker.csr"), "-outfile", str(self.root / "broker.crt"),
+             "-infile", csr, "-outfile", crt,
              "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-ext", "KU=digitalSignature",
              "-ext", "EKU=serverAuth,clientAuth", *common],
             ["-importcert", "-noprompt", "-alias", "ca", "-keystore", str(self.keystore), "-file", str(self.ca_file),
              *common],
-            ["-importcert", "-noprompt", "-alias", "broker", "-keystore", str(self.keystore),
-             "-file", str(self.root / "broker.crt"), *common],
+            ["-importcert", "-noprompt", "-alias", name, "-keystore", str(self.keystore), "-file", crt, *common],
         ]  # fmt: skip
         for args in steps:
             proc = subprocess.run([_keytool(), *args], capture_output=True, text=True, check=False, umask=0o077)

@@ -11,7 +11,9 @@ for file://, Hadoop for hdfs:// (extra Hadoop settings pass through as a core-si
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import tarfile
 import uuid
 import zipfile
@@ -22,8 +24,11 @@ from urllib.parse import urlparse
 
 from coinstream.cache import cache_dir, fetch_maven
 from coinstream.devstack.jvm import JvmService, java_bin
-from coinstream.devstack.process import Service, ServiceError, port_open
+from coinstream.devstack.kafka_tls import ServerTLS, write_secret
+from coinstream.devstack.process import Service, ServiceError, port_open, private_dir, private_files
 from coinstream.platform.hdfs_config import render_xml
+from coinstream.platform.trino_auth import ADMIN, ANALYST, USERS, TrinoAuth, local_ca_file, local_password_file
+from coinstream.platform.trino_rules import access_rules
 from coinstream.settings import get_settings
 from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
 
@@ -96,7 +101,8 @@ def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Pat
         "iceberg.catalog.type": "hive_metastore",
         "hive.metastore.uri": metastore_uri,
         "iceberg.file-format": "PARQUET",
-        "iceberg.register-table-procedure.enabled": "true",
+        # register_table would let a caller adopt any metadata file the server can read as a table.
+        "iceberg.register-table-procedure.enabled": "false",
         # Spark's Iceberg writes the same Hive lock; Trino must not keep a stale table cache.
         "hive.metastore-cache-ttl": "0s",
     }
@@ -111,16 +117,40 @@ def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Pat
     return props
 
 
+#: Single-file Java program hashing the password file's entries with the bcrypt library of
+#: Trino's own password-authenticators plugin.
+_BCRYPT = Path(__file__).parent / "java" / "BcryptHash.java"
+
+
+def bcrypt_hashes(install: Path, passwords: list[str]) -> list[str]:
+    """`$2y$` bcrypt hashes, as Trino's file authenticator expects (passwords go through stdin)."""
+    plugin = install / "plugin" / "password-authenticators"
+    cp = ":".join(str(j) for j in sorted(plugin.glob("at.favre.lib_*.jar")))
+    proc = subprocess.run(
+        [java_bin(str(get_settings().trino_java_home)), "-cp", cp, str(_BCRYPT)],
+        input="".join(f"{p}\n" for p in passwords), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    hashes = proc.stdout.split()
+    if proc.returncode != 0 or len(hashes) != len(passwords):
+        raise ServiceError(f"hashing Trino's passwords failed: {proc.stderr.strip()[-500:]}")
+    return hashes
+
+
 @dataclass
 class LocalTrino(JvmService):
-    """A JvmService; `connect()` gives a DB-API connection on the `lake` catalog."""
+    """A JvmService on loopback, secured like the chart's: HTTPS only (certificate from a local CA in
+    the state dir), password authentication (bcrypt file; `analyst` and `admin` with random
+    passwords kept 0600 in the state dir), a shared secret for internal communication, file-based
+    access control (coinstream.platform.trino_rules). `connect()` is an `admin` connection on the
+    `lake` catalog, for the stack itself and tests; `auth(user)` gives clients theirs."""
 
-    start_timeout = 240.0
+    #: A loaded 2-core machine needs minutes: plugins, catalogs, then the first query over TLS.
+    start_timeout = 600.0
 
     home: Path
     metastore_uri: str
     warehouse: str
-    port: int = 8080
+    port: int = 8443
     heap: str = "1G"
     bind_host: str = "127.0.0.1"
     hadoop_conf: dict[str, str] = field(default_factory=dict)
@@ -128,22 +158,72 @@ class LocalTrino(JvmService):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def service(self) -> Service:
         return Service("trino", self.home, [self.port])
 
+    @property
+    def tls(self) -> ServerTLS:
+        return ServerTLS(self.home / "tls", name="trino")
+
+    @property
+    def ca_file(self) -> Path:
+        return local_ca_file(self.home)
+
+    def auth(self, user: str = ADMIN) -> TrinoAuth:
+        """`user`'s credentials (after the first start): the password file and the local CA."""
+        return TrinoAuth.local(self.home, user)
+
+    def client_env(self, user: str = ANALYST) -> dict[str, str]:
+        """COINSTREAM_TRINO_* for a client process (a notebook kernel) acting as `user`: file paths only."""
+        return {
+            "COINSTREAM_TRINO_USER": user,
+            "COINSTREAM_TRINO_PASSWORD_FILE": str(local_password_file(self.home, user)),
+            "COINSTREAM_TRINO_CA_FILE": str(self.ca_file),
+        }
+
+    def _secure(self, install: Path, etc: Path) -> dict[str, str]:
+        """Key material and users, made once; the config properties that turn them on."""
+        self.tls.ensure()
+        passwords = {u: write_secret(local_password_file(self.home, u)) for u in USERS}
+        db = etc / "password.db"
+        if not db.exists():
+            hashes = bcrypt_hashes(install, list(passwords.values()))
+            db.write_text("".join(f"{u}:{h}\n" for u, h in zip(passwords, hashes, strict=True)))
+        db.chmod(0o600)
+        auth_props = etc / "password-authenticator.properties"
+        auth_props.write_text(f"password-authenticator.name=file\nfile.password-file={db}\n")
+        rules = etc / "rules.json"
+        rules.write_text(json.dumps(access_rules(catalogs=(CATALOG,)), indent=2))
+        acl_props = etc / "access-control.properties"
+        acl_props.write_text(f"access-control.name=file\nsecurity.config-file={rules}\n")
+        return {
+            # No plain HTTP at all: clients and the node's own internal calls go over TLS.
+            "http-server.http.enabled": "false",
+            "http-server.https.enabled": "true",
+            "http-server.https.port": str(self.port),
+            "http-server.https.keystore.path": str(self.tls.keystore),
+            "http-server.https.keystore.key": self.tls.password,
+            "http-server.authentication.type": "PASSWORD",
+            "password-authenticator.config-files": str(auth_props),
+            "access-control.config-files": str(acl_props),
+            "internal-communication.shared-secret": write_secret(self.home / "internal.secret"),
+            "internal-communication.https.required": "true",
+            "internal-communication.https.truststore.path": str(self.ca_file),
+            "discovery.uri": self.url,
+        }
+
     def _write_config(self, install: Path) -> Path:
-        etc = self.home / "etc"
+        private_dir(self.home)
+        etc = private_dir(self.home / "etc")
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = {
             "coordinator": "true",
             "node-scheduler.include-coordinator": "true",
-            "http-server.http.port": str(self.port),
-            "discovery.uri": self.url,
             "plugin.dir": str(install / "plugin"),
             "catalog.config-dir": str(etc / "catalog"),
             "query.max-memory": "384MB",
@@ -152,8 +232,10 @@ class LocalTrino(JvmService):
             "task.concurrency": "2",
             "task.max-worker-threads": "4",
             "node-scheduler.max-splits-per-node": "32",
+            **self._secure(install, etc),
         }
         (etc / "config.properties").write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        (etc / "config.properties").chmod(0o600)
         (etc / "log.properties").write_text("io.trino=WARN\nio.trino.server.Server=INFO\n")
         conf_file = None
         if self.hadoop_conf:
@@ -170,12 +252,13 @@ class LocalTrino(JvmService):
         install = install_trino(self.version)
         if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
             install_hdfs_support(install)
-        etc = self._write_config(install)
         java_home = get_settings().trino_java_home
         if not (java_home / "bin" / "java").exists():
             raise ServiceError(
                 f"Trino {self.version} needs Java 24+: no JDK at {java_home} (set COINSTREAM_TRINO_JAVA_HOME)"
             )
+        with private_files():
+            etc = self._write_config(install)
         java = java_bin(str(java_home))
         return [
             java,
@@ -190,7 +273,7 @@ class LocalTrino(JvmService):
             "--add-opens=java.base/java.nio=ALL-UNNAMED",
             "--sun-misc-unsafe-memory-access=allow",
             "-Dnode.environment=coinstream",
-            # Loopback only: HTTP server, discovery and internal communication.
+            # Loopback only: HTTPS server, discovery and internal communication.
             f"-Dnode.bind-ip={self.bind_host}",
             f"-Dnode.internal-address={self.bind_host}",
             f"-Dnode.id={(self.home / 'node.id').read_text().strip()}",
@@ -207,25 +290,18 @@ class LocalTrino(JvmService):
         if not port_open(self.port):
             return False
         try:
-            import requests
-
-            info = requests.get(f"{self.url}/v1/info", timeout=2).json()
+            info = self.auth().session().get(f"{self.url}/v1/info", timeout=2).json()
             if info.get("starting", True):
                 return False
             return bool(self.query("SELECT 1"))
         except Exception:
             return False
 
-    def connect(self, schema: str = "coinstream") -> Any:
-        import trino
+    def connect(self, schema: str = "coinstream", user: str = ADMIN) -> Any:
+        return self.auth(user).connect("127.0.0.1", self.port, catalog=CATALOG, schema=schema)
 
-        return trino.dbapi.connect(
-            host="127.0.0.1", port=self.port, user="coinstream", catalog=CATALOG, schema=schema,
-            http_scheme="http",
-        )  # fmt: skip
-
-    def query(self, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-        conn = self.connect()
+    def query(self, sql: str, params: list[object] | None = None, *, user: str = ADMIN) -> list[tuple[object, ...]]:
+        conn = self.connect(user=user)
         try:
             cur = conn.cursor()
             cur.execute(sql, params)
@@ -234,4 +310,4 @@ class LocalTrino(JvmService):
             conn.close()
 
     def describe(self) -> dict[str, object]:
-        return {"url": self.url, "version": self.version}
+        return {"url": self.url, "version": self.version, "ca_file": str(self.ca_file)}

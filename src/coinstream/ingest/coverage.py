@@ -48,6 +48,11 @@ class Series:
         return cls(source, vs, coin, granularity)
 
 
+#: Compacted: the newest record per series is all a reader needs. The operator's KafkaTopic for
+#: the ledger (coinfeed_operator.builders) uses the same settings.
+LEDGER_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
+
+
 def ledger_topic(feed_name: str) -> str:
     """Outside `coinstream.quotes.*`, so the stream (which subscribes by that pattern) never reads it."""
     return f"coinstream.ingest.coverage.{feed_name}"
@@ -100,9 +105,8 @@ def ensure_ledger_topic(bootstrap: str, name: str, replicas: int = 1) -> None:
     try:
         if name in admin.list_topics():
             return
-        config = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic(name, 1, replicas, topic_configs=config)])
+            admin.create_topics([NewTopic(name, 1, replicas, topic_configs=dict(LEDGER_TOPIC_CONFIG))])
     finally:
         admin.close()
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from coinstream.platform.trino_auth import TrinoAuth
+
 TABLES = ("quotes",)
 
 
@@ -38,15 +40,16 @@ def to_duckdb(sql: str) -> str:
 
 
 class TrinoEngine:
+    """Trino over https as `auth.user` (default: the settings' user, `analyst`, read-only)."""
+
     name = "trino"
 
     def __init__(self, host: str, port: int, *, catalog: str = "lake", schema: str = "coinstream",
-                 user: str = "coinstream", http_scheme: str = "http") -> None:  # fmt: skip
-        import trino
+                 auth: TrinoAuth | None = None) -> None:  # fmt: skip
+        from coinstream.settings import get_settings
 
-        self._conn = trino.dbapi.connect(
-            host=host, port=port, user=user, catalog=catalog, schema=schema, http_scheme=http_scheme
-        )
+        auth = auth or get_settings().trino_auth()
+        self._conn = auth.connect(host, port, catalog=catalog, schema=schema)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         cur = self._conn.cursor()

@@ -16,8 +16,8 @@ def test_dashboard_reads_trino_behind_its_own_flows(helm: Helm) -> None:
     args = c["args"]
     assert args[:2] == ["coinstream", "dashboard"] and "--engine=trino" in args
     trino = by_kind_name(objs, "Pod", f"{RELEASE}-test-trino-query")["spec"]["containers"][0]["env"]
-    trino_host = next(e["value"] for e in trino if e["name"] == "TRINO_HOST")
-    assert f"--trino-host={trino_host}" in args and "--trino-port=8080" in args
+    trino_host = next(e["value"] for e in trino if e["name"] == "COINSTREAM_TRINO_HOST")
+    assert f"--trino-host={trino_host}" in args and "--trino-port=8443" in args
     assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"  # ready = a query through Trino answers
     assert svc["spec"]["ports"][0]["port"] == 8050 and {"name": "http", "containerPort": 8050} in c["ports"]
     assert pod["automountServiceAccountToken"] is False
@@ -26,7 +26,7 @@ def test_dashboard_reads_trino_behind_its_own_flows(helm: Helm) -> None:
     labels = dep["spec"]["template"]["metadata"]["labels"]
     egress = nps[f"{RELEASE}-dashboard-trino-egress"]
     assert all(labels.get(k) == v for k, v in egress["podSelector"]["matchLabels"].items())
-    assert egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8443}]  # https only
     ingress = [n for n, spec in nps.items() if n.endswith("-ingress") and _selects(spec, labels)]
     assert ingress == [f"{RELEASE}-helmtest-dashboard-ingress"], ingress  # port-forward is the way in
     test_pod = by_kind_name(objs, "Pod", f"{RELEASE}-test-dashboard")

@@ -317,7 +317,8 @@ def test_example_feed_and_helm_test_pod(helm: Helm) -> None:
     test = by_kind_name(objs, "Pod", "coinstream-test-trino-query")
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
     env = {e["name"]: e.get("value") for e in test["spec"]["containers"][0]["env"]}
-    assert env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes" and env["TRINO_HOST"] == "coinstream-trino"
+    assert env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes"
+    assert env["COINSTREAM_TRINO_HOST"] == "coinstream-trino"
 
 
 def test_dependencies_can_all_be_disabled(helm: Helm) -> None:

@@ -67,3 +67,5 @@ def test_a_code_change_rolls_the_pods(tmp_path: Path, helm: Helm) -> None:
     objs = helm.objects("coinstream", "values-kind.yaml", [s for s in platform if s != "--set"])
     notebook = by_kind_name(objs, "Deployment", "coinstream-notebook")
     assert pod_specs(notebook)[0]["containers"][0]["image"].endswith(f":{after}")
+    dashboard = by_kind_name(objs, "Deployment", "coinstream-dashboard")
+    assert pod_specs(dashboard)[0]["containers"][0]["image"].endswith(f":{after}")

@@ -14,6 +14,7 @@ import pytest
 from coinstream.dashboard import Reader, create_app, embedded_engine, serve, trino_engine
 from coinstream.devstack.process import free_port
 from coinstream.devstack.trino import LocalTrino
+from coinstream.platform.trino_auth import ANALYST
 
 from .conftest import Served
 
@@ -25,7 +26,7 @@ def test_trino_and_duckdb_give_the_page_the_same_numbers(served: Served, tmp_pat
     trino.up(timeout=600)  # a loaded 2-core machine needs minutes
     try:
         now = dt.datetime.now(dt.UTC)
-        via_trino = Reader(trino_engine("127.0.0.1", trino.port), stale_after_s=600)
+        via_trino = Reader(trino_engine("127.0.0.1", trino.port, auth=trino.auth(ANALYST)), stale_after_s=600)
         via_duckdb = Reader(embedded_engine(served.metastore.uri, served.metastore.warehouse), stale_after_s=600)
         try:
             assert via_trino.poll() != "" and not via_trino.poll().startswith("unavailable|")

@@ -17,6 +17,7 @@ from tests.support.known_market import deliveries, known_quotes
 from tests.support.lake import Lake
 from tests.support.lake_data import produce
 
+from coinstream.platform.trino_auth import ANALYST
 from coinstream.sql import DuckDBEngine, Investor, TrinoEngine
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ def known_table(lake: Lake, run_stream: Callable[..., None]) -> str:
 @pytest.fixture(scope="module", params=["trino", "duckdb"])
 def engine(request: pytest.FixtureRequest, lake: Lake, known_table: str) -> Iterator[Any]:
     if request.param == "trino":
-        eng: Any = TrinoEngine("127.0.0.1", lake.trino.port)
+        eng: Any = TrinoEngine("127.0.0.1", lake.trino.port, auth=lake.trino.auth(ANALYST))
         yield _Renamed(eng, known_table)
     else:
         eng = DuckDBEngine(lake.metastore.uri, lake.warehouse, tables={"quotes": known_table})

@@ -23,6 +23,7 @@ def test_notebook_renders_report_with_charts(lake: Lake, loaded: Loaded, tmp_pat
         "COINSTREAM_LAKE_WAREHOUSE": lake.warehouse,
         "COINSTREAM_TRINO_HOST": "127.0.0.1",
         "COINSTREAM_TRINO_PORT": str(lake.trino.port),
+        **lake.trino.client_env(),  # the read-only analyst: password file and CA from the state dir
     }
     out = render(tmp_path / "report.html", engine=engine, coins=["bitcoin", "ethereum", "litecoin"],
                  window_days=60, env=env, source="simulated", poll_seconds=30.0)  # fmt: skip

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from tests.support.lake import Lake, Loaded
 
+from coinstream.platform.trino_auth import ANALYST
 from coinstream.sql import DuckDBEngine, Investor, TrinoEngine
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ CALLS: dict[str, tuple[str, dict[str, Any]]] = {
 
 @pytest.fixture(scope="module")
 def engines(lake: Lake, loaded: Loaded) -> Iterator[dict[str, Investor]]:
-    trino = TrinoEngine("127.0.0.1", lake.trino.port)
+    trino = TrinoEngine("127.0.0.1", lake.trino.port, auth=lake.trino.auth(ANALYST))
     duck = DuckDBEngine(lake.metastore.uri, lake.warehouse)
     yield {"trino": Investor(trino), "duckdb": Investor(duck)}
     trino.close()

@@ -51,6 +51,14 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert topic["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_CLUSTER
     assert topic["spec"]["partitions"] == 3 and topic["spec"]["topicName"] == "coinstream.quotes.majors"
 
+    # The backfill's coverage ledger: compacted, sized like the feed's topic (Strimzi's CRD accepted it).
+    ledger = env.get("kafkatopic", "coinstream.ingest.coverage.majors", namespace)
+    assert ledger is not None
+    assert ledger["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_CLUSTER
+    assert ledger["spec"]["topicName"] == "coinstream.ingest.coverage.majors"
+    assert ledger["spec"]["config"]["cleanup.policy"] == "compact"
+    assert ledger["spec"]["replicas"] == topic["spec"]["replicas"]
+
     cm = env.get("configmap", children["configMap"], namespace)
     assert cm is not None
     stored = yaml.safe_load(cm["data"]["feed.yaml"])
@@ -72,7 +80,7 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert app["spec"]["restartPolicy"]["type"] == "Always" and app["spec"]["suspend"] is False
     assert "--checkpoint" in app["spec"]["arguments"]
 
-    for obj in (topic, cm, dep, job, app):
+    for obj in (topic, ledger, cm, dep, job, app):
         (ref,) = obj["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["uid"], ref["controller"]) == ("CoinFeed", uid, True)
 
@@ -193,7 +201,7 @@ def test_restart_mid_reconcile_leaves_no_duplicates(env: Env, namespace: str) ->
         env.wait("reconciled after restart", lambda: _reconciled(env, namespace, "restart"))
         found = _children(env, namespace, "restart")
     assert {k: len(v) for k, v in found.items()} == {
-        "KafkaTopic": 1,
+        "KafkaTopic": 2,  # the quotes and the backfill's coverage ledger
         "ConfigMap": 1,
         "Deployment": 1,
         "Job": 1,

@@ -39,6 +39,7 @@ def test_every_child_is_owned_labelled_and_namespaced() -> None:
     children = builders.desired_children(make(), OWNER, CONFIG)
     assert [c["kind"] for c in children] == [
         "KafkaTopic",
+        "KafkaTopic",
         "KafkaUser",
         "ConfigMap",
         "Deployment",
@@ -69,6 +70,30 @@ def test_kafka_topic_names_the_cluster_and_sizes() -> None:
     assert (topic["spec"]["partitions"], topic["spec"]["replicas"]) == (6, 3)
     explicit = builders.kafka_topic(make(kafka={"topic": "quotes.v2"}), OWNER, CONFIG)
     assert explicit["metadata"]["name"] == explicit["spec"]["topicName"] == "quotes.v2"
+
+
+def test_ledger_topic_is_compacted_as_durable_as_the_feed_topic_and_allowed_to_the_user() -> None:
+    feed = make(kafka={"partitions": 6, "replicas": 3})
+    ledger = builders.ledger_kafka_topic(feed, OWNER, CONFIG)
+    assert ledger is not None
+    assert ledger["metadata"]["name"] == ledger["spec"]["topicName"] == "coinstream.ingest.coverage.majors"
+    assert ledger["metadata"]["labels"]["strimzi.io/cluster"] == "prod-kafka"
+    assert ledger["spec"]["partitions"] == 1
+    quotes = builders.kafka_topic(feed, OWNER, CONFIG)
+    assert ledger["spec"]["replicas"] == quotes["spec"]["replicas"] == 3
+    assert ledger["spec"]["config"]["min.insync.replicas"] == quotes["spec"]["config"]["min.insync.replicas"] == 2
+    assert ledger["spec"]["config"]["cleanup.policy"] == "compact"
+    single = builders.ledger_kafka_topic(make(kafka={"replicas": 1}), OWNER, CONFIG)
+    assert single is not None and single["spec"]["config"]["min.insync.replicas"] == 1
+    # The topic the backfill writes is the one the KafkaUser's ACLs name.
+    user = builders.kafka_user(feed, OWNER, CONFIG)
+    assert user is not None
+    acl_topics = {a["resource"].get("name") for a in user["spec"]["authorization"]["acls"]}
+    assert ledger["spec"]["topicName"] in acl_topics
+    # No backfill, no ledger.
+    assert builders.ledger_kafka_topic(make(backfill=None), OWNER, CONFIG) is None
+    kinds = [c["kind"] for c in builders.desired_children(make(backfill=None), OWNER, CONFIG)]
+    assert kinds.count("KafkaTopic") == 1
 
 
 def test_configmap_holds_a_loadable_coinfeed(tmp_path: Any) -> None:

@@ -1,0 +1,122 @@
+"""The local Trino is secured like the chart's: HTTPS only with a certificate from the state dir's
+CA, password authentication, file-based access control (a read-only `analyst`, an `admin`), and no
+`register_table`. Every refusal is asked of the real server."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+
+import pytest
+import requests
+import trino
+from tests.support.lake import Lake
+from tests.support.sockets import listening
+
+from coinstream.platform.trino_auth import ADMIN, ANALYST, TrinoAuth, local_password_file
+from coinstream.sql import TrinoEngine
+
+pytestmark = pytest.mark.integration
+
+
+def _statement(lake: Lake, **kw: object) -> requests.Response:
+    """POST a query the way every Trino client starts one, with the local CA pinned."""
+    session = lake.trino.auth(ADMIN).session()
+    headers = {"X-Trino-User": str(kw.pop("user", ADMIN))}
+    return session.post(f"{lake.trino.url}/v1/statement", data="SELECT 1", headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def table(lake: Lake) -> Iterator[str]:
+    """`acl_probe` in the lake's schema, made and later dropped by the admin (the analyst's target)."""
+    lake.trino.query("CREATE SCHEMA IF NOT EXISTS lake.coinstream")
+    lake.trino.query("CREATE TABLE acl_probe (id BIGINT, coin VARCHAR)")
+    lake.trino.query("INSERT INTO acl_probe VALUES (1, 'bitcoin'), (2, 'ethereum')")
+    yield "acl_probe"
+    lake.trino.query("DROP TABLE IF EXISTS acl_probe")
+
+
+def test_requests_without_the_right_password_are_refused(lake: Lake) -> None:
+    admin = lake.trino.auth(ADMIN).password.get_secret_value()
+    analyst = lake.trino.auth(ANALYST).password.get_secret_value()
+    assert _statement(lake, auth=(ADMIN, admin)).status_code == 200  # the check below could pass
+    assert _statement(lake).status_code == 401  # no credentials at all
+    assert _statement(lake, auth=(ADMIN, analyst)).status_code == 401  # someone else's password
+    assert _statement(lake, auth=("guest", admin)).status_code == 401  # a user the file does not know
+    # The analyst's password cannot act as the admin (impersonation of oneself only): the query is
+    # accepted for queueing, then fails.
+    conn = trino.dbapi.connect(
+        host="127.0.0.1", port=lake.trino.port, user=ADMIN, http_scheme="https",
+        auth=trino.auth.BasicAuthentication(ANALYST, analyst), http_session=lake.trino.auth(ANALYST).session(),
+    )  # fmt: skip
+    with pytest.raises(trino.exceptions.TrinoUserError, match=r"Access Denied.*cannot impersonate user admin"):
+        conn.cursor().execute("SELECT 1").fetchall()
+
+
+def test_only_https_with_the_state_dirs_ca(lake: Lake) -> None:
+    port, pid = lake.trino.port, lake.trino.service.pid()
+    assert pid is not None
+    # One socket: the HTTPS port on loopback; no plain HTTP port anywhere.
+    assert listening(pid) == [("127.0.0.1", port)]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/v1/info", timeout=10)
+    # The certificate chains to the state dir's CA, nobody else's: the system trust store refuses it.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"https://127.0.0.1:{port}/v1/info", timeout=10, verify=True)
+    assert TrinoEngine("127.0.0.1", port, auth=lake.trino.auth(ANALYST)).query("SELECT 1 AS one")["one"][0] == 1
+    # The secrets stay the user's: CA dir, password files, config (it holds the shared secret).
+    home = lake.trino.home
+    for d in (home, home / "tls", home / "users", home / "etc"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    for f in (local_password_file(home, ANALYST), local_password_file(home, ADMIN), home / "etc" / "config.properties",
+              home / "etc" / "password.db", home / "internal.secret"):  # fmt: skip
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    assert lake.trino.auth(ADMIN).password.get_secret_value() not in (home / "logs" / "server.log").read_text()
+
+
+def _refused(auth: TrinoAuth, lake: Lake, sql: str) -> str:
+    conn = auth.connect("127.0.0.1", lake.trino.port, catalog="lake", schema="coinstream")
+    with pytest.raises(trino.exceptions.TrinoUserError) as err:
+        conn.cursor().execute(sql).fetchall()
+    conn.close()
+    return str(err.value)
+
+
+def test_analyst_reads_the_lake_and_changes_nothing(lake: Lake, table: str) -> None:
+    analyst = lake.trino.auth(ANALYST)
+    rows = lake.trino.query("SELECT coin FROM acl_probe ORDER BY id", user=ANALYST)
+    assert rows == [("bitcoin",), ("ethereum",)]
+    assert lake.trino.query('SELECT count(*) FROM "acl_probe$snapshots"', user=ANALYST)[0][0] >= 1
+    for sql in (
+        "CREATE TABLE acl_probe_copy AS SELECT * FROM acl_probe",
+        "INSERT INTO acl_probe VALUES (3, 'litecoin')",
+        "DELETE FROM acl_probe",
+        "DROP TABLE acl_probe",
+        "CREATE SCHEMA lake.elsewhere",
+        "CALL lake.system.register_table(schema_name => 'coinstream', table_name => 'adopted', "
+        "table_location => 'file:///etc')",
+    ):
+        assert "Access Denied" in _refused(analyst, lake, sql), sql
+    assert "Access Denied" in _refused(analyst, lake, "SELECT * FROM system.runtime.nodes")
+    assert "Access Denied" in _refused(analyst, lake, "SET SESSION lake.expire_snapshots_min_retention = '0s'")
+    # Trino's file-based control lets anyone run table procedures; the catalog's minimum retention
+    # (which the analyst cannot lower, above) keeps recent history out of their reach.
+    assert "minimum retention" in _refused(
+        analyst, lake, "ALTER TABLE acl_probe EXECUTE expire_snapshots(retention_threshold => '0s')"
+    )
+    assert lake.trino.query("SELECT count(*) FROM acl_probe")[0][0] == 2  # nothing changed
+
+
+def test_admin_maintains_the_lake_but_cannot_register_tables(lake: Lake, table: str) -> None:
+    lake.trino.query("INSERT INTO acl_probe VALUES (3, 'litecoin')")
+    lake.trino.query("CREATE TABLE acl_probe_copy AS SELECT * FROM acl_probe")
+    assert lake.trino.query("SELECT count(*) FROM acl_probe_copy") == [(3,)]
+    lake.trino.query("DROP TABLE acl_probe_copy")
+    lake.trino.query("DELETE FROM acl_probe WHERE id = 3")
+    assert lake.trino.query("SELECT count(*) FROM system.runtime.nodes") == [(1,)]
+    # register_table is switched off in the catalog, for everyone.
+    with pytest.raises(trino.exceptions.TrinoUserError, match="register_table procedure is disabled"):
+        lake.trino.query(
+            "CALL lake.system.register_table(schema_name => 'coinstream', table_name => 'adopted', "
+            "table_location => 'file:///etc')"
+        )
