@@ -23,6 +23,12 @@ _SESSION_PREFIX = "spark.sql.iceberg.snapshot-property."
 MAX_WALK = 10_000
 
 
+def lost_commit_race(exc: BaseException) -> bool:
+    """True when another writer committed first: Iceberg refused this commit, re-running is safe."""
+    text = str(exc)
+    return "ValidationException" in text or "CommitFailed" in text
+
+
 def snapshot_properties(writer: str, batch_id: int, part: str) -> dict[str, str]:
     return {WRITER: writer, BATCH: str(batch_id), PART: part}
 

@@ -12,13 +12,19 @@ Iceberg's optimistic commits keep both correct.
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from coinstream.lakehouse.commits import lost_commit_race
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.logs import get_logger
 
 log = get_logger(__name__)
+
+#: A rewrite that loses the race against the stream's commit is re-planned on the new table state.
+RACE_RETRIES = 6
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,20 @@ def files_per_partition(spark: Any, table: str) -> dict[str, int]:
     return {str(r["partition"]): int(r["file_count"]) for r in rows}
 
 
+def _call(spark: Any, sql: str) -> list[Any]:
+    """Run one maintenance procedure; the stream commits every few seconds, so a rewrite planned
+    before its commit is refused by Iceberg's validation (nothing is lost) and is simply re-run."""
+    for attempt in range(1, RACE_RETRIES + 1):
+        try:
+            return list(spark.sql(sql).collect())
+        except Exception as exc:
+            if attempt == RACE_RETRIES or not lost_commit_race(exc):
+                raise
+            log.info("maintenance lost a commit race, retrying", attempt=attempt)
+            time.sleep(random.uniform(0.5, 3.0))
+    raise AssertionError("unreachable")
+
+
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -52,19 +72,22 @@ def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5
     before = files_per_partition(spark, full)
     now = dt.datetime.now(dt.UTC)
     sys_ = f"{cfg.catalog}.system"
-    rw = spark.sql(
+    rw = _call(
+        spark,
         f"CALL {sys_}.rewrite_data_files(table => '{ident}', "
         "options => map('min-input-files', '2', 'target-file-size-bytes', '134217728', "
-        "'partial-progress.enabled', 'true'))"
-    ).collect()[0]
-    spark.sql(f"CALL {sys_}.rewrite_manifests(table => '{ident}')").collect()
-    ex = spark.sql(
+        "'partial-progress.enabled', 'true'))",
+    )[0]
+    _call(spark, f"CALL {sys_}.rewrite_manifests(table => '{ident}')")
+    ex = _call(
+        spark,
         f"CALL {sys_}.expire_snapshots(table => '{ident}', "
-        f"older_than => TIMESTAMP '{_ts(now - snapshot_age)}', retain_last => {int(keep_snapshots)})"
-    ).collect()[0]
-    orphans = spark.sql(
-        f"CALL {sys_}.remove_orphan_files(table => '{ident}', older_than => TIMESTAMP '{_ts(now - orphan_age)}')"
-    ).collect()
+        f"older_than => TIMESTAMP '{_ts(now - snapshot_age)}', retain_last => {int(keep_snapshots)})",
+    )[0]
+    orphans = _call(
+        spark,
+        f"CALL {sys_}.remove_orphan_files(table => '{ident}', older_than => TIMESTAMP '{_ts(now - orphan_age)}')",
+    )
     after = files_per_partition(spark, full)
     result = MaintenanceResult(
         table=full,

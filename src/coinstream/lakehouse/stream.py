@@ -139,8 +139,7 @@ def merge_checked(spark: Any, quotes: Any, table: str, lo: str, hi: str, props: 
                 spark.sql(sql)
             return
         except Exception as exc:
-            text = str(exc)
-            if attempt == CONFLICT_RETRIES or not ("ValidationException" in text or "CommitFailed" in text):
+            if attempt == CONFLICT_RETRIES or not commits.lost_commit_race(exc):
                 raise
             log.info("concurrent commit in range, retrying", table=table, attempt=attempt)
             time.sleep(random.uniform(0.2, 1.5))
