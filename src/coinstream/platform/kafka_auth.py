@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from coinstream.errors import UserInputError
+from coinstream.platform.secret_files import password_from
 
 Protocol = Literal["PLAINTEXT", "SASL_SSL", "SSL"]
 MECHANISM = "SCRAM-SHA-512"
@@ -49,11 +50,7 @@ class KafkaAuth(BaseModel):
         password_file: Path | None,
         ca_file: Path | None,
     ) -> KafkaAuth:
-        if password is None and password_file is not None:
-            try:
-                password = SecretStr(password_file.read_text().strip())
-            except OSError as exc:
-                raise KafkaAuthError(f"cannot read the Kafka password file {password_file}: {exc.strerror}") from None
+        password = password_from(password, password_file, "Kafka", KafkaAuthError)
         if protocol not in ("PLAINTEXT", "SASL_SSL", "SSL"):
             raise KafkaAuthError(f"unknown Kafka security protocol {protocol!r}: use PLAINTEXT, SASL_SSL or SSL")
         return cls(protocol=protocol, username=username, password=password, ca_file=ca_file)

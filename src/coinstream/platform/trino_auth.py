@@ -17,6 +17,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from coinstream.errors import UserInputError
+from coinstream.platform.secret_files import password_from
 
 #: Reads the lake's `coinstream` schema, nothing else (the dashboard, notebooks, reports).
 ANALYST = "analyst"
@@ -51,11 +52,7 @@ class TrinoAuth(BaseModel):
     def from_parts(
         cls, user: str, password: SecretStr | None, password_file: Path | None, ca_file: Path | None
     ) -> TrinoAuth:
-        if password is None and password_file is not None:
-            try:
-                password = SecretStr(password_file.read_text().strip())
-            except OSError as exc:
-                raise TrinoAuthError(f"cannot read the Trino password file {password_file}: {exc.strerror}") from None
+        password = password_from(password, password_file, "Trino", TrinoAuthError)
         if password is None:
             raise TrinoAuthError(
                 f"Trino needs a password for user {user!r}: start the local Trino (`coinstream local up --trino`, "
