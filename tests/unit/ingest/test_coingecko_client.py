@@ -97,16 +97,16 @@ def test_persistent_outage_gives_up_within_the_deadline(server):
     t0 = time.monotonic()
     with pytest.raises(RetryableError):
         c.markets(["bitcoin"], "usd", "f")
-    assert time.monotonic() - t0 < 1.5 + 0.5
+    assert time.monotonic() - t0 < 1.5 + 1.5, "ran past its deadline (slack for a loaded machine)"
     assert len(server.calls("/coins/markets")) >= 4
 
 
 def test_stall_past_read_timeout_is_retried(server):
-    server.inject(Fault("stall", seconds=2.0))
+    server.inject(Fault("stall", seconds=5.0))
     c = client(server, read_timeout=0.5)
     t0 = time.monotonic()
     assert len(c.markets(["bitcoin"], "usd", "f")) == 1
-    assert 0.5 <= time.monotonic() - t0 < 2.0
+    assert 0.5 <= time.monotonic() - t0 < 4.0, "waited for the stalled answer instead of retrying"
     assert c.metrics.value("coinstream_api_errors_total", endpoint="coins_markets", kind="timeout") == 1
 
 
@@ -119,6 +119,19 @@ def test_truncated_and_malformed_bodies_are_counted_not_fatal(server):
     server.inject(*[Fault("malformed") for _ in range(100)])
     with pytest.raises(MalformedResponseError):
         client(server, deadline=0.5).markets(["bitcoin"], "usd", "f")
+
+
+def test_a_request_cut_short_by_the_deadline_reports_the_failure_before_it(server):
+    """Under load the last attempt is often the one the deadline cuts short; the user should
+    still learn that the source answered garbage, not that a read timed out."""
+    server.inject(Fault("malformed"), Fault("stall", seconds=6.0))
+    c = client(server, deadline=1.0, read_timeout=8.0)
+    t0 = time.monotonic()
+    with pytest.raises(MalformedResponseError):
+        c.markets(["bitcoin"], "usd", "f")
+    assert time.monotonic() - t0 < 4.0
+    assert c.metrics.value("coinstream_api_errors_total", endpoint="coins_markets", kind="deadline") == 1
+    assert c.metrics.value("coinstream_api_errors_total", endpoint="coins_markets", kind="timeout") == 0
 
 
 def test_bad_entries_are_skipped_and_counted(server, monkeypatch):

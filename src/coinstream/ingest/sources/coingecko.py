@@ -123,6 +123,11 @@ class _wait_retry_after(wait_base):
         return float(self.fallback(retry_state))
 
 
+# A socket timeout sized to what was left of the deadline fires at the deadline, give or take
+# the clock's granularity.
+_DEADLINE_SLACK = 0.05
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, requests.Timeout | TimeoutError | urllib3.exceptions.TimeoutError) or (
         "timed out" in str(exc)
@@ -248,6 +253,11 @@ class CoinGeckoClient:
             finally:
                 resp.close()
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if _is_timeout(exc) and deadline - time.monotonic() < _DEADLINE_SLACK:
+                # Cut short by the call's own deadline, not by a slow server: the failure worth
+                # reporting is the one before it (see `get`).
+                self.metrics.api_errors.labels(endpoint, "deadline").inc()
+                raise DeadlineExceeded(f"{endpoint}: no answer within the {self.deadline:.0f}s deadline") from None
             kind = "timeout" if _is_timeout(exc) else "connection"
             self.metrics.api_calls.labels(endpoint, kind).inc()
             self.metrics.api_errors.labels(endpoint, kind).inc()
