@@ -59,15 +59,20 @@ build_promtool() {
 
 # A main package of a module at a pinned version, built inside that module (its own go.mod,
 # replace directives and go.sum, verified against the checksum database by `go mod download`).
+# VERSION_VAR: the Go variable upstream's release build sets to the tag (else the binary reports a
+# placeholder version); it is part of the cache key.
 build_upstream() {  # name module version package-dir
-  local name=$1 module=$2 version=$3 pkg=$4 out=$cache/bin/$1-$3
+  local name=$1 module=$2 version=$3 pkg=$4 out=$cache/bin/$1-$3${VERSION_VAR:+-stamped}
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   mkdir -p "$out"; exec 9>"$out.lock"; flock 9
   if [ ! -f "$out/.done" ]; then
     echo "building $module@$version (cold build: several minutes on 2 cores)" >&2
-    local dir; dir=$(cd "$here" && go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    local info dir ldflags=-s
+    info=$(cd "$here" && go mod download -json "$module@$version")
+    dir=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$info")
     [ -d "$dir" ] || { echo "go mod download $module@$version failed" >&2; exit 1; }
-    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$out/$name" "$pkg") >&2
+    [ -z "${VERSION_VAR:-}" ] || ldflags="-s -X $VERSION_VAR=$version ${VERSION_LDFLAGS:-}"
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$out/$name" "$pkg") >&2
     touch "$out/.done"
   fi
   echo "$out"
@@ -81,7 +86,10 @@ case ${1:-all} in
           k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ;;
   coredns) build_upstream coredns github.com/coredns/coredns "$COREDNS_VERSION" . ;;
   netpol) build_upstream kube-network-policies sigs.k8s.io/kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" ./cmd ;;
-  spark-operator) build_upstream spark-operator github.com/kubeflow/spark-operator/v2 "$SPARK_OPERATOR_VERSION" ./cmd/operator ;;
+  # Upstream's Makefile sets k8s.io/component-base/version.* (pkg/version prints them at start).
+  spark-operator) VERSION_VAR=k8s.io/component-base/version.gitVersion \
+      VERSION_LDFLAGS="-X k8s.io/component-base/version.gitTreeState=clean" \
+      build_upstream spark-operator github.com/kubeflow/spark-operator/v2 "$SPARK_OPERATOR_VERSION" ./cmd/operator ;;
   helm) build_helm ;;
   promtool) build_promtool ;;
   all) build_module etcd . >/dev/null; LDFLAGS=$KUBE_LDFLAGS build_module kube k8s.io/kubernetes/cmd/kube-apiserver \
