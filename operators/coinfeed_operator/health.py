@@ -1,7 +1,8 @@
 """Pure status logic: observed children -> conditions, so every rule is unit-testable.
 
-Ready: every child exists and is healthy (topic Ready, producer available, stream RUNNING;
-a suspended feed only needs its topic). Progressing: children exist but are not healthy yet.
+Ready: every child exists and is healthy (topic Ready, producer available, stream RUNNING and
+its first micro-batch committed; a suspended feed only needs its topic).
+Progressing: children exist but are not healthy yet.
 Degraded: the spec cannot work as written (missing Secret, unknown Kafka cluster, bad spec).
 DataFresh: every series of the feed has a quote younger than the freshness window (see
 `data_freshness`); a producer that is up but delivers nothing is Ready and not DataFresh.
@@ -56,6 +57,10 @@ class Observed:
     waiting: list[str] = field(default_factory=list)
     #: The DataFresh verdict (`data_freshness`); None: not measured in this pass.
     freshness: Verdict | None = None
+    #: Micro-batches the running driver committed (coinfeed_operator.stream_metrics); None:
+    #: unknown, and `stream_problem` says why. A RUNNING stream that committed none is not Ready.
+    stream_committed: int | None = None
+    stream_problem: str = ""
 
 
 #: A series is fresh while its newest quote is younger than this many poll intervals: one poll
@@ -165,6 +170,9 @@ def not_ready_reasons(obs: Observed) -> list[str]:
         state = spark_state(obs.spark_app)
         if state not in HEALTHY_SPARK_STATES:
             reasons.append(f"SparkApplication state {state or 'not reported yet'} (want RUNNING)")
+        elif not obs.stream_committed:
+            why = f": {obs.stream_problem}" if obs.stream_problem else ""
+            reasons.append(f"stream RUNNING, no micro-batch committed to the table yet{why}")
     return reasons
 
 

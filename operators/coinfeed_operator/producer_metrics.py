@@ -59,6 +59,17 @@ def parse_newest(text: str) -> dict[tuple[str, str], float]:
     return newest
 
 
+def fetch_metrics(session: requests.Session, ip: str, port: int) -> str:
+    """One pod's Prometheus text, bounded in time and size (a hung or hostile pod costs little)."""
+    host = f"[{ip}]" if ":" in ip else ip
+    resp = session.get(f"http://{host}:{port}/metrics", timeout=TIMEOUT_SECONDS, stream=True)
+    resp.raise_for_status()
+    body = resp.raw.read(MAX_BYTES + 1, decode_content=True)
+    if len(body) > MAX_BYTES:
+        raise ValueError(f"answer larger than {MAX_BYTES} bytes")
+    return str(body.decode("utf-8", "replace"))
+
+
 def read_producers(pods: Iterable[dict[str, Any]], port: int) -> ProducerReport:
     """Ask every running producer pod; during a rollout two may answer, the newer quote wins."""
     addresses = producer_addresses(pods)
@@ -67,14 +78,8 @@ def read_producers(pods: Iterable[dict[str, Any]], port: int) -> ProducerReport:
     with requests.Session() as session:
         session.trust_env = False  # pod IPs are never reached through a proxy
         for name, ip in addresses:
-            host = f"[{ip}]" if ":" in ip else ip
             try:
-                resp = session.get(f"http://{host}:{port}/metrics", timeout=TIMEOUT_SECONDS, stream=True)
-                resp.raise_for_status()
-                body = resp.raw.read(MAX_BYTES + 1, decode_content=True)
-                if len(body) > MAX_BYTES:
-                    raise ValueError(f"answer larger than {MAX_BYTES} bytes")
-                found = parse_newest(body.decode("utf-8", "replace"))
+                found = parse_newest(fetch_metrics(session, ip, port))
             except (requests.RequestException, ValueError) as exc:
                 errors.append(f"producer pod {name}: /metrics on port {port} unreadable ({type(exc).__name__})")
                 continue

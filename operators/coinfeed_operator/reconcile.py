@@ -20,6 +20,7 @@ from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import Observed, compute_status, data_freshness, job_finished, pod_problems
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
+from coinfeed_operator.stream_metrics import StreamReport, read_stream
 from coinstream.errors import OperationalError, UserInputError
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
@@ -137,6 +138,26 @@ def _sync_backfill(
     return _apply_child(api, manifest, owner)
 
 
+#: spark-operator labels each pod of an application with its name.
+SPARK_APP_LABEL = "sparkoperator.k8s.io/app-name"
+
+
+def _read_stream(
+    api: KubeClient, feed: CoinFeed, owner: builders.Owner, config: OperatorConfig, pods: list[dict[str, Any]]
+) -> StreamReport:
+    """The feed's driver's committed micro-batches (pods of the feed's namespace are listed already)."""
+    app = builders.spark_app_name(feed.name, owner, config)
+    namespace = builders.spark_namespace(owner, config)
+    if namespace != owner.namespace:
+        try:
+            pods = api.list("v1", "Pod", namespace, f"{SPARK_APP_LABEL}={app}")
+        except KubeError as exc:
+            return StreamReport(None, f"cannot list the stream's pods in {namespace}: {exc}")
+    return read_stream(
+        [p for p in pods if p["metadata"].get("labels", {}).get(SPARK_APP_LABEL) == app], config.metrics_port
+    )
+
+
 def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) -> str:
     name = builders.spark_app_name(feed.name, owner, config)
     ns = builders.spark_namespace(owner, config)
@@ -249,6 +270,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         dt.datetime.now(dt.UTC),
         suspended,
     )
+    stream = StreamReport(None) if suspended else _read_stream(api, feed, owner, config, pods)
     observed = Observed(
         topic=topic,
         deployment=deployment,
@@ -257,6 +279,8 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         suspended=suspended,
         waiting=waiting,
         freshness=freshness,
+        stream_committed=stream.committed,
+        stream_problem=stream.problem,
     )
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed

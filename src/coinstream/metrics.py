@@ -29,9 +29,16 @@ class _Exported:
 
 @dataclass
 class StreamMetrics(_Exported):
-    """The streaming job's: what it quarantined, so `CoinstreamQuarantineGrowing` has a series."""
+    """The streaming job's: what it quarantined, so `CoinstreamQuarantineGrowing` has a series,
+    and how many micro-batches it committed, so the operator calls a feed Ready only once rows
+    land (a RUNNING application whose executor never starts commits nothing)."""
 
     def __post_init__(self) -> None:
+        self.batches_committed = Counter(
+            "coinstream_stream_batches_committed",
+            "Micro-batches whose table writes this driver committed (since it started)",
+            registry=self.registry,
+        )
         self.quarantined = Counter(
             "coinstream_quarantined_records",
             "Kafka records written to the quarantine table, by reason (coinstream.lakehouse.parse.REASONS)",

@@ -205,6 +205,7 @@ class BatchWriter:
                 marked.unpersist()
         for (topic, reason), n in quarantined.items():
             self.metrics.quarantined.labels(topic, reason).inc(n)
+        self.metrics.batches_committed.inc()
         bad = sum(quarantined.values())
         timing = {
             "batch": batch_id, "fresh": st["fresh"], "late": st["late"], "bad": bad, "shared": shared,

@@ -112,10 +112,14 @@ def test_quarantined_records_are_counted_on_the_jobs_metrics_endpoint(lake: Lake
         stored = spark.sql(f"SELECT reason, count(*) AS n FROM {cfg.quarantine} GROUP BY reason").collect()
         assert {r.reason: r.n for r in stored} == scraped
         assert spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0] == len({q.identity for q in good})
+        # What the operator waits for before it calls the feed Ready.
+        committed = metrics.value("coinstream_stream_batches_committed_total")
+        assert committed >= 1
 
         # The next run finds nothing new in the topic: the counters stay where they were.
         start_stream(spark, cfg, metrics=metrics).awaitTermination()
         assert _scrape_quarantined(port, topic) == scraped
+        assert metrics.value("coinstream_stream_batches_committed_total") == committed
     finally:
         server.shutdown()
         server.server_close()

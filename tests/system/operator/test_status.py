@@ -132,7 +132,12 @@ def test_child_health_suspend_and_resume(env: Env, namespace: str, operator: Any
         ),
     )
     ready = condition(cf, "Ready")
-    assert ready and ready["status"] == "False" and ready["message"] == "producer 0/1 replicas available"
+    assert ready and ready["status"] == "False"
+    # RUNNING is not enough: no driver pod has reported a committed micro-batch.
+    assert ready["message"] == (
+        "producer 0/1 replicas available; "
+        "stream RUNNING, no micro-batch committed to the table yet: no running Spark driver pod yet"
+    )
 
     _apply(env, namespace, "pause", suspend=True)
     cf = env.wait("suspended is Ready", lambda: _cond(env, namespace, "pause", "Ready", "True", "Suspended"))

@@ -25,7 +25,7 @@ def conds(s: Any) -> dict[str, tuple[str, str]]:
 
 
 def test_all_healthy_is_ready() -> None:
-    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING))
+    s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, stream_committed=1))
     assert conds(s) == {
         "Ready": ("True", "AllChildrenReady"),
         "Progressing": ("False", "Reconciled"),
@@ -34,6 +34,25 @@ def test_all_healthy_is_ready() -> None:
     }
     assert s.observed_generation == 3 and all(c.observed_generation == 3 for c in s.conditions)
     assert (s.topic_ready, s.producer_available_replicas, s.spark_state) == (True, 1, "RUNNING")
+
+
+def test_running_stream_is_not_ready_before_its_first_commit() -> None:
+    """RUNNING says only that the driver runs; the executor may be Pending and no row landed."""
+    for committed, problem in ((None, "no running Spark driver pod yet"), (0, "")):
+        s = status(
+            Observed(
+                topic=TOPIC_READY,
+                deployment=PRODUCER_UP,
+                spark_app=SPARK_RUNNING,
+                stream_committed=committed,
+                stream_problem=problem,
+            )
+        )
+        assert conds(s)["Ready"] == ("False", "ChildrenNotReady")
+        assert conds(s)["Progressing"] == ("True", "Reconciling")
+        message = s.condition("Ready").message
+        assert message.startswith("stream RUNNING, no micro-batch committed to the table yet"), message
+        assert problem in message
 
 
 def test_not_ready_children_are_named() -> None:
@@ -62,7 +81,8 @@ def test_last_transition_time_moves_only_on_flips() -> None:
     first = status(Observed(topic={}, deployment={}, spark_app={}), now=T0)
     same = status(Observed(topic={}, deployment={}, spark_app={}), old=first, now=T1)
     assert same.condition("Ready").last_transition_time == T0
-    flipped = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING), old=same, now=T1)
+    healthy = Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, stream_committed=3)
+    flipped = status(healthy, old=same, now=T1)
     assert flipped.condition("Ready").last_transition_time == T1
     assert flipped.condition("Degraded").last_transition_time == T0  # stayed False
 
