@@ -3,8 +3,9 @@
 # local Debian bases (tools/realnode/base-images.sh) passed as build arguments, and the Strimzi
 # 1.2.0 operator and Kafka 4.3.1 images from $COINSTREAM_SHARED/strimzi under their upstream tags.
 # Jars come from Maven Central through the coinstream Maven cache. Warm runs reuse every layer.
-# Usage: images.sh [app|spark|notebook|project|strimzi|standins|all]...   (prints each image it made
-# or found; `project` is app + spark + notebook)
+# Usage: images.sh [app|spark|notebook|project|strimzi|standins|lakehouse|<one stand-in>|all]...
+# (prints each image it made or found; `project` is app + spark + notebook, `standins` the
+# spark-operator + `lakehouse`: hadoop, postgres, hive-metastore, trino)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
 CACHE=${COINSTREAM_CACHE:-$HOME/.cache/coinstream}
@@ -86,23 +87,70 @@ DOCKERFILE
   echo "$kafka"
 }
 
-standins() {  # images/standins/*: upstream names and tags, built from the same versions
-  local sop=ghcr.io/kubeflow/spark-operator/controller:2.5.2
-  if ! have "$sop"; then
-    local ctx bin; ctx=$(mktemp -d); bin=$(bash "$repo/tools/build.sh" spark-operator)
-    cp "$repo/images/standins/spark-operator/Dockerfile" "$bin/spark-operator" "$ctx/"
-    build "$sop" "$ctx/Dockerfile" "$ctx" "SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" >/dev/null
-    rm -rf "$ctx"
-  fi
-  echo "$sop"
+# images/standins/*: upstream names and tags, built from the same software versions (what differs
+# is listed in tests/system/realnode/values-standins.yaml). Contexts are assembled here from the
+# coinstream cache, so each build sends only what its Dockerfile copies.
+PY=${PYTHON:-$repo/.venv/bin/python}
+POSTGRES_JDBC=org.postgresql:postgresql:42.7.8
+POSTGRES_JDBC_SHA256=2a32a9dcbc42d67a50ad3a0de5efd102c8d2be46720045f2cbd6689f160ab7c7
+standin_ctx() {  # name -> a temp dir with images/standins/<name>/*
+  local ctx; ctx=$(mktemp -d); cp -a "$repo/images/standins/$1/." "$ctx/"; echo "$ctx"
 }
+spark_operator() {
+  # Always rebuilt (a few seconds from the layer cache): the binary may have changed.
+  local sop=ghcr.io/kubeflow/spark-operator/controller:2.5.2 ctx bin
+  ctx=$(standin_ctx spark-operator); bin=$(bash "$repo/tools/build.sh" spark-operator)
+  cp "$bin/spark-operator" "$ctx/"
+  build "$sop" "$ctx/Dockerfile" "$ctx" "SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" >/dev/null
+  rm -rf "$ctx"; echo "$sop"
+}
+hadoop() {
+  local img=apache/hadoop:3.5.0 ctx jars
+  ctx=$(standin_ctx hadoop)
+  jars=$("$PY" -c 'from coinstream.devstack.jars import resolve_jars; from coinstream.versions import HADOOP_VERSION; print(resolve_jars("hdfs", HADOOP_VERSION))')
+  mkdir "$ctx/jars"; cp "$jars"/*.jar "$ctx/jars/"
+  build "$img" "$ctx/Dockerfile" "$ctx" >/dev/null; rm -rf "$ctx"; echo "$img"
+}
+postgres() {
+  local img=postgres:17.6-bookworm ctx
+  ctx=$(standin_ctx postgres)
+  build "$img" "$ctx/Dockerfile" "$ctx" >/dev/null; rm -rf "$ctx"; echo "$img"
+}
+hive_metastore() {
+  local img=coinstream-local/hive-metastore:2.3.10 ctx pyspark_jars
+  ctx=$(standin_ctx hive-metastore)
+  pyspark_jars=$("$PY" -c 'import pyspark, os; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+  mkdir "$ctx/classes"
+  javac --release 17 -cp "$pyspark_jars/*" -d "$ctx/classes" "$ctx/StandinMetastore.java"
+  "${MVN[@]}" -C org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -Dartifact="$POSTGRES_JDBC" \
+    -DoutputDirectory="$ctx/jdbc" >&2
+  mv "$ctx"/jdbc/postgresql-*.jar "$ctx/postgresql.jar"
+  echo "$POSTGRES_JDBC_SHA256  $ctx/postgresql.jar" | sha256sum -c --quiet - >&2
+  build "$img" "$ctx/Dockerfile" "$ctx" "SPARK_IMAGE=ghcr.io/coinstream/coinstream-spark:$TAG" >/dev/null
+  rm -rf "$ctx"; echo "$img"
+}
+trino() {
+  local img=trinodb/trino:476 ctx install jdk=${TRINO_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}
+  [ -x "$jdk/bin/java" ] || { echo "no Temurin 25 JDK at $jdk (set TRINO_JDK)" >&2; exit 1; }
+  install=$("$PY" -c 'from coinstream.devstack.trino import install_trino, install_hdfs_support as h; r = install_trino(); h(r); print(r)')
+  ctx=$(standin_ctx trino)
+  cp -al "$install" "$ctx/trino-server" 2>/dev/null || cp -a "$install" "$ctx/trino-server"
+  rm -f "$ctx/trino-server/.done" "$ctx/trino-server/plugin/iceberg/hdfs/.done"
+  cp -al "$jdk" "$ctx/jdk" 2>/dev/null || cp -a "$jdk" "$ctx/jdk"
+  gcc -shared -fPIC -O2 -I"$jdk/include" -I"$jdk/include/linux" -o "$ctx/libjvmkill.so" "$ctx/jvmkill.c"
+  build "$img" "$ctx/Dockerfile" "$ctx" >/dev/null; rm -rf "$ctx"; echo "$img"
+}
+lakehouse() { hadoop; postgres; hive_metastore; trino; }
+standins() { spark_operator; lakehouse; }
 
 [ $# -gt 0 ] || set -- all
 for target in "$@"; do
   case $target in
-    app|spark|notebook|strimzi|standins) "$target" ;;
+    app|spark|notebook|strimzi|standins|lakehouse|hadoop|postgres|trino) "$target" ;;
+    spark-operator) spark_operator ;;
+    hive-metastore) hive_metastore ;;
     project) app; spark; notebook ;;
     all) app; spark; notebook; strimzi; standins ;;
-    *) echo "usage: $0 [app|spark|notebook|project|strimzi|standins|all]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [app|spark|notebook|project|strimzi|standins|lakehouse|spark-operator|hadoop|postgres|hive-metastore|trino|all]..." >&2; exit 2 ;;
   esac
 done

@@ -1,18 +1,22 @@
-"""The cluster flow on the real node: the real charts (Strimzi 1.2.0 and the platform with its
-laptop profile) installed into a `restricted` namespace, the coinstream operator, a simulated
-CoinFeed applied with kubectl, its KafkaTopic made Ready by the real Strimzi topic operator, its
-producer running, and its records read back from the Strimzi-run Kafka broker over TLS + SCRAM.
+"""The cluster flow on the real node: the real charts (Strimzi 1.2.0, spark-operator 2.5.2 and
+Trino 1.40.0 as subcharts of the platform with its laptop profile) installed into a `restricted`
+namespace, the coinstream operator, a simulated CoinFeed applied with kubectl, its KafkaTopic made
+Ready by the real Strimzi topic operator, its producer running, its records read back from the
+Strimzi-run Kafka broker over TLS + SCRAM; its SparkApplication run by the spark-operator (driver
+and executor pods on the node), rows committed to Iceberg on HDFS through the Hive metastore on
+PostgreSQL, and read back through Trino over HTTPS as the analyst, through a port-forward.
 NetworkPolicies are enforced. Phase timings and per-pod peak memory go to the report (`-s` shows
 them; docs/realnode.md records the measured ones).
 
-What this check does not run yet: the lakehouse side (HDFS, the Hive metastore and PostgreSQL,
-Trino, the notebook) and the spark-operator (its stand-in image is built on the Spark image);
-values-standins.yaml switches them off and says why. The SparkApplication CRD comes from the
-pinned spark-operator chart archive, so the operator's SparkApplication is accepted and waits.
+values-standins.yaml says how the stand-in images differ from upstream and what does not run yet
+(the notebook, the dashboard, `helm test`).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import datetime as dt
 import json
 import os
 import subprocess
@@ -25,6 +29,8 @@ import pytest
 import yaml
 from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
+
+from coinstream.devstack.process import free_port
 
 # Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
 pytestmark = pytest.mark.timeout(3600)
@@ -73,7 +79,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealNod
     try:
         TIMINGS.update({f"node: {k}": v for k, v in node.timings.items()})
         with Phase("images built"):
-            images = [line for line in tool_lines("images.sh", "app", "strimzi") if line]
+            images = [line for line in tool_lines("images.sh", "app", "spark", "strimzi", "standins") if line]
         with Phase("images loaded"):
             for image in [*images, PYTHON_IMAGE]:
                 node.load_image(image)
@@ -131,7 +137,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealNod
         with Phase("kafka ready"):
             node.kubectl("wait", "kafka/coinstream", "-n", NS, "--for=condition=Ready", "--timeout=900s", timeout=960)
         app_image = next(i for i in images if i.startswith("ghcr.io/coinstream/coinstream:"))
-        yield node, {"helm": helm, "env": env, "app_image": app_image}
+        yield node, {"helm": helm, "env": env, "app_image": app_image, "work": work}
     finally:
         print("\nphase timings (s):", json.dumps(TIMINGS, indent=1))
         with Phase("teardown"):
@@ -172,6 +178,8 @@ def peak_memory_mib(node: RealNode) -> dict[str, float]:
 
 
 FEED = "majors-sim"
+TRINO_SVC = "svc/coinstream-trino"
+SPARK_OPERATOR = "app.kubernetes.io/name=spark-operator"
 READER = "records-reader"
 #: Reads the feed's topic from the beginning to the end offsets it saw at the start, as the
 #: test's own SCRAM user over TLS (the cluster CA verifies the broker), and checks each record
@@ -445,6 +453,194 @@ except OSError as exc:
     pod = _hardened_pod("stranger", {"app.kubernetes.io/name": "stranger"}, PYTHON_IMAGE, [])
     rc, logs = _run_in_pod(node, pod, ["python3", "-c", probe])
     assert rc == 4 and "resolved" in logs and "blocked TimeoutError" in logs, logs
+
+
+#: Every committed record of the feed's topic below the end offsets seen at the start, as the
+#: reader's SCRAM user: partition, offset and the quote's identity (the table's dedup key), one
+#: JSON line.
+IDENTITIES_SCRIPT = """
+import json, sys
+from kafka import KafkaConsumer, TopicPartition
+from coinstream.models.quote import Quote
+topic, bootstrap, user = sys.argv[1:4]
+consumer = KafkaConsumer(
+    bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+    sasl_plain_username=user, sasl_plain_password=open("/kafka-user/password").read(),
+    ssl_cafile="/kafka-ca/ca.crt", group_id=None, enable_auto_commit=False, consumer_timeout_ms=20000,
+    isolation_level="read_committed",
+)
+parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+consumer.assign(parts)
+consumer.seek_to_beginning(*parts)
+ends = consumer.end_offsets(parts)
+rows = []
+for record in consumer:
+    if record.offset < ends[TopicPartition(topic, record.partition)]:
+        q = Quote.model_validate_json(record.value)
+        rows.append([record.partition, record.offset, q.vs_currency, q.coin_id, q.source,
+                     round(q.source_ts.timestamp() * 1000)])
+    if all(consumer.position(tp) >= ends[tp] for tp in parts):
+        break
+print(json.dumps({"ends": {tp.partition: ends[tp] for tp in parts}, "rows": rows}))
+"""
+
+
+def _reader_pod(app_image: str) -> dict[str, Any]:
+    pod = _hardened_pod(READER, {"coinstream.io/test": READER}, app_image, [])
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "kafka-user", "mountPath": "/kafka-user", "readOnly": True},
+        {"name": "kafka-ca", "mountPath": "/kafka-ca", "readOnly": True},
+    ]
+    pod["spec"]["volumes"] = [
+        {"name": "kafka-user", "secret": {"secretName": READER, "items": [{"key": "password", "path": "password"}]}},
+        {
+            "name": "kafka-ca",
+            "secret": {"secretName": "coinstream-cluster-ca-cert", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+        },
+    ]
+    return pod
+
+
+@contextlib.contextmanager
+def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
+    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
+    hostname `localhost` in the certificate) through `kubectl port-forward` from the host."""
+    import trino
+
+    secret = node.kubectl_json("get", "secret", "coinstream-trino-users", "-n", NS)
+    password = base64.b64decode(secret["data"]["analyst"]).decode()
+    ca = work / "trino-ca.crt"
+    ca.write_text(node.kubectl_json("get", "configmap", "coinstream-trino-ca", "-n", NS)["data"]["ca.crt"])
+    port = free_port()
+    forward = subprocess.Popen(
+        ["kubectl", f"--kubeconfig={node.kubeconfig}", "port-forward", "-n", NS, TRINO_SVC, f"{port}:8443"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        assert "Forwarding from" in line, line + (forward.stdout.read() if forward.poll() is not None else "")
+        conn = trino.dbapi.connect(
+            host="localhost",
+            port=port,
+            user="analyst",
+            http_scheme="https",
+            auth=trino.auth.BasicAuthentication("analyst", password),
+            verify=str(ca),
+            catalog="iceberg",
+            schema="coinstream",
+            request_timeout=120,
+        )
+        yield conn
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
+
+
+def _query(conn: Any, sql: str, *params: Any) -> list[Any]:
+    cur = conn.cursor()
+    cur.execute(sql, params or None)
+    return list(cur.fetchall())
+
+
+def _feed_ready_since(node: RealNode) -> dt.datetime | None:
+    feed = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)
+    for c in feed.get("status", {}).get("conditions", []):
+        if c["type"] == "Ready" and c["status"] == "True":
+            return dt.datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00"))
+    return None
+
+
+def test_spark_operator_is_its_pinned_release(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """The stand-in controller is upstream's binary at v2.5.2 (version ldflags), not a dev build."""
+    node, _ = platform
+    logs = node.kubectl(
+        "logs", "-n", NS, "-l", f"{SPARK_OPERATOR},app.kubernetes.io/component=controller",
+        "--tail=-1", check=False,
+    )  # fmt: skip
+    assert "Git Version: v2.5.2" in logs, logs[-2000:]
+
+
+def test_stream_runs_and_coinfeed_ready_after_first_commit(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """The SparkApplication's driver and executor run (none Pending); the CoinFeed turns Ready,
+    and not before the stream's first micro-batch is committed to the Iceberg table."""
+    node, ctx = platform
+    selector = f"coinstream.io/feed={FEED}"
+
+    def spark_pods_running() -> dict[str, str] | None:
+        found = {
+            p["metadata"]["labels"].get("spark-role", ""): p["status"].get("phase", "")
+            for p in node.kubectl_json("get", "pods", "-n", NS, "-l", f"{selector},spark-role")["items"]
+        }
+        return found if found.get("driver") == "Running" and found.get("executor") == "Running" else None
+
+    with Phase("spark driver + executor running"):
+        try:
+            roles = node.wait_for("Spark driver and executor Running", spark_pods_running, timeout=900, interval=5)
+        except Exception:
+            apps = node.kubectl("get", "sparkapplications", "-n", NS, "-o", "yaml", check=False)
+            pods_now = node.kubectl("get", "pods", "-n", NS, "-o", "wide", check=False)
+            ctl = node.kubectl("logs", "-n", NS, "-l", SPARK_OPERATOR, "--tail=60", check=False)
+            raise AssertionError(f"{pods_now}\n{apps[-4000:]}\n{ctl[-4000:]}") from None
+    print(f"\nspark pods: {roles}")
+    with Phase("coinfeed Ready"):
+        ready_since = node.wait_for("the CoinFeed Ready", lambda: _feed_ready_since(node), timeout=900, interval=5)
+    with trino_as_analyst(node, ctx["work"]) as conn:
+        first_commit = _query(conn, 'SELECT min(committed_at) FROM "quotes$snapshots"')[0][0]
+    print(f"first Iceberg commit {first_commit}, CoinFeed Ready since {ready_since}")
+    assert first_commit is not None, "the CoinFeed is Ready but the table has no snapshot"
+    # lastTransitionTime has whole seconds.
+    assert first_commit <= ready_since + dt.timedelta(seconds=1), (first_commit, ready_since)
+
+
+def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """Every committed record below the end offsets at the start is one row in the table (read
+    through Trino as the analyst): none lost, none twice."""
+    node, ctx = platform
+    topic = f"coinstream.quotes.{FEED}"
+    node.apply(_reader_access(topic))
+    node.wait_for(
+        "the reader's KafkaUser Ready",
+        lambda: _ready(node.kubectl_json("get", "kafkauser", READER, "-n", NS)),
+        timeout=300,
+        interval=3,
+    )
+    argv = ["python", "-c", IDENTITIES_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER]
+    rc, logs = _run_in_pod(node, _reader_pod(ctx["app_image"]), argv)
+    assert rc == 0, logs
+    kafka = json.loads(logs.strip().splitlines()[-1])
+    ends = {int(p): e for p, e in kafka["ends"].items()}
+    acked = {(v, c, s, ts) for _p, _o, v, c, s, ts in kafka["rows"]}
+    assert acked, "no records in the topic"
+    sql = (
+        "SELECT kafka_partition, kafka_offset, vs_currency, coin_id, source, "
+        "CAST(round(to_unixtime(source_ts) * 1000) AS bigint) FROM quotes WHERE kafka_topic = ?"
+    )
+
+    def covered() -> list[Any] | None:
+        with trino_as_analyst(node, ctx["work"]) as conn:
+            rows = _query(conn, sql, topic)
+        below = [r for r in rows if r[1] < ends.get(r[0], 0)]
+        return rows if {tuple(r[2:]) for r in below} >= acked else None
+
+    with Phase("rows in Iceberg cover the acked records"):
+        try:
+            rows = node.wait_for("the table to hold every acked record", covered, timeout=600, interval=15)
+        except Exception:
+            with trino_as_analyst(node, ctx["work"]) as conn:
+                rows = _query(conn, sql, topic)
+            missing = acked - {tuple(r[2:]) for r in rows}
+            raise AssertionError(
+                f"{len(missing)} of {len(acked)} acked quotes not in the table: {sorted(missing)[:9]}"
+            ) from None
+    identities = [tuple(r[2:]) for r in rows]
+    below = {tuple(r[2:]) for r in rows if r[1] < ends.get(r[0], 0)}
+    print(f"\nrows read through Trino: {len(rows)}, {len(below)} below the end offsets {ends}; acked: {len(acked)}")
+    TIMINGS["rows read through Trino"] = len(rows)
+    assert len(identities) == len(set(identities)), "a quote twice in the table"
+    assert below == acked, sorted(below ^ acked)[:10]
 
 
 def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
