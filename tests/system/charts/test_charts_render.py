@@ -230,6 +230,7 @@ def test_trino_catalog_is_the_local_stacks_on_the_rendered_metastore(rendered: d
     catalogs = {
         name: dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         for name, text in values["trino"]["catalogs"].items()
+        if text is not None  # null drops one of the Trino chart's default catalogs
     }
     props = catalogs["iceberg"]
     assert catalogs[CATALOG] == props, f"the local stack's catalog name {CATALOG!r} must be the same catalog"

@@ -271,6 +271,18 @@ def test_every_upstream_container_has_a_memory_limit(rendered: dict, profile: st
                 )
 
 
+@pytest.mark.parametrize("profile", [p for p in PROFILES if p], ids=str)
+def test_trino_serves_only_the_lake(rendered: dict, profile: str) -> None:
+    """The Trino chart's tpch/tpcds demo catalogs are off in the profiles (a null in our values
+    removes them only when a values file is given: Helm keeps a subchart's default against a null
+    in the parent's own values.yaml). They need plugins the lake does not (the Trino with only the
+    Iceberg plugin refused to start on the real node: "No factory for connector 'tpch'")."""
+    served = next(
+        o for o in rendered[profile] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "coinstream-trino-catalog"
+    )
+    assert set(served["data"]) == {"iceberg.properties", "lake.properties"}, sorted(served["data"])
+
+
 def test_production_profile_flows_and_replication(rendered: dict) -> None:
     objs = rendered["values-production.yaml"]
     values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
