@@ -29,6 +29,8 @@ from coinstream.devstack.process import free_port
 from coinstream.ingest.kafka import reader
 from coinstream.models import parse_coinfeed
 
+from .conftest import fresh_namespace
+
 SECRET = "byo-kafka-client"  # noqa: S105 (a Secret's name)
 WRONG = "not-the-password"
 
@@ -256,3 +258,24 @@ def test_the_pods_clients_write_through_the_mounted_secret_as_the_feeds_principa
     said = " ".join(refused.stderr.split())
     assert "refused user 'coinstream' (SCRAM-SHA-512 authentication failed)" in said, said
     assert "COINSTREAM_KAFKA_CLIENT_DIR" in said and "Traceback" not in said
+
+
+def test_one_kafka_for_every_namespace_keeps_a_topic_with_its_first_feed(
+    env: Env, namespace: str, broker: LocalKafka, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two feeds of one name in two namespaces would share `coinstream.quotes.<feed>` on a shared
+    Kafka: the later one is Degraded, and deleting it leaves the first one's topic alone."""
+    external_mode(monkeypatch, broker.bootstrap, client_dir(broker, tmp_path / "client"))
+    topic = "coinstream.quotes.dup"
+    with run_operator(), fresh_namespace(env) as other:
+        _apply(env, namespace, "dup", kafka={"partitions": 2})
+        env.wait("the first feed's topic", lambda: topics.partitions(topic) == 2)
+        _apply(env, other, "dup", kafka={"partitions": 5})
+        degraded = env.wait("the second feed Degraded", lambda: _degraded(env, other, "dup"))
+        assert f"topic {topic} belongs to CoinFeed {namespace}/dup, created first" in degraded["message"]
+        assert not _degraded(env, namespace, "dup")
+        assert topics.partitions(topic) == 2  # the second spec never touched it
+        env.kubectl("delete", "coinfeed", "dup", "-n", other, "--timeout=60s", timeout=90)
+        assert topics.partitions(topic) == 2
+        env.kubectl("delete", "coinfeed", "dup", "-n", namespace, "--timeout=60s", timeout=90)
+        env.wait("the topic deleted with its own feed", lambda: topics.partitions(topic) is None)

@@ -12,7 +12,17 @@ from pydantic import ValidationError
 
 from coinfeed_operator import builders
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.topics import TopicSpec, TopicState, desired_topics, plan
+from coinfeed_operator.topics import (
+    Claim,
+    TopicSpec,
+    TopicState,
+    claimed_topics,
+    desired_topics,
+    plan,
+    topic_conflicts,
+    topic_names,
+    unclaimed,
+)
 from coinstream.lakehouse.cli_args import config_from_argv
 from coinstream.models import CoinFeed, parse_coinfeed
 from coinstream.platform.kafka_auth import CLIENT_KEYS, KafkaAuth, KafkaAuthError
@@ -199,3 +209,33 @@ def test_client_dir_refuses_what_cannot_work(tmp_path: Path, keys: dict[str, str
 def test_missing_client_dir_says_to_mount_the_secret(tmp_path: Path) -> None:
     with pytest.raises(KafkaAuthError, match="is the Secret mounted"):
         KafkaAuth.from_client_dir(tmp_path / "absent")
+
+
+OLD = Claim("2026-11-30T10:00:00Z", "team-a", "btc", "uid-a")
+NEW = Claim("2026-11-30T11:00:00Z", "team-b", "btc", "uid-b")
+
+
+def test_a_feed_claims_its_ledger_only_with_a_backfill() -> None:
+    assert claimed_topics("btc", {}) == ["coinstream.quotes.btc"]
+    assert claimed_topics("btc", {"kafka": {"topic": "t"}, "backfill": {"from": "2024-01-01"}}) == [
+        "t",
+        "coinstream.ingest.coverage.btc",
+    ]
+    # Deletion looks at both: the backfill may have been removed after its ledger was made.
+    assert topic_names("btc", {}) == ["coinstream.quotes.btc", "coinstream.ingest.coverage.btc"]
+
+
+def test_the_older_feed_keeps_a_shared_topic_and_the_newer_is_told() -> None:
+    claims = {"coinstream.quotes.btc": [OLD, NEW], "coinstream.ingest.coverage.btc": [OLD, NEW]}
+    assert topic_conflicts(OLD, claims, claims) == []
+    quotes, ledger = topic_conflicts(NEW, claims, claims)
+    assert quotes.startswith("topic coinstream.quotes.btc belongs to CoinFeed team-a/btc, created first")
+    assert quotes.endswith("set another spec.kafka.topic")
+    assert ledger.endswith("rename this CoinFeed (the backfill's coverage ledger is named after the feed)")
+
+
+def test_a_deleted_feed_leaves_topics_another_feed_claims() -> None:
+    claims = {"coinstream.quotes.btc": [OLD, NEW]}
+    names = topic_names("btc", {})
+    assert unclaimed(NEW, names, claims) == ["coinstream.ingest.coverage.btc"]
+    assert unclaimed(OLD, names, {"coinstream.quotes.btc": [OLD]}) == names
