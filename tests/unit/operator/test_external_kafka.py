@@ -156,6 +156,7 @@ def test_stream_reads_the_client_secret_on_driver_and_executors() -> None:
 
 
 def client_dir(tmp_path: Path, **keys: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for key, value in keys.items():
         (tmp_path / key).write_text(value + "\n")
     return tmp_path
@@ -239,3 +240,22 @@ def test_a_deleted_feed_leaves_topics_another_feed_claims() -> None:
     names = topic_names("btc", {})
     assert unclaimed(NEW, names, claims) == ["coinstream.ingest.coverage.btc"]
     assert unclaimed(OLD, names, {"coinstream.quotes.btc": [OLD]}) == names
+
+
+def test_the_stream_meets_a_mounted_secret_exactly_as_it_meets_explicit_flags(tmp_path: Path) -> None:
+    """`--kafka-client-dir` gives the Spark Kafka source the same options as the explicit flags,
+    whose path the secure-broker Spark test (tests/system/lakehouse/test_secure_kafka.py) runs."""
+    d = client_dir(tmp_path / "secret", username="coinstream", password=PASSWORD)
+    (d / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    from_dir = config_from_argv(["--kafka-client-dir", str(d)], "stream").kafka_auth().spark_options()
+    explicit = config_from_argv(
+        [
+            "--kafka-security-protocol", "SASL_SSL",
+            "--kafka-username", "coinstream",
+            "--kafka-password-file", str(d / "password"),
+            "--kafka-ca-file", str(d / "ca.crt"),
+        ],
+        "stream",
+    ).kafka_auth().spark_options()  # fmt: skip
+    assert from_dir == explicit
+    assert from_dir["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
