@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.errors import InvalidReplicationFactorError, LeaderNotAvailableError, TopicAuthorizationFailedError
 from pydantic import ValidationError
 
-from coinfeed_operator import builders
+from coinfeed_operator import builders, kafka_admin
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.topics import (
     Claim,
@@ -259,3 +260,14 @@ def test_the_stream_meets_a_mounted_secret_exactly_as_it_meets_explicit_flags(tm
     ).kafka_auth().spark_options()  # fmt: skip
     assert from_dir == explicit
     assert from_dir["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+
+
+def test_broker_answers_sort_into_retry_and_degraded() -> None:
+    """A retriable answer (a topic just created, a leader moving) is retried, not Degraded; a
+    refusal no retry can fix carries the broker's reason; ACL denials go to the ACL message."""
+    with pytest.raises(kafka_admin.KafkaUnreachable, match="LeaderNotAvailableError"):
+        kafka_admin._refused(LeaderNotAvailableError, "t", None, "describing topic")
+    with pytest.raises(kafka_admin.KafkaRefused, match="InvalidReplicationFactorError: 3 > 1 brokers"):
+        kafka_admin._refused(InvalidReplicationFactorError, "t", "3 > 1 brokers", "creating topic")
+    with pytest.raises(TopicAuthorizationFailedError):
+        kafka_admin._refused(TopicAuthorizationFailedError, "t", None, "creating topic")
