@@ -489,6 +489,11 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "securityContext": _spark_security(),
+        # Kubernetes would put every Service of the namespace into the environment as
+        # <NAME>_PORT=tcp://…: the release's `coinstream-metastore` and `coinstream-trino` become
+        # COINSTREAM_METASTORE_PORT / COINSTREAM_TRINO_PORT, which the job's settings reject (the
+        # driver exited at start on the real node). Spark's SparkPodSpec has no field for it.
+        "template": {"spec": {"enableServiceLinks": False}},
     }
     if config.spark_memory_overhead:
         role["memoryOverhead"] = config.spark_memory_overhead

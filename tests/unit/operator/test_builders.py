@@ -196,6 +196,14 @@ def test_backfill_job_name_changes_with_everything_that_changes_what_to_load() -
     ]
 
 
+def test_spark_pods_get_no_service_links() -> None:
+    """Service links would set COINSTREAM_METASTORE_PORT=tcp://... (the release's Services are
+    named coinstream-*) in the driver, which the job's settings refuse."""
+    app = builders.spark_application(make(), OWNER, OperatorConfig())
+    for role in ("driver", "executor"):
+        assert app["spec"][role]["template"]["spec"]["enableServiceLinks"] is False
+
+
 def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
     cfg = OperatorConfig(
         spark_image="registry.example/spark:4.1.3-1",
