@@ -474,6 +474,12 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
     return [part for name, value in given.items() for part in ("--" + name.replace("_", "-"), value)]
 
 
+def _spark_template(container: str) -> dict[str, Any]:
+    """A pod template without service links; Spark reads it as the base of the pod it builds and
+    refuses one without a container list (its default container name keeps the rest as is)."""
+    return {"spec": {"enableServiceLinks": False, "containers": [{"name": container}]}}
+
+
 def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
     """The streaming job: Kafka topic -> Iceberg table, restarted forever (it is a stream)."""
     pod_labels = labels(feed, "stream")
@@ -492,8 +498,8 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         # Kubernetes would put every Service of the namespace into the environment as
         # <NAME>_PORT=tcp://…: the release's `coinstream-metastore` and `coinstream-trino` become
         # COINSTREAM_METASTORE_PORT / COINSTREAM_TRINO_PORT, which the job's settings reject (the
-        # driver exited at start on the real node). Spark's SparkPodSpec has no field for it.
-        "template": {"spec": {"enableServiceLinks": False}},
+        # driver exited at start on the real node). Spark's SparkPodSpec has no field for it; a
+        # pod template does (Spark requires its container list; see `_spark_template`).
     }
     if config.spark_memory_overhead:
         role["memoryOverhead"] = config.spark_memory_overhead
@@ -538,10 +544,11 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             },
             "driver": {
                 **role,
+                "template": _spark_template("spark-kubernetes-driver"),
                 "serviceAccount": config.spark_service_account,
                 "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
             },
-            "executor": {**role, "instances": 1},
+            "executor": {**role, "instances": 1, "template": _spark_template("spark-kubernetes-executor")},
         },
     }
 

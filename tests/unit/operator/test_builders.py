@@ -201,7 +201,10 @@ def test_spark_pods_get_no_service_links() -> None:
     named coinstream-*) in the driver, which the job's settings refuse."""
     app = builders.spark_application(make(), OWNER, OperatorConfig())
     for role in ("driver", "executor"):
-        assert app["spec"][role]["template"]["spec"]["enableServiceLinks"] is False
+        template = app["spec"][role]["template"]["spec"]
+        assert template["enableServiceLinks"] is False
+        # Spark refuses a template without containers ("Could not load pod from template file").
+        assert template["containers"] == [{"name": f"spark-kubernetes-{role}"}]
 
 
 def test_spark_application_streams_the_topic_into_the_table_forever() -> None:
