@@ -221,6 +221,7 @@ class LocalTrino(JvmService):
             "COINSTREAM_TRINO_USER": user,
             "COINSTREAM_TRINO_PASSWORD_FILE": str(local_password_file(self.home, user)),
             "COINSTREAM_TRINO_CA_FILE": str(self.ca_file),
+            "COINSTREAM_TRINO_CATALOG": ADMIN_CATALOG if user == ADMIN else ANALYST_CATALOG,
         }
 
     def _secure(self, install: Path, etc: Path) -> dict[str, str]:
