@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from coinfeed_operator.config import OperatorConfig
-from coinstream.ingest.coverage import LEDGER_TOPIC_CONFIG, ledger_topic
+from coinfeed_operator.topics import TopicSpec, feed_topic, ledger_topic_spec
+from coinfeed_operator.topics import min_insync_replicas as min_insync_replicas
+from coinstream.ingest.coverage import ledger_topic
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed
 
@@ -28,6 +30,8 @@ FEED_FILE = "/etc/coinstream/feed.yaml"
 API_KEY_ENV = "COINSTREAM_COINGECKO_API_KEY"
 KAFKA_USER_DIR = "/etc/coinstream/kafka-user"
 KAFKA_CA_DIR = "/etc/coinstream/kafka-ca"
+#: Bring-your-own Kafka: the client Secret (coinstream.platform.kafka_auth.CLIENT_KEYS) as files.
+KAFKA_CLIENT_DIR = "/etc/coinstream/kafka-client"
 PRODUCER_HASH = f"{API_GROUP}/producer-config-hash"
 BACKFILL_HASH = f"{API_GROUP}/backfill-hash"
 RUN_AS = 10001  # the coinstream image's non-root user
@@ -150,67 +154,46 @@ def producer_view(feed: CoinFeed) -> dict[str, Any]:
 # -- children ---------------------------------------------------------------------------------------
 
 
-def min_insync_replicas(replicas: int) -> int:
-    """One replica may be down while writes go on; never more than two must acknowledge."""
-    return max(1, min(2, replicas - 1))
+def _kafka_topic_object(
+    feed: CoinFeed, owner: Owner, config: OperatorConfig, topic: TopicSpec, component: str
+) -> Manifest:
+    meta = _meta(feed, owner, topic.name, component)
+    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaTopic",
+        "metadata": meta,
+        "spec": {
+            "topicName": topic.name,
+            "partitions": topic.partitions,
+            "replicas": topic.replicas,
+            "config": dict(topic.config),
+        },
+    }
 
 
 def kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
-    meta = _meta(feed, owner, feed.topic, "topic")
-    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
-    return {
-        "apiVersion": "kafka.strimzi.io/v1",
-        "kind": "KafkaTopic",
-        "metadata": meta,
-        "spec": {
-            "topicName": feed.topic,
-            "partitions": feed.spec.kafka.partitions,
-            "replicas": feed.spec.kafka.replicas,
-            # Quotes are facts keyed per coin: keep a week; the lakehouse holds history.
-            # min.insync.replicas follows the topic's own replicas (RF-1, at most 2): a broker
-            # default above the replicas would refuse every acks=all write.
-            "config": {
-                "retention.ms": 7 * 24 * 3600 * 1000,
-                "cleanup.policy": "delete",
-                "min.insync.replicas": min_insync_replicas(feed.spec.kafka.replicas),
-            },
-        },
-    }
+    """The feed's topic as a Strimzi KafkaTopic (with an external Kafka, the operator creates the
+    same topic through the admin API instead: coinfeed_operator.kafka_admin)."""
+    return _kafka_topic_object(feed, owner, config, feed_topic(feed), "topic")
 
 
 def ledger_kafka_topic(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest | None:
-    """The backfill's coverage ledger (coinstream.ingest.coverage): Strimzi creates it, because
-    the Job runs with `--no-ensure-topic` and the feed's user may not create topics.
-
-    Compacted, one partition (the newest record per series is the whole ledger), as durable as
-    the feed's topic: a lost ledger would make the next backfill fetch everything again. Only a
-    feed with a backfill has one; it outlives spec changes (the next Job reads it) and goes with
-    the feed through its owner reference."""
-    if feed.spec.backfill is None:
+    """The backfill's coverage ledger (topics.ledger_topic_spec): Strimzi creates it, because the
+    Job runs with `--no-ensure-topic` and the feed's user may not create topics. It outlives spec
+    changes (the next Job reads it) and goes with the feed through its owner reference."""
+    spec = ledger_topic_spec(feed)
+    if spec is None:
         return None
-    name = ledger_topic(feed.name)
-    meta = _meta(feed, owner, name, "coverage-ledger")
-    meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
-    replicas = feed.spec.kafka.replicas
-    return {
-        "apiVersion": "kafka.strimzi.io/v1",
-        "kind": "KafkaTopic",
-        "metadata": meta,
-        "spec": {
-            "topicName": name,
-            "partitions": 1,
-            "replicas": replicas,
-            # The settings `coverage.ensure_ledger_topic` uses outside a cluster; min.insync.replicas
-            # as for the feed's topic (a broker default above the replicas refuses acks=all writes).
-            "config": {**LEDGER_TOPIC_CONFIG, "min.insync.replicas": min_insync_replicas(replicas)},
-        },
-    }
+    return _kafka_topic_object(feed, owner, config, spec, "coverage-ledger")
 
 
 def kafka_user(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest | None:
     """The feed's SCRAM user, allowed exactly what its producer, backfill and stream do: write its
-    topic idempotently, read it back (backfill dedup, the stream) with its own consumer groups."""
-    if config.kafka_authentication == "none":
+    topic idempotently, read it back (backfill dedup, the stream) with its own consumer groups.
+    With an external Kafka the feeds use the client Secret's principal, whose ACLs are the
+    Kafka owner's to grant (docs: bring-your-own Kafka)."""
+    if config.kafka_authentication == "none" or config.external_kafka:
         return None
     meta = _meta(feed, owner, kafka_user_name(feed), "kafka-user")
     meta["labels"]["strimzi.io/cluster"] = config.kafka_cluster
@@ -253,6 +236,9 @@ def kafka_user(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest
 
 
 def kafka_client_env(feed: CoinFeed, config: OperatorConfig) -> list[dict[str, Any]]:
+    if config.external_kafka:
+        # Everything (protocol, mechanism, user, password, CA) from the mounted client Secret.
+        return [{"name": "COINSTREAM_KAFKA_CLIENT_DIR", "value": KAFKA_CLIENT_DIR}]
     if config.kafka_authentication == "none":
         return []
     return [
@@ -318,7 +304,15 @@ def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any])
         {"name": "feed", "configMap": {"name": configmap_name(feed)}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
     ]
-    if config.kafka_authentication != "none":
+    if config.external_kafka:
+        # The whole client Secret as files, read by the client (COINSTREAM_KAFKA_CLIENT_DIR): no
+        # credential in the pod spec. A missing Secret stops the pod (CreateContainerConfigError).
+        env += kafka_client_env(feed, config)
+        mounts.append({"name": "kafka-client", "mountPath": KAFKA_CLIENT_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "kafka-client", "secret": {"secretName": config.kafka_client_secret, "defaultMode": 0o440}}
+        )
+    elif config.kafka_authentication != "none":
         # The Kafka password as a file from the KafkaUser's Secret, and the cluster CA to trust.
         env += kafka_client_env(feed, config)
         mounts += [
@@ -372,7 +366,7 @@ def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) ->
     probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 3}
     container = {
         "name": component,
-        # Strimzi owns topics (the feed's user may not create them).
+        # The operator makes the topics (a KafkaTopic, or the admin API for an external Kafka).
         "command": ["coinstream", "feed", "run", "-f", FEED_FILE, "--no-ensure-topic"],
         "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
         "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 3},
@@ -466,7 +460,9 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "metrics_port": str(config.metrics_port),
         "metrics_host": "0.0.0.0",  # inside the pod, for Prometheus
     }
-    if config.kafka_authentication != "none":
+    if config.external_kafka:
+        given["kafka_client_dir"] = KAFKA_CLIENT_DIR
+    elif config.kafka_authentication != "none":
         given |= {
             "kafka_security_protocol": "SASL_SSL",
             "kafka_username": kafka_user_name(feed),
@@ -498,7 +494,10 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         role["memoryOverhead"] = config.spark_memory_overhead
     if config.hdfs_user:
         role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
-    if config.kafka_authentication != "none":
+    if config.external_kafka:
+        # The executors' Kafka consumers read the CA file too: mount it on both roles.
+        role["secrets"] = [{"name": config.kafka_client_secret, "path": KAFKA_CLIENT_DIR, "secretType": "Generic"}]
+    elif config.kafka_authentication != "none":
         # spark-operator mounts these Secrets into the driver and executor pods.
         role["secrets"] = [
             {"name": kafka_user_name(feed), "path": KAFKA_USER_DIR, "secretType": "Generic"},
@@ -543,14 +542,12 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
 
 
 def desired_children(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> list[Manifest]:
-    """Every child, in apply order (the ConfigMap before the pods that mount it)."""
-    out = [kafka_topic(feed, owner, config)]
-    ledger = ledger_kafka_topic(feed, owner, config)
-    if ledger is not None:
-        out.append(ledger)
-    user = kafka_user(feed, owner, config)
-    if user is not None:
-        out.append(user)
+    """Every child object, in apply order (the ConfigMap before the pods that mount it). With an
+    external Kafka there are no Strimzi objects: topics go through the admin API."""
+    strimzi = (
+        [] if config.external_kafka else [kafka_topic(feed, owner, config), ledger_kafka_topic(feed, owner, config)]
+    )
+    out = [m for m in (*strimzi, kafka_user(feed, owner, config)) if m is not None]
     out += [
         config_map(feed, owner),
         producer_deployment(feed, owner, config),

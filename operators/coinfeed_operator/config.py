@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Image references must be pinned: a tag other than `latest`, or a digest.
@@ -24,6 +24,21 @@ class OperatorConfig(BaseSettings):
     #: user's Secret and the cluster CA. none: a plain listener (development clusters only).
     kafka_authentication: Literal["scram-sha-512", "none"] = "scram-sha-512"
     kafka_ca_secret: str | None = Field(default=None, description="Default: <kafkaCluster>-cluster-ca-cert (Strimzi)")
+    #: strimzi: the platform chart's Strimzi cluster; topics and users are Strimzi objects.
+    #: external: a Kafka of the user's own (MSK, Confluent, Redpanda, ...) at `kafka_bootstrap`; the
+    #: operator creates and updates topics through the Kafka admin API, and every feed's pods
+    #: mount the Secret `kafka_client_secret` (keys: coinstream.platform.kafka_auth.CLIENT_KEYS).
+    kafka_mode: Literal["strimzi", "external"] = "strimzi"
+    kafka_client_secret: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="external mode: the client Secret every feed's namespace holds (mounted into its pods)",
+    )
+    #: external mode: the operator's own copy of that Secret, mounted by its chart (the operator
+    #: may not read Secrets through the API). Unset: PLAINTEXT without authentication.
+    kafka_client_dir: Path | None = None
+    #: external mode: seconds each Kafka admin request may take.
+    kafka_admin_timeout_seconds: float = Field(default=15.0, gt=0)
     producer_image: str = Field(default="ghcr.io/coinstream/coinstream:0.1.0", pattern=_PINNED)
     spark_image: str = Field(default="ghcr.io/coinstream/coinstream-spark:0.1.0", pattern=_PINNED)
     spark_version: str = "4.1.3"
@@ -57,6 +72,19 @@ class OperatorConfig(BaseSettings):
     #: Handler threads. A handful: each reconcile is a chain of API round-trips, and when the
     #: API server is the bottleneck more threads only interleave feeds and delay all of them.
     max_workers: int = Field(default=4, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _external_needs_secret(self) -> OperatorConfig:
+        if self.kafka_mode == "external" and not self.kafka_client_secret:
+            raise ValueError(
+                "COINSTREAM_OPERATOR_KAFKA_MODE=external needs COINSTREAM_OPERATOR_KAFKA_CLIENT_SECRET: the "
+                "Secret with the Kafka client settings that every feed's pods mount"
+            )
+        return self
+
+    @property
+    def external_kafka(self) -> bool:
+        return self.kafka_mode == "external"
 
     @field_validator("api_key_hosts", mode="before")
     @classmethod

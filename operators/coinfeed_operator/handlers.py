@@ -13,6 +13,7 @@ import kopf
 from prometheus_client import Histogram, start_http_server
 
 from coinfeed_operator.config import OperatorConfig
+from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
 from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
 from coinstream.models import API_GROUP, API_VERSION, PLURAL
@@ -79,8 +80,8 @@ def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> d
             # interval (a backfill start in the future becomes valid), but not re-reported.
             return {"applied": []}
         raise kopf.PermanentError(str(exc)) from None
-    except NotWorkableYet as exc:
-        outcome = "not_workable_yet"
+    except (NotWorkableYet, KafkaUnreachable) as exc:
+        outcome = "not_workable_yet" if isinstance(exc, NotWorkableYet) else "kafka_unreachable"
         raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None
     except Exception:
         outcome = "error"
@@ -105,6 +106,10 @@ def repair_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.delete(*RESOURCE)
-def delete_shared_stream(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Only for a shared Spark namespace; the finalizer this needs is the timer's anyway."""
-    cleanup(memo.api, memo.config, body)
+def delete_outside_children(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """A stream in a shared Spark namespace, an external Kafka's topics; the finalizer this
+    needs is the timer's anyway."""
+    try:
+        cleanup(memo.api, memo.config, body)
+    except KafkaUnreachable as exc:
+        raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None

@@ -56,6 +56,13 @@ class Observed:
     waiting: list[str] = field(default_factory=list)
     #: The DataFresh verdict (`data_freshness`); None: not measured in this pass.
     freshness: Verdict | None = None
+    #: Bring-your-own Kafka: the topics were brought to their spec through the admin API
+    #: (there is no KafkaTopic to read a Ready condition from). None: read `topic`.
+    topics_synced: bool | None = None
+
+    @property
+    def topic_ready(self) -> bool | None:
+        return self.topics_synced if self.topics_synced is not None else topic_ready(self.topic)
 
 
 #: A series is fresh while its newest quote is younger than this many poll intervals: one poll
@@ -156,8 +163,12 @@ def job_finished(job: dict[str, Any]) -> bool:
 
 def not_ready_reasons(obs: Observed) -> list[str]:
     reasons = list(obs.waiting)
-    if topic_ready(obs.topic) is not True:
-        reasons.append("KafkaTopic not Ready yet (is the Strimzi topic operator running?)")
+    if obs.topic_ready is not True:
+        reasons.append(
+            "topics not in sync with the Kafka yet"
+            if obs.topics_synced is not None
+            else "KafkaTopic not Ready yet (is the Strimzi topic operator running?)"
+        )
     if not obs.suspended:
         avail = available_replicas(obs.deployment) or 0
         if avail < 1:
@@ -178,21 +189,29 @@ def _config_errors(pod: dict[str, Any]) -> list[str]:
     return out
 
 
-def pod_problems(pods: list[dict[str, Any]], feed: CoinFeed, namespace: str) -> list[str]:
-    """The kubelet's word on the API-key Secret the operator may not read: a pod that cannot start
-    because the Secret or its key is missing (CreateContainerConfigError) makes the feed Degraded."""
+def pod_problems(
+    pods: list[dict[str, Any]], feed: CoinFeed, namespace: str, kafka_client_secret: str | None = None
+) -> list[str]:
+    """The kubelet's word on the Secrets the operator may not read: a pod that cannot start
+    because the API-key Secret (or its key), or an external Kafka's client Secret, is missing
+    (CreateContainerConfigError) makes the feed Degraded."""
     ref = feed.spec.source.api_key_secret_ref
-    if ref is None:
-        return []
     problems = []
     for pod in pods:
         for message in _config_errors(pod):
             # The kubelet's wording: `secret "<name>" not found`, `couldn't find key <k> in Secret <ns>/<name>`.
-            if f'secret "{ref.name}"' in message or message.endswith(f"Secret {namespace}/{ref.name}"):
+            if ref is not None and (
+                f'secret "{ref.name}"' in message or message.endswith(f"Secret {namespace}/{ref.name}")
+            ):
                 problems.append(
                     f"spec.source.apiKeySecretRef: pod {pod['metadata']['name']} cannot start: {message}; "
                     f"create it with `kubectl create secret generic {ref.name} -n {namespace} "
                     f"--from-literal={ref.key}=<key>`"
+                )
+            elif kafka_client_secret is not None and f'secret "{kafka_client_secret}"' in message:
+                problems.append(
+                    f"pod {pod['metadata']['name']} cannot start: {message}; every namespace with CoinFeeds needs "
+                    f"the Kafka client Secret {kafka_client_secret} (the same keys as the operator's)"
                 )
     return sorted(set(problems))
 
@@ -269,7 +288,7 @@ def compute_status(
         conditions=conditions,
         children=children,
         coin_count=coin_count,
-        topic_ready=topic_ready(observed.topic),
+        topic_ready=observed.topic_ready,
         producer_available_replicas=available_replicas(observed.deployment),
         spark_state=spark_state(observed.spark_app),
         backfill_succeeded=succeeded if children.backfill_job else None,

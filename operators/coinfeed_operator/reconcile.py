@@ -15,12 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coinfeed_operator import builders
+from coinfeed_operator import builders, kafka_admin, topics
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import Observed, compute_status, data_freshness, job_finished, pod_problems
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
 from coinstream.errors import OperationalError, UserInputError
+from coinstream.ingest.coverage import ledger_topic
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
 
@@ -83,7 +84,9 @@ def preflight(api: KubeClient, feed: CoinFeed, namespace: str, config: OperatorC
 
     The API-key Secret is not among them: the operator cannot read Secrets. The kubelet resolves
     it, and a missing one comes back through the pods' status (see `pod_problems`)."""
-    problems = []
+    problems: list[str] = []
+    if config.external_kafka:
+        return problems  # the admin API's answers say what is wrong with an external Kafka
     if not _kafka_exists(api, namespace, config.kafka_cluster):
         problems.append(
             f"Kafka cluster {config.kafka_cluster!r} not found in namespace {namespace}: deploy it there "
@@ -143,10 +146,22 @@ def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) ->
     return name if ns == owner.namespace else f"{ns}/{name}"
 
 
+def feed_topic_names(body: Mapping[str, Any]) -> list[str]:
+    """The topics a feed may have made, from the raw object (its spec may no longer parse)."""
+    name = body["metadata"]["name"]
+    topic = ((body.get("spec") or {}).get("kafka") or {}).get("topic")
+    return [topic or f"coinstream.quotes.{name}", ledger_topic(name)]
+
+
 def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> bool:
-    """On CoinFeed deletion: remove what owner references cannot reach (a SparkApplication in
-    the shared Spark namespace). Everything in the feed's namespace is left to the GC."""
+    """On CoinFeed deletion: remove what owner references cannot reach: a SparkApplication in
+    the shared Spark namespace, and with an external Kafka the feed's topics (as the Strimzi mode's
+    KafkaTopics go with the feed, and Strimzi deletes their topics). Everything else in the feed's
+    namespace is left to the GC. An unreachable Kafka raises: the finalizer holds the feed until
+    the topics are gone."""
     meta = body["metadata"]
+    if config.external_kafka:
+        kafka_admin.delete_topics(config, feed_topic_names(body))
     owner = builders.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     ns = builders.spark_namespace(owner, config)
     if ns == owner.namespace:
@@ -206,13 +221,34 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         spark_application=_spark_ref(feed, owner, config),
     )
     problems = preflight(api, feed, namespace, config)
+    topic: dict[str, Any] | None = None
+    synced: bool | None = None
+    if not problems and config.external_kafka:
+        # Before the pods that use them, the ledger before the Job that reads and writes it.
+        try:
+            problems = kafka_admin.sync_topics(config, topics.desired_topics(feed))
+            synced = not problems
+        except kafka_admin.KafkaRefused as exc:
+            problems = [str(exc)]
+        except kafka_admin.KafkaUnreachable as exc:
+            # Not the spec's fault, and it may come back by itself: not Degraded, retried.
+            status = compute_status(
+                old=old,
+                generation=generation,
+                children=children,
+                coin_count=len(feed.spec.coins),
+                observed=Observed(waiting=[str(exc)], topics_synced=False),
+            )
+            _write_status(api, namespace, name, old, status)
+            raise
     if not problems:
         try:
-            topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
-            ledger = builders.ledger_kafka_topic(feed, owner, config)
-            if ledger is not None:
-                # Before the Job that reads and writes it.
-                _apply_child(api, ledger, owner)
+            if not config.external_kafka:
+                topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
+                ledger = builders.ledger_kafka_topic(feed, owner, config)
+                if ledger is not None:
+                    # Before the Job that reads and writes it.
+                    _apply_child(api, ledger, owner)
             user = builders.kafka_user(feed, owner, config)
             if user is not None:
                 _apply_child(api, user, owner)
@@ -224,7 +260,9 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
             problems = [str(exc)]
         else:
             pods = api.list("v1", "Pod", namespace, f"{builders.FEED_LABEL}={feed.name}")
-            problems = pod_problems(pods, feed, namespace)
+            problems = pod_problems(
+                pods, feed, namespace, config.kafka_client_secret if config.external_kafka else None
+            )
     if problems:
         status = compute_status(
             old=old,
@@ -257,6 +295,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
         suspended=suspended,
         waiting=waiting,
         freshness=freshness,
+        topics_synced=synced,
     )
     status = compute_status(
         old=old, generation=generation, children=children, coin_count=len(feed.spec.coins), observed=observed

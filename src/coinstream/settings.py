@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_sasl_password_file: Path | None = None
     kafka_ssl_ca_file: Path | None = None
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    #: A Kafka client Secret mounted as a directory (bring-your-own Kafka: the keys of
+    #: coinstream.platform.kafka_auth.CLIENT_KEYS); when set, it alone says how to authenticate.
+    kafka_client_dir: Path | None = None
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     metastore_port: int = 9083
@@ -101,12 +105,15 @@ class Settings(BaseSettings):
         return None
 
     def kafka_auth(self) -> KafkaAuth:
+        if self.kafka_client_dir is not None:
+            return KafkaAuth.from_client_dir(self.kafka_client_dir)
         return KafkaAuth.from_parts(
             self.kafka_security_protocol,
             self.kafka_sasl_username,
             self.kafka_sasl_password,
             self.kafka_sasl_password_file,
             self.kafka_ssl_ca_file,
+            self.kafka_sasl_mechanism,
         )
 
     def trino_auth(self, user: str | None = None) -> TrinoAuth:

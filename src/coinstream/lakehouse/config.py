@@ -30,6 +30,12 @@ class LakeConfig(BaseSettings):
         default=None, description="File holding the SCRAM password (a mounted Secret; never a flag value)"
     )
     kafka_ca_file: str | None = Field(default=None, description="PEM CA bundle the broker's certificate chains to")
+    kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512", description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN")
+    kafka_client_dir: str | None = Field(
+        default=None,
+        description="A Kafka client Secret mounted as a directory (bring-your-own Kafka); when set, the "
+        "other kafka_* settings are not used",
+    )
     group_id_prefix: str | None = Field(
         default=None, description="Consumer group prefix (the KafkaUser's ACLs allow exactly this prefix)"
     )
@@ -92,12 +98,15 @@ class LakeConfig(BaseSettings):
         return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
     def kafka_auth(self) -> KafkaAuth:
+        if self.kafka_client_dir:
+            return KafkaAuth.from_client_dir(Path(self.kafka_client_dir))
         return KafkaAuth.from_parts(
             self.kafka_security_protocol,
             self.kafka_username,
             None,
             Path(self.kafka_password_file) if self.kafka_password_file else None,
             Path(self.kafka_ca_file) if self.kafka_ca_file else None,
+            self.kafka_sasl_mechanism,
         )
 
     @property
