@@ -16,6 +16,7 @@ from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
 from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
+from coinfeed_operator.topics import Claim, claimed_topics
 from coinstream.models import API_GROUP, API_VERSION, PLURAL
 
 # Only the timer interval is read at import (the decorator needs it); everything else is read
@@ -69,10 +70,22 @@ def login(**_: Any) -> kopf.ConnectionInfo:
     )
 
 
-def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> dict[str, Any]:
+@kopf.index(*RESOURCE)
+def topic_claims(body: kopf.Body, **_: Any) -> dict[str, Claim]:
+    """Which feed uses which topic, across every watched namespace: an external Kafka is shared by
+    all of them (reconcile refuses a topic an older feed has; cleanup keeps a topic another uses).
+    kopf fills it from the watch before any other handler runs."""
+    meta = body["metadata"]
+    mine = Claim(str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"], meta["uid"])
+    return {topic: mine for topic in claimed_topics(meta["name"], body.get("spec") or {})}
+
+
+def _run(
+    memo: kopf.Memo, body: kopf.Body, retry: int, claims: kopf.Index[str, Claim], timer: bool = False
+) -> dict[str, Any]:
     trigger, outcome, started = ("timer" if timer else "change"), "ok", time.monotonic()
     try:
-        result = reconcile(memo.api, memo.config, body)
+        result = reconcile(memo.api, memo.config, body, claims)
     except SpecCannotWork as exc:
         outcome = "spec_cannot_work"
         if timer:
@@ -94,22 +107,22 @@ def _run(memo: kopf.Memo, body: kopf.Body, retry: int, timer: bool = False) -> d
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **_: Any) -> None:
-    out = _run(memo, body, retry)
+def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **kw: Any) -> None:
+    out = _run(memo, body, retry, kw["topic_claims"])
     logger.info("reconciled %s", ", ".join(out["applied"]))
 
 
 @kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_seconds, initial_delay=CONFIG.drift_interval_seconds)
-def repair_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def repair_drift(body: kopf.Body, memo: kopf.Memo, **kw: Any) -> None:
     """Re-apply desired state: restores deleted or hand-edited children, refreshes health."""
-    _run(memo, body, retry=0, timer=True)
+    _run(memo, body, retry=0, claims=kw["topic_claims"], timer=True)
 
 
 @kopf.on.delete(*RESOURCE)
-def delete_outside_children(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+def delete_outside_children(body: kopf.Body, memo: kopf.Memo, retry: int, **kw: Any) -> None:
     """A stream in a shared Spark namespace, an external Kafka's topics; the finalizer this
-    needs is the timer's anyway."""
+    needs is the timer's anyway. (Every handler gets kopf's index as `topic_claims`.)"""
     try:
-        cleanup(memo.api, memo.config, body)
+        cleanup(memo.api, memo.config, body, kw["topic_claims"])
     except KafkaUnreachable as exc:
         raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None

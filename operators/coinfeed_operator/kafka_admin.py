@@ -127,6 +127,9 @@ def _check(errors: list[tuple[str, int, str | None]], doing: str) -> None:
 def _refused(error: type[BrokerResponseError], topic: str, message: str | None, doing: str) -> None:
     if issubclass(error, AuthorizationError):
         raise error(f"{doing} {topic}")
+    if error.retriable:
+        # A leader moving, a topic just created or being deleted: the next pass finds it settled.
+        raise KafkaUnreachable(f"{doing} {topic}: Kafka answered {error.__name__} (retriable); retrying")
     raise KafkaRefused(f"{doing} {topic} was refused by Kafka: {error.__name__}: {message or error.description}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,12 @@ from coinfeed_operator.health import Observed, compute_status, data_freshness, j
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
 from coinstream.errors import OperationalError, UserInputError
-from coinstream.ingest.coverage import ledger_topic
 from coinstream.models import API_GROUP, API_VERSION, KIND, CoinFeed, CoinFeedError, parse_coinfeed
 from coinstream.models.coinfeed_status import ChildNames, CoinFeedStatus
 
 FEED_API = f"{API_GROUP}/{API_VERSION}"
+#: topic -> the feeds that claim it (kopf's index of every watched CoinFeed: handlers.topic_claims).
+Claims = Mapping[str, Iterable[topics.Claim]]
 
 
 class SpecCannotWork(UserInputError):
@@ -146,22 +147,21 @@ def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) ->
     return name if ns == owner.namespace else f"{ns}/{name}"
 
 
-def feed_topic_names(body: Mapping[str, Any]) -> list[str]:
-    """The topics a feed may have made, from the raw object (its spec may no longer parse)."""
-    name = body["metadata"]["name"]
-    topic = ((body.get("spec") or {}).get("kafka") or {}).get("topic")
-    return [topic or f"coinstream.quotes.{name}", ledger_topic(name)]
+def claim(body: Mapping[str, Any]) -> topics.Claim:
+    meta = body["metadata"]
+    return topics.Claim(str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"], meta["uid"])
 
 
-def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> bool:
+def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], claims: Claims | None = None) -> bool:
     """On CoinFeed deletion: remove what owner references cannot reach: a SparkApplication in
     the shared Spark namespace, and with an external Kafka the feed's topics (as the Strimzi mode's
     KafkaTopics go with the feed, and Strimzi deletes their topics). Everything else in the feed's
     namespace is left to the GC. An unreachable Kafka raises: the finalizer holds the feed until
-    the topics are gone."""
+    the topics are gone. A topic another feed claims (`claims`) stays."""
     meta = body["metadata"]
     if config.external_kafka:
-        kafka_admin.delete_topics(config, feed_topic_names(body))
+        names = topics.topic_names(meta["name"], body.get("spec") or {})
+        kafka_admin.delete_topics(config, topics.unclaimed(claim(body), names, claims or {}))
     owner = builders.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     ns = builders.spark_namespace(owner, config)
     if ns == owner.namespace:
@@ -195,7 +195,8 @@ def _apply_child(api: KubeClient, obj: dict[str, Any], owner: builders.Owner) ->
         ) from None
 
 
-def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) -> Result:
+def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], claims: Claims | None = None) -> Result:
+    """`claims`: every watched feed's topics (handlers.topic_claims), for an external Kafka."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = int(meta.get("generation", 0))
@@ -223,6 +224,10 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any]) 
     problems = preflight(api, feed, namespace, config)
     topic: dict[str, Any] | None = None
     synced: bool | None = None
+    if not problems and config.external_kafka:
+        problems = topics.topic_conflicts(
+            claim(body), topics.claimed_topics(name, body.get("spec") or {}), claims or {}
+        )
     if not problems and config.external_kafka:
         # Before the pods that use them, the ledger before the Job that reads and writes it.
         try:

@@ -8,7 +8,9 @@ rule (create, grow, never shrink, fix drifted configs) is unit-tested.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from coinstream.ingest.coverage import LEDGER_TOPIC_CONFIG, ledger_topic
 from coinstream.models import CoinFeed
@@ -125,3 +127,54 @@ def plan(want: TopicSpec, have: TopicState | None) -> TopicPlan:
     drifted = {k: v for k, v in wanted.items() if have.config.get(k) != v}
     set_config = {**have.config, **wanted} if drifted else None
     return TopicPlan(name=want.name, grow_to=grow_to, set_config=set_config, problems=problems)
+
+
+# -- one Kafka, many namespaces ------------------------------------------------------------------
+# With Strimzi each namespace has its own Kafka; an external Kafka serves every namespace, so two
+# feeds (same name in two namespaces, or the same spec.kafka.topic) could share a topic, and
+# deleting one would delete the other's. The first feed keeps the topic; the later one is told.
+
+
+@dataclass(frozen=True, order=True)
+class Claim:
+    """A CoinFeed's claim on a topic; claims order by age (then namespace and name)."""
+
+    created: str  # metadata.creationTimestamp: RFC 3339 in UTC, so it sorts by time
+    namespace: str
+    name: str
+    uid: str
+
+
+def topic_names(name: str, spec: Mapping[str, Any]) -> list[str]:
+    """Every topic a feed may have made, from the raw object (its spec may not parse)."""
+    topic = (spec.get("kafka") or {}).get("topic")
+    return [topic or f"coinstream.quotes.{name}", ledger_topic(name)]
+
+
+def claimed_topics(name: str, spec: Mapping[str, Any]) -> list[str]:
+    """The topics a feed uses now: its topic, and its ledger only while it has a backfill."""
+    names = topic_names(name, spec)
+    return names if spec.get("backfill") else names[:1]
+
+
+def topic_conflicts(mine: Claim, names: Iterable[str], claims: Mapping[str, Iterable[Claim]]) -> list[str]:
+    """A problem for each topic an older feed claims already."""
+    problems = []
+    for topic in names:
+        older = sorted(c for c in claims.get(topic, ()) if c.uid != mine.uid and c < mine)
+        if older:
+            fix = (
+                "rename this CoinFeed (the backfill's coverage ledger is named after the feed)"
+                if topic == ledger_topic(mine.name)
+                else "set another spec.kafka.topic"
+            )
+            problems.append(
+                f"topic {topic} belongs to CoinFeed {older[0].namespace}/{older[0].name}, created first: one "
+                f"Kafka serves every namespace, so topics cannot be shared; {fix}"
+            )
+    return problems
+
+
+def unclaimed(mine: Claim, names: Iterable[str], claims: Mapping[str, Iterable[Claim]]) -> list[str]:
+    """The topics no other feed claims: those a deleted feed may delete."""
+    return [t for t in names if not any(c.uid != mine.uid for c in claims.get(t, ()))]

@@ -32,8 +32,8 @@ RELEASES = {
 #: chart -> the values profiles every test renders (None: the chart's defaults).
 PROFILES: dict[str, list[str | None]] = {
     "coinstream-crds": [None, "values-kind.yaml"],
-    "coinstream-operator": [None, "values-kind.yaml"],
-    "coinstream": [None, "values-kind.yaml", "values-production.yaml"],
+    "coinstream-operator": [None, "values-kind.yaml", "values-external-kafka.yaml"],
+    "coinstream": [None, "values-kind.yaml", "values-production.yaml", "values-external-kafka.yaml"],
 }
 CASES = [(chart, profile) for chart, profiles in PROFILES.items() for profile in profiles]
 

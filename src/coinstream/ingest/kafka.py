@@ -59,7 +59,8 @@ def check_access(bootstrap: str, **config: Any) -> None:
     if "Authenticat" in said or ("SASL" in said.upper() and "fail" in said.lower()):
         raise KafkaAccessError(
             f"Kafka at {bootstrap} refused user {user!r} ({cfg.get('sasl_mechanism')} authentication failed): "
-            "check COINSTREAM_KAFKA_SASL_USERNAME and the password in COINSTREAM_KAFKA_SASL_PASSWORD_FILE"
+            "check COINSTREAM_KAFKA_SASL_USERNAME and the password in COINSTREAM_KAFKA_SASL_PASSWORD_FILE "
+            "(or the `username` and `password` of the client Secret in COINSTREAM_KAFKA_CLIENT_DIR)"
         )
     if "CERTIFICATE" in said.upper() or "SSL" in said.upper():
         raise KafkaAccessError(

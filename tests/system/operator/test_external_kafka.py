@@ -7,18 +7,29 @@ unreachable Kafka and a missing Secret each leave the feed with a clear conditio
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from tests.support.operator_env import Env, condition, feed, run_operator
 
+from coinfeed_operator import kafka_admin
 from coinfeed_operator.builders import KAFKA_CLIENT_DIR
-from coinstream.devstack.kafka import ADMIN_USER, LocalKafka
+from coinfeed_operator.config import OperatorConfig
+from coinfeed_operator.topics import desired_topics
+from coinstream.devstack.kafka import ADMIN_USER, APP_USER, LocalKafka
 from coinstream.devstack.process import free_port
+from coinstream.ingest.kafka import reader
+from coinstream.models import parse_coinfeed
+
+from .conftest import fresh_namespace
 
 SECRET = "byo-kafka-client"  # noqa: S105 (a Secret's name)
 WRONG = "not-the-password"
@@ -32,13 +43,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     kafka.down()
 
 
-def client_dir(broker: LocalKafka, where: Path, password: str | None = None) -> Path:
+def client_dir(broker: LocalKafka, where: Path, password: str | None = None, user: str = ADMIN_USER) -> Path:
     """The client Secret as the chart mounts it into the operator: one file per key."""
     where.mkdir(parents=True, exist_ok=True)
     (where / "security.protocol").write_text("SASL_SSL\n")
     (where / "sasl.mechanism").write_text("SCRAM-SHA-512\n")
-    (where / "username").write_text(ADMIN_USER + "\n")
-    (where / "password").write_text(password or broker.password_file(ADMIN_USER).read_text())
+    (where / "username").write_text(user + "\n")
+    (where / "password").write_text(password or broker.password_file(user).read_text())
     (where / "ca.crt").write_text(broker.tls.ca_file.read_text())
     return where
 
@@ -189,3 +200,82 @@ def test_unreachable_kafka_is_retried_not_degraded(
         ready = env.wait("Ready=False saying Kafka is unreachable", not_ready, timeout=60)
         assert ready["status"] == "False" and nobody in ready["message"]
         assert not _degraded(env, namespace, "away")
+
+
+FEED = """apiVersion: coinstream.io/v1alpha1
+kind: CoinFeed
+metadata: {name: podside}
+spec:
+  coins: [bitcoin, ethereum]
+  source: {type: simulated, seed: 3}
+  backfill: {from: "2026-10-01", granularity: daily}
+  kafka: {partitions: 2}
+"""
+
+
+def test_the_pods_clients_write_through_the_mounted_secret_as_the_feeds_principal(
+    broker: LocalKafka, tmp_path: Path
+) -> None:
+    """The producer and the backfill as their pods run them (`--no-ensure-topic`, the client
+    Secret as files in COINSTREAM_KAFKA_CLIENT_DIR and nothing else), as the broker's app user,
+    which may not create topics here: the operator's admin connection made them."""
+    feed_file = tmp_path / "feed.yaml"
+    feed_file.write_text(FEED)
+    feed = parse_coinfeed(yaml.safe_load(FEED))
+    operator = OperatorConfig(
+        kafka_mode="external",
+        kafka_bootstrap=broker.bootstrap,
+        kafka_client_secret=SECRET,
+        kafka_client_dir=client_dir(broker, tmp_path / "operator"),
+    )
+    assert kafka_admin.sync_topics(operator, desired_topics(feed)) == []
+    mounted = client_dir(broker, tmp_path / "pod", user=APP_USER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINSTREAM_KAFKA_")}
+    env |= {"COINSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap, "COINSTREAM_KAFKA_CLIENT_DIR": str(mounted)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "coinstream", *args, "-f", str(feed_file), "--no-ensure-topic"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    backfill = cli("backfill")
+    assert backfill.returncode == 0, backfill.stderr
+    once = cli("feed", "run", "--once")
+    assert once.returncode == 0, once.stderr
+    consumer = reader(broker.bootstrap, feed.topic, consumer_timeout_ms=20000, auto_offset_reset="earliest",
+                      **broker.client_auth(ADMIN_USER).kafka_python())  # fmt: skip
+    try:
+        records = sum(1 for _ in consumer)
+    finally:
+        consumer.close()
+    assert records >= 2 * 30 + 2  # two months of daily history for two coins, and a live tick each
+
+    # A wrong password in the mounted Secret: refused, and the CLI says where to look.
+    (mounted / "password").write_text(WRONG)
+    refused = cli("feed", "run", "--once")
+    assert refused.returncode == 1
+    said = " ".join(refused.stderr.split())
+    assert "refused user 'coinstream' (SCRAM-SHA-512 authentication failed)" in said, said
+    assert "COINSTREAM_KAFKA_CLIENT_DIR" in said and "Traceback" not in said
+
+
+def test_one_kafka_for_every_namespace_keeps_a_topic_with_its_first_feed(
+    env: Env, namespace: str, broker: LocalKafka, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two feeds of one name in two namespaces would share `coinstream.quotes.<feed>` on a shared
+    Kafka: the later one is Degraded, and deleting it leaves the first one's topic alone."""
+    external_mode(monkeypatch, broker.bootstrap, client_dir(broker, tmp_path / "client"))
+    topic = "coinstream.quotes.dup"
+    with run_operator(), fresh_namespace(env) as other:
+        _apply(env, namespace, "dup", kafka={"partitions": 2})
+        env.wait("the first feed's topic", lambda: topics.partitions(topic) == 2)
+        _apply(env, other, "dup", kafka={"partitions": 5})
+        degraded = env.wait("the second feed Degraded", lambda: _degraded(env, other, "dup"))
+        assert f"topic {topic} belongs to CoinFeed {namespace}/dup, created first" in degraded["message"]
+        assert not _degraded(env, namespace, "dup")
+        assert topics.partitions(topic) == 2  # the second spec never touched it
+        env.kubectl("delete", "coinfeed", "dup", "-n", other, "--timeout=60s", timeout=90)
+        assert topics.partitions(topic) == 2
+        env.kubectl("delete", "coinfeed", "dup", "-n", namespace, "--timeout=60s", timeout=90)
+        env.wait("the topic deleted with its own feed", lambda: topics.partitions(topic) is None)

@@ -8,11 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.errors import InvalidReplicationFactorError, LeaderNotAvailableError, TopicAuthorizationFailedError
 from pydantic import ValidationError
 
-from coinfeed_operator import builders
+from coinfeed_operator import builders, kafka_admin
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.topics import TopicSpec, TopicState, desired_topics, plan
+from coinfeed_operator.topics import (
+    Claim,
+    TopicSpec,
+    TopicState,
+    claimed_topics,
+    desired_topics,
+    plan,
+    topic_conflicts,
+    topic_names,
+    unclaimed,
+)
 from coinstream.lakehouse.cli_args import config_from_argv
 from coinstream.models import CoinFeed, parse_coinfeed
 from coinstream.platform.kafka_auth import CLIENT_KEYS, KafkaAuth, KafkaAuthError
@@ -146,6 +157,7 @@ def test_stream_reads_the_client_secret_on_driver_and_executors() -> None:
 
 
 def client_dir(tmp_path: Path, **keys: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for key, value in keys.items():
         (tmp_path / key).write_text(value + "\n")
     return tmp_path
@@ -199,3 +211,63 @@ def test_client_dir_refuses_what_cannot_work(tmp_path: Path, keys: dict[str, str
 def test_missing_client_dir_says_to_mount_the_secret(tmp_path: Path) -> None:
     with pytest.raises(KafkaAuthError, match="is the Secret mounted"):
         KafkaAuth.from_client_dir(tmp_path / "absent")
+
+
+OLD = Claim("2026-11-30T10:00:00Z", "team-a", "btc", "uid-a")
+NEW = Claim("2026-11-30T11:00:00Z", "team-b", "btc", "uid-b")
+
+
+def test_a_feed_claims_its_ledger_only_with_a_backfill() -> None:
+    assert claimed_topics("btc", {}) == ["coinstream.quotes.btc"]
+    assert claimed_topics("btc", {"kafka": {"topic": "t"}, "backfill": {"from": "2024-01-01"}}) == [
+        "t",
+        "coinstream.ingest.coverage.btc",
+    ]
+    # Deletion looks at both: the backfill may have been removed after its ledger was made.
+    assert topic_names("btc", {}) == ["coinstream.quotes.btc", "coinstream.ingest.coverage.btc"]
+
+
+def test_the_older_feed_keeps_a_shared_topic_and_the_newer_is_told() -> None:
+    claims = {"coinstream.quotes.btc": [OLD, NEW], "coinstream.ingest.coverage.btc": [OLD, NEW]}
+    assert topic_conflicts(OLD, claims, claims) == []
+    quotes, ledger = topic_conflicts(NEW, claims, claims)
+    assert quotes.startswith("topic coinstream.quotes.btc belongs to CoinFeed team-a/btc, created first")
+    assert quotes.endswith("set another spec.kafka.topic")
+    assert ledger.endswith("rename this CoinFeed (the backfill's coverage ledger is named after the feed)")
+
+
+def test_a_deleted_feed_leaves_topics_another_feed_claims() -> None:
+    claims = {"coinstream.quotes.btc": [OLD, NEW]}
+    names = topic_names("btc", {})
+    assert unclaimed(NEW, names, claims) == ["coinstream.ingest.coverage.btc"]
+    assert unclaimed(OLD, names, {"coinstream.quotes.btc": [OLD]}) == names
+
+
+def test_the_stream_meets_a_mounted_secret_exactly_as_it_meets_explicit_flags(tmp_path: Path) -> None:
+    """`--kafka-client-dir` gives the Spark Kafka source the same options as the explicit flags,
+    whose path the secure-broker Spark test (tests/system/lakehouse/test_secure_kafka.py) runs."""
+    d = client_dir(tmp_path / "secret", username="coinstream", password=PASSWORD)
+    (d / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    from_dir = config_from_argv(["--kafka-client-dir", str(d)], "stream").kafka_auth().spark_options()
+    explicit = config_from_argv(
+        [
+            "--kafka-security-protocol", "SASL_SSL",
+            "--kafka-username", "coinstream",
+            "--kafka-password-file", str(d / "password"),
+            "--kafka-ca-file", str(d / "ca.crt"),
+        ],
+        "stream",
+    ).kafka_auth().spark_options()  # fmt: skip
+    assert from_dir == explicit
+    assert from_dir["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+
+
+def test_broker_answers_sort_into_retry_and_degraded() -> None:
+    """A retriable answer (a topic just created, a leader moving) is retried, not Degraded; a
+    refusal no retry can fix carries the broker's reason; ACL denials go to the ACL message."""
+    with pytest.raises(kafka_admin.KafkaUnreachable, match="LeaderNotAvailableError"):
+        kafka_admin._refused(LeaderNotAvailableError, "t", None, "describing topic")
+    with pytest.raises(kafka_admin.KafkaRefused, match="InvalidReplicationFactorError: 3 > 1 brokers"):
+        kafka_admin._refused(InvalidReplicationFactorError, "t", "3 > 1 brokers", "creating topic")
+    with pytest.raises(TopicAuthorizationFailedError):
+        kafka_admin._refused(TopicAuthorizationFailedError, "t", None, "creating topic")
