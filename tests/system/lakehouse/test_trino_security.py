@@ -173,12 +173,6 @@ def test_trinos_file_system_is_the_warehouse_only(lake: Lake, table: str, tmp_pa
     from pyiceberg.schema import Schema
     from pyiceberg.types import LongType, NestedField
 
-    props = dict(
-        line.split("=", 1)
-        for line in (lake.trino.home / "etc" / "catalog" / f"{ADMIN_CATALOG}.properties").read_text().splitlines()
-    )
-    root, warehouse = Path(props["local.location"]), Path(lake.warehouse.removeprefix("file://"))
-    assert root != Path("/") and (root / str(warehouse).lstrip("/")).resolve() == warehouse.resolve()
     # A table outside the warehouse, made through the metastore by another Iceberg client: a good
     # table (pyiceberg reads it back), which Trino cannot open.
     outside = tmp_path / "outside"
@@ -195,7 +189,7 @@ def test_trinos_file_system_is_the_warehouse_only(lake: Lake, table: str, tmp_pa
                 lake.trino.query("SELECT count(*) FROM outside_probe", user=user)
             print(f"{user}: reading outside_probe -> {err.value}")
     finally:
-        catalog.purge_table(("coinstream", "outside_probe"))
+        catalog.drop_table(("coinstream", "outside_probe"))  # its files go with tmp_path
     # A table the admin places outside the warehouse gets no file there from Trino (the metastore
     # makes the table's directory itself).
     elsewhere = tmp_path / "elsewhere"
@@ -209,3 +203,10 @@ def test_trinos_file_system_is_the_warehouse_only(lake: Lake, table: str, tmp_pa
     # A location naming an absolute path past the root is refused outright.
     with pytest.raises(trino.exceptions.TrinoQueryError, match="outside of the root"):
         lake.trino.query("CREATE TABLE past_root (id BIGINT) WITH (location = 'file:////etc/coinstream-probe')")
+    # Both catalogs: the root is the state dir's, and the warehouse is at its own path in it.
+    warehouse = Path(lake.warehouse.removeprefix("file://"))
+    for name in (ADMIN_CATALOG, ANALYST_CATALOG):
+        text = (lake.trino.home / "etc" / "catalog" / f"{name}.properties").read_text()
+        root = Path(dict(line.split("=", 1) for line in text.splitlines())["local.location"])
+        assert root == lake.trino.home / "fs", name
+        assert (root / str(warehouse).lstrip("/")).resolve() == warehouse.resolve()
