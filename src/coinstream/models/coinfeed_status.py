@@ -49,7 +49,9 @@ class CoinFeedStatus(_Status):
     )
     children: ChildNames = Field(default_factory=ChildNames)
     coin_count: int | None = Field(default=None, ge=0, description="Coins tracked (printer column)")
-    topic_ready: bool | None = Field(default=None, description="The KafkaTopic's Ready condition")
+    topic_ready: bool | None = Field(
+        default=None, description="The KafkaTopic's Ready condition; with an external Kafka: its topics match the spec"
+    )
     producer_available_replicas: int | None = Field(default=None, ge=0)
     spark_state: str | None = Field(default=None, description="SparkApplication applicationState.state")
     backfill_succeeded: bool | None = Field(
