@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-TABLE = "iceberg.coinstream.quotes"
+TABLE = "lake.coinstream.quotes"
 
 
 def count_rows(port: int) -> int:

@@ -179,7 +179,7 @@ trino_port_forward() {
   say "Trino on https://localhost:$TRINO_PORT as the read-only analyst (Ctrl-C to stop); clients read:"
   echo "  export COINSTREAM_TRINO_HOST=localhost COINSTREAM_TRINO_PORT=$TRINO_PORT COINSTREAM_TRINO_USER=analyst"
   echo "  export COINSTREAM_TRINO_PASSWORD_FILE=$dir/analyst COINSTREAM_TRINO_CA_FILE=$dir/ca.crt"
-  echo "  (trino CLI: trino --server https://localhost:$TRINO_PORT --truststore-path $dir/ca.crt --user analyst --password)"
+  echo "  (trino CLI: trino --server https://localhost:$TRINO_PORT --truststore-path $dir/ca.crt --user analyst --password --catalog lake)"
   k port-forward svc/coinstream-trino "$TRINO_PORT:8443"
 }
 
@@ -221,7 +221,7 @@ e2e() {
   port=$("$PY" -c 'from coinstream.devstack.process import free_port; print(free_port())')
   k port-forward svc/coinstream-trino "$port:8443" >/tmp/coinstream-e2e-port-forward.log 2>&1 &
   pf_pid=$!
-  say "waiting for quotes in iceberg.coinstream.quotes (Trino on localhost:$port)"
+  say "waiting for quotes in lake.coinstream.quotes (Trino on localhost:$port)"
   local dir; dir=$(trino_client_files)
   export COINSTREAM_TRINO_HOST=localhost COINSTREAM_TRINO_PORT=$port COINSTREAM_TRINO_USER=analyst
   export COINSTREAM_TRINO_PASSWORD_FILE=$dir/analyst COINSTREAM_TRINO_CA_FILE=$dir/ca.crt

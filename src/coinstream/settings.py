@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from coinstream.platform.hdfs_config import HdfsPorts
 from coinstream.platform.kafka_auth import KafkaAuth
 from coinstream.platform.trino_auth import TrinoAuth, local_ca_file, local_password_file
+from coinstream.platform.trino_rules import ANALYST_CATALOG
 
 _HDFS = HdfsPorts()
 
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     #: a mounted Secret file or the environment; without either, from the local stack's state dir
     #: (written at its Trino's first start), and trust that stack's CA.
     trino_user: str = "analyst"
+    #: The catalog clients query: the read-only view of the lake (coinstream.platform.trino_rules).
+    trino_catalog: str = ANALYST_CATALOG
     trino_password: SecretStr | None = None
     trino_password_file: Path | None = None
     trino_ca_file: Path | None = None

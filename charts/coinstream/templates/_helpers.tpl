@@ -115,6 +115,7 @@ https on 8443, the password as a mounted Secret file, the release's CA from its 
 - {name: COINSTREAM_TRINO_HOST, value: {{ printf "%s-trino" .Release.Name | quote }}}
 - {name: COINSTREAM_TRINO_PORT, value: "8443"}
 - {name: COINSTREAM_TRINO_USER, value: analyst}
+- {name: COINSTREAM_TRINO_CATALOG, value: lake}
 - {name: COINSTREAM_TRINO_PASSWORD_FILE, value: /var/run/secrets/coinstream/trino/analyst}
 - {name: COINSTREAM_TRINO_CA_FILE, value: /var/run/secrets/coinstream/trino-ca/ca.crt}
 {{- end -}}

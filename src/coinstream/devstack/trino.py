@@ -5,13 +5,17 @@ pins the same version. It needs Java 24+: it runs on Temurin 25. Installed from 
 `trino-server-core` tarball plus the Iceberg plugin zip (half the size of the full
 server), unpacked once into the cache.
 
-The catalog's file-system support follows the warehouse URI's scheme: native local
-for file://, Hadoop for hdfs:// (extra Hadoop settings pass through as a core-site).
+The catalogs' file-system support follows the warehouse URI's scheme: native local
+for file:// (rooted at a directory that holds only the warehouse), Hadoop for hdfs://
+(extra Hadoop settings pass through as a core-site). Two catalogs over the same tables:
+`lake`, read-only for everyone, and `iceberg`, writable, the admin's only
+(coinstream.platform.trino_rules).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from coinstream.cache import cache_dir, fetch_maven
 from coinstream.devstack.jvm import JvmService, java_bin
@@ -28,11 +33,10 @@ from coinstream.devstack.kafka_tls import ServerTLS, write_secret
 from coinstream.devstack.process import Service, ServiceError, port_open, private_dir, private_files
 from coinstream.platform.hdfs_config import render_xml
 from coinstream.platform.trino_auth import ADMIN, ANALYST, USERS, TrinoAuth, local_ca_file, local_password_file
-from coinstream.platform.trino_rules import access_rules
+from coinstream.platform.trino_rules import ADMIN_CATALOG, ANALYST_CATALOG, access_rules
 from coinstream.settings import get_settings
 from coinstream.versions import TRINO_HDFS_VERSION, TRINO_VERSION
 
-CATALOG = "lake"
 #: SHA-256 of the Maven Central archives, pinned here (not fetched from the same server).
 ARCHIVE_SHA256 = {
     "io.trino:trino-server-core:476:tar.gz": "0f388f9967c177ae70a47c099082fc95387f0c3cb96d8000d1d41fc3a5223158",
@@ -94,8 +98,39 @@ def install_hdfs_support(root: Path, version: str = TRINO_HDFS_VERSION) -> Path:
     return target
 
 
-def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Path | None) -> dict[str, str]:
-    """Iceberg-on-Hive-metastore catalog; file-system support chosen from the warehouse scheme."""
+def on_local_disk(warehouse: str) -> bool:
+    return (urlparse(warehouse).scheme or "file") in ("file", "local")
+
+
+def warehouse_root(root: Path, warehouse: str) -> Path:
+    """A file-system root for the catalogs in which nothing but the warehouse exists.
+
+    Trino's local file system resolves a location's path under `local.location` (`file:///a/b` is
+    `<root>/a/b`; `..` is normalised away and a path outside the root refused:
+    io.trino.filesystem.local.LocalFileSystem.toPath), while the tables' metadata, written by
+    Spark, holds absolute `file:` locations. So the root is a directory with one symlink, at the
+    warehouse's own absolute path, to the warehouse: every table location resolves as before, and
+    every other path of the machine resolves to nothing."""
+    target = Path(url2pathname(urlparse(warehouse).path))
+    if not target.is_absolute() or target == Path(target.anchor):
+        raise ServiceError(f"the warehouse must be an absolute directory below /, not {warehouse!r}")
+    link = private_dir(root) / target.relative_to(target.anchor)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        if Path(os.readlink(link)) == target:
+            return root
+        link.unlink()
+    elif link.exists():
+        raise ServiceError(f"{link} is in the way of the warehouse link: remove it")
+    link.symlink_to(target, target_is_directory=True)
+    return root
+
+
+def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Path | None, *,
+                       local_root: Path | None = None, read_only: bool = False) -> dict[str, str]:  # fmt: skip
+    """Iceberg-on-Hive-metastore catalog; file-system support chosen from the warehouse scheme.
+    `read_only`: the connector refuses every write, DDL, procedure and table procedure, to anyone.
+    `local_root` (file:// warehouses): the directory Trino's local file system is confined to."""
     props = {
         "connector.name": "iceberg",
         "iceberg.catalog.type": "hive_metastore",
@@ -106,10 +141,13 @@ def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Pat
         # Spark's Iceberg writes the same Hive lock; Trino must not keep a stale table cache.
         "hive.metastore-cache-ttl": "0s",
     }
-    scheme = urlparse(warehouse).scheme or "file"
-    if scheme in ("file", "local"):
+    if read_only:
+        props["iceberg.security"] = "READ_ONLY"
+    if on_local_disk(warehouse):
+        if local_root is None:
+            raise ServiceError("a file:// warehouse needs the root Trino's local file system is confined to")
         props["fs.native-local.enabled"] = "true"
-        props["local.location"] = "/"
+        props["local.location"] = str(local_root)
     else:
         props["fs.hadoop.enabled"] = "true"
         if hadoop_conf_file is not None:
@@ -142,7 +180,8 @@ class LocalTrino(JvmService):
     the state dir), password authentication (bcrypt file; `analyst` and `admin` with random
     passwords kept 0600 in the state dir), a shared secret for internal communication, file-based
     access control (coinstream.platform.trino_rules). `connect()` is an `admin` connection on the
-    `lake` catalog, for the stack itself and tests; `auth(user)` gives clients theirs."""
+    writable `iceberg` catalog, for the stack itself and tests (any other user gets the read-only
+    `lake`); `auth(user)` gives clients theirs."""
 
     #: A loaded 2-core machine needs minutes: plugins, catalogs, then the first query over TLS.
     start_timeout = 600.0
@@ -182,6 +221,7 @@ class LocalTrino(JvmService):
             "COINSTREAM_TRINO_USER": user,
             "COINSTREAM_TRINO_PASSWORD_FILE": str(local_password_file(self.home, user)),
             "COINSTREAM_TRINO_CA_FILE": str(self.ca_file),
+            "COINSTREAM_TRINO_CATALOG": ADMIN_CATALOG if user == ADMIN else ANALYST_CATALOG,
         }
 
     def _secure(self, install: Path, etc: Path) -> dict[str, str]:
@@ -196,7 +236,7 @@ class LocalTrino(JvmService):
         auth_props = etc / "password-authenticator.properties"
         auth_props.write_text(f"password-authenticator.name=file\nfile.password-file={db}\n")
         rules = etc / "rules.json"
-        rules.write_text(json.dumps(access_rules(catalogs=(CATALOG,)), indent=2))
+        rules.write_text(json.dumps(access_rules(), indent=2))
         acl_props = etc / "access-control.properties"
         acl_props.write_text(f"access-control.name=file\nsecurity.config-file={rules}\n")
         return {
@@ -241,8 +281,11 @@ class LocalTrino(JvmService):
         if self.hadoop_conf:
             conf_file = etc / "core-site.xml"
             conf_file.write_text(render_xml(self.hadoop_conf))
-        props = catalog_properties(self.metastore_uri, self.warehouse, conf_file)
-        (etc / "catalog" / f"{CATALOG}.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        root = warehouse_root(self.home / "fs", self.warehouse) if on_local_disk(self.warehouse) else None
+        for name, read_only in ((ANALYST_CATALOG, True), (ADMIN_CATALOG, False)):
+            props = catalog_properties(self.metastore_uri, self.warehouse, conf_file, local_root=root,
+                                       read_only=read_only)  # fmt: skip
+            (etc / "catalog" / f"{name}.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         node_id = self.home / "node.id"
         if not node_id.exists():
             node_id.write_text(uuid.uuid4().hex)
@@ -250,7 +293,7 @@ class LocalTrino(JvmService):
 
     def argv(self) -> list[str]:
         install = install_trino(self.version)
-        if catalog_properties(self.metastore_uri, self.warehouse, None).get("fs.hadoop.enabled") == "true":
+        if not on_local_disk(self.warehouse):
             install_hdfs_support(install)
         java_home = get_settings().trino_java_home
         if not (java_home / "bin" / "java").exists():
@@ -297,11 +340,13 @@ class LocalTrino(JvmService):
         except Exception:
             return False
 
-    def connect(self, schema: str = "coinstream", user: str = ADMIN) -> Any:
-        return self.auth(user).connect("127.0.0.1", self.port, catalog=CATALOG, schema=schema)
+    def connect(self, schema: str = "coinstream", user: str = ADMIN, catalog: str | None = None) -> Any:
+        catalog = catalog or (ADMIN_CATALOG if user == ADMIN else ANALYST_CATALOG)
+        return self.auth(user).connect("127.0.0.1", self.port, catalog=catalog, schema=schema)
 
-    def query(self, sql: str, params: list[object] | None = None, *, user: str = ADMIN) -> list[tuple[object, ...]]:
-        conn = self.connect(user=user)
+    def query(self, sql: str, params: list[object] | None = None, *, user: str = ADMIN,
+              catalog: str | None = None) -> list[tuple[object, ...]]:  # fmt: skip
+        conn = self.connect(user=user, catalog=catalog)
         try:
             cur = conn.cursor()
             cur.execute(sql, params)

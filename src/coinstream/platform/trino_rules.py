@@ -4,12 +4,19 @@ The local stack writes these rules next to its Trino's config; the chart mounts 
 generated into `charts/coinstream/files/trino-rules.json` (`make generate`). Every section is
 present, so a user no rule names gets nothing (Trino's default for a missing section is to allow).
 
+Two catalogs serve the same Iceberg tables (same metastore, same warehouse):
+
+- `lake` (ANALYST_CATALOG) is read-only in the connector itself (`iceberg.security=READ_ONLY`),
+  for everyone: no writes, no DDL, no procedures, no table procedures (`ALTER TABLE … EXECUTE
+  optimize | expire_snapshots | remove_orphan_files …`). The file-based control cannot refuse table
+  procedures (its `checkCanExecuteTableProcedure` allows everyone, at system and connector level
+  alike, Trino 476), the read-only connector control does (it keeps the SPI's deny-by-default).
+- `iceberg` (ADMIN_CATALOG) is writable, and only `admin` may use it: DDL, writes, maintenance.
+
 - `admin` owns everything: DDL, writes, procedures (Iceberg maintenance), system information.
-- `analyst` reads the lake's `coinstream` schema (tables and their `$` metadata tables) and
-  nothing else: no CREATE/INSERT/DELETE/DROP, no procedures (`register_table` included), no
-  session properties, no other catalog or schema. Trino 476's file-based control cannot refuse
-  table procedures (`ALTER TABLE … EXECUTE`: its check allows everyone); the catalog's minimum
-  retentions (7 days), which the analyst cannot lower, bound what they can drop.
+- `analyst` reads the `coinstream` schema of `lake` (tables and their `$` metadata tables) and
+  nothing else: no other catalog or schema, no procedures (`register_table` included), no
+  session properties.
 - Nobody acts as another user (impersonation of oneself only).
 """
 
@@ -22,13 +29,15 @@ from typing import Any
 
 from coinstream.platform.trino_auth import ADMIN, ANALYST
 
-#: The local stack's catalog is `lake`; the chart serves the same tables as `iceberg` and `lake`.
-LAKE_CATALOGS = ("lake", "iceberg")
+#: Everyone's read-only view of the lake; the only catalog the analyst (and every client) uses.
+ANALYST_CATALOG = "lake"
+#: The same tables, writable: the admin's, for maintenance and tests that write through Trino.
+ADMIN_CATALOG = "iceberg"
 SCHEMA = "coinstream"
 
 
-def access_rules(catalogs: tuple[str, ...] = LAKE_CATALOGS, schema: str = SCHEMA) -> dict[str, Any]:
-    lake = "|".join(catalogs)
+def access_rules(schema: str = SCHEMA) -> dict[str, Any]:
+    lake = ANALYST_CATALOG
     everything = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
     return {
         "catalogs": [

@@ -40,16 +40,18 @@ def to_duckdb(sql: str) -> str:
 
 
 class TrinoEngine:
-    """Trino over https as `auth.user` (default: the settings' user, `analyst`, read-only)."""
+    """Trino over https as `auth.user` (default: the settings' user, `analyst`) on `catalog`
+    (default: the settings' catalog, the read-only `lake`)."""
 
     name = "trino"
 
-    def __init__(self, host: str, port: int, *, catalog: str = "lake", schema: str = "coinstream",
+    def __init__(self, host: str, port: int, *, catalog: str | None = None, schema: str = "coinstream",
                  auth: TrinoAuth | None = None) -> None:  # fmt: skip
         from coinstream.settings import get_settings
 
-        auth = auth or get_settings().trino_auth()
-        self._conn = auth.connect(host, port, catalog=catalog, schema=schema)
+        settings = get_settings()
+        auth = auth or settings.trino_auth()
+        self._conn = auth.connect(host, port, catalog=catalog or settings.trino_catalog, schema=schema)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         cur = self._conn.cursor()

@@ -222,8 +222,10 @@ def test_metastore_password_only_from_the_secret(rendered: dict) -> None:
 
 
 def test_trino_catalog_is_the_local_stacks_on_the_rendered_metastore(rendered: dict) -> None:
-    """Same properties as coinstream.devstack.trino (HDFS flavour), pointing at this release's metastore."""
-    from coinstream.devstack.trino import CATALOG, catalog_properties
+    """Same catalogs as coinstream.devstack.trino (HDFS flavour), pointing at this release's metastore:
+    the writable admin catalog and the read-only one every client uses, under the local names."""
+    from coinstream.devstack.trino import catalog_properties
+    from coinstream.platform.trino_rules import ADMIN_CATALOG, ANALYST_CATALOG
 
     values = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
     chart = yaml.safe_load((CHARTS / "coinstream/Chart.yaml").read_text())
@@ -232,8 +234,10 @@ def test_trino_catalog_is_the_local_stacks_on_the_rendered_metastore(rendered: d
         for name, text in values["trino"]["catalogs"].items()
         if text is not None  # null drops one of the Trino chart's default catalogs
     }
-    props = catalogs["iceberg"]
-    assert catalogs[CATALOG] == props, f"the local stack's catalog name {CATALOG!r} must be the same catalog"
+    assert set(catalogs) == {ADMIN_CATALOG, ANALYST_CATALOG}
+    props = catalogs[ADMIN_CATALOG]
+    assert catalogs[ANALYST_CATALOG] == {**props, "iceberg.security": "READ_ONLY"}
+    assert "iceberg.security" not in props
     objs = rendered[("coinstream", None)]
     svc = by_kind_name(objs, "Service", f"{RELEASE}-metastore")
     assert props["hive.metastore.uri"] == f"thrift://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}"
@@ -322,7 +326,8 @@ def test_example_feed_and_helm_test_pod(helm: Helm) -> None:
     test = by_kind_name(objs, "Pod", "coinstream-test-trino-query")
     assert test["metadata"]["annotations"]["helm.sh/hook"] == "test"
     env = {e["name"]: e.get("value") for e in test["spec"]["containers"][0]["env"]}
-    assert env["QUERY"] == "SELECT count(*) FROM iceberg.coinstream.quotes"
+    assert env["QUERY"] == "SELECT count(*) FROM lake.coinstream.quotes"
+    assert env["COINSTREAM_TRINO_CATALOG"] == "lake"
     assert env["COINSTREAM_TRINO_HOST"] == "coinstream-trino"
 
 

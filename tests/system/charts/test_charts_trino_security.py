@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from tests.support import upstream_charts as upstream
 from tests.support.chartlib import NAMESPACE, RELEASE, Helm, by_kind_name
 
-from coinstream.platform.trino_rules import access_rules, render
+from coinstream.platform.trino_rules import ADMIN_CATALOG, ANALYST_CATALOG, access_rules, render
+from coinstream.settings import Settings
 
 CLIENTS = {"Deployment": [f"{RELEASE}-dashboard", f"{RELEASE}-notebook"], "Pod": [f"{RELEASE}-test-trino-query"]}
 
@@ -67,9 +68,15 @@ def test_coordinator_serves_https_with_passwords_rules_and_a_shared_secret(objs:
             assert volumes[password_dir]["secret"]["secretName"] == f"{RELEASE}-trino-password-db"
         else:  # workers never hold the TLS key
             assert all(v.get("secret", {}).get("secretName") != f"{RELEASE}-trino-tls" for v in volumes.values())
-    catalogs = by_kind_name(objs, "ConfigMap", f"{RELEASE}-trino-catalog")["data"]
-    for name in ("iceberg.properties", "lake.properties"):
-        assert _props(catalogs[name])["iceberg.register-table-procedure.enabled"] == "false"
+    catalogs = {k: _props(v) for k, v in by_kind_name(objs, "ConfigMap", f"{RELEASE}-trino-catalog")["data"].items()}
+    for name in (f"{ADMIN_CATALOG}.properties", f"{ANALYST_CATALOG}.properties"):
+        assert catalogs[name]["iceberg.register-table-procedure.enabled"] == "false"
+    # The clients' catalog refuses writes, DDL and (table) procedures in the connector, to anyone;
+    # the writable one is the admin's alone (rules).
+    assert catalogs[f"{ANALYST_CATALOG}.properties"]["iceberg.security"] == "READ_ONLY"
+    assert "iceberg.security" not in catalogs[f"{ADMIN_CATALOG}.properties"]
+    analyst = [r for r in access_rules()["catalogs"] if r["user"] == "analyst"]
+    assert [r["catalog"] for r in analyst] == [ANALYST_CATALOG]
 
 
 def test_password_file_tls_and_clients(objs: list[dict[str, Any]]) -> None:
@@ -97,6 +104,7 @@ def test_password_file_tls_and_clients(objs: list[dict[str, Any]]) -> None:
             pod = obj["spec"]["template"]["spec"] if kind == "Deployment" else obj["spec"]
             env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
             assert env["COINSTREAM_TRINO_PORT"] == "8443" and env["COINSTREAM_TRINO_USER"] == "analyst", name
+            assert env["COINSTREAM_TRINO_CATALOG"] == Settings(_env_file=None).trino_catalog, name  # type: ignore[call-arg]
             volumes = {v["name"]: v for v in pod["volumes"]}
             secret = volumes["trino-analyst"]["secret"]
             assert secret["secretName"] == f"{RELEASE}-trino-users" and secret["items"] == [

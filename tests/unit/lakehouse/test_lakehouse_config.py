@@ -6,7 +6,6 @@ import pytest
 import sqlglot
 from pydantic import ValidationError
 
-from coinstream.devstack.trino import catalog_properties
 from coinstream.lakehouse.cli_args import config_from_argv, config_to_argv
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.jars import artifact_name
@@ -75,13 +74,6 @@ def test_every_query_parses_as_trino_and_translates_to_duckdb(name: str) -> None
     sqlglot.parse_one(sql, read="trino")
     duck = to_duckdb(sql)
     assert duck.count("?") == sql.count("?"), "placeholders must survive translation"
-
-
-def test_trino_catalog_follows_the_warehouse_scheme() -> None:
-    local = catalog_properties("thrift://h:1", "file:///tmp/wh", None)
-    assert local["fs.native-local.enabled"] == "true" and "fs.hadoop.enabled" not in local
-    hdfs = catalog_properties("thrift://h:1", "hdfs://nn:8020/wh", None)
-    assert hdfs["fs.hadoop.enabled"] == "true" and hdfs["hive.metastore.uri"] == "thrift://h:1"
 
 
 def test_cluster_mode_fetches_nothing_at_start() -> None:
