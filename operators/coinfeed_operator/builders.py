@@ -514,6 +514,11 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             {"name": kafka_user_name(feed), "path": KAFKA_USER_DIR, "secretType": "Generic"},
             {"name": config.kafka_ca, "path": KAFKA_CA_DIR, "secretType": "Generic"},
         ]
+    spark_conf = {}
+    if config.hdfs_user:
+        # The executors' environment comes from Spark's own conf: on the real node they wrote the
+        # checkpoint's state files as `spark` (denied by HDFS) while the driver acted as the user.
+        spark_conf["spark.executorEnv.HADOOP_USER_NAME"] = config.hdfs_user
     meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
     if spark_namespace(owner, config) != owner.namespace:
         # Owner references cannot cross namespaces (the GC would delete the app at once):
@@ -536,6 +541,7 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
             # The job builds its whole Spark/Iceberg session from these (coinstream.lakehouse).
             "arguments": stream_arguments(feed, owner, config),
             "suspend": feed.spec.suspend,
+            **({"sparkConf": spark_conf} if spark_conf else {}),
             # A stream should never end: restart on success and failure, backing off between tries.
             "restartPolicy": {
                 "type": "Always",

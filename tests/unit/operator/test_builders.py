@@ -196,6 +196,13 @@ def test_backfill_job_name_changes_with_everything_that_changes_what_to_load() -
     ]
 
 
+def test_executors_act_as_the_warehouse_user() -> None:
+    """Executors write the checkpoint's state files: as `spark` HDFS denies them."""
+    app = builders.spark_application(make(), OWNER, OperatorConfig())
+    assert app["spec"]["sparkConf"]["spark.executorEnv.HADOOP_USER_NAME"] == "coinstream"
+    assert {"name": "HADOOP_USER_NAME", "value": "coinstream"} in app["spec"]["executor"]["env"]
+
+
 def test_spark_pods_get_no_service_links() -> None:
     """Service links would set COINSTREAM_METASTORE_PORT=tcp://... (the release's Services are
     named coinstream-*) in the driver, which the job's settings refuse."""
