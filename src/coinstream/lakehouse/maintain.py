@@ -68,7 +68,10 @@ def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5
     `orphan_age` may belong to a commit in flight and are never touched (Iceberg's
     procedure refuses less than 24 h)."""
     full = f"{cfg.catalog}.{cfg.namespace}.{table}"
-    ident = f"{cfg.namespace}.{table}"
+    # Qualified by the catalog: a bare `namespace.table` makes Iceberg try the namespace as a
+    # catalog first (a WARN with a stack trace on every call), and picks the wrong table when a
+    # catalog has the namespace's name.
+    ident = full
     before = files_per_partition(spark, full)
     now = dt.datetime.now(dt.UTC)
     sys_ = f"{cfg.catalog}.system"
