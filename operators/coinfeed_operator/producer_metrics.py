@@ -35,17 +35,23 @@ TIMEOUT_SECONDS = 2.0
 MAX_BYTES = 1 << 20
 
 
-def producer_addresses(pods: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(pod name, IP) of the feed's running, not terminating producer pods."""
+def running_addresses(pods: Iterable[dict[str, Any]], label: str, value: str) -> list[tuple[str, str]]:
+    """(pod name, IP) of the running, not terminating pods whose `label` is `value`: only they
+    can answer on their metrics port."""
     out = []
     for pod in pods:
         meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        if (meta.get("labels") or {}).get("app.kubernetes.io/component") != "producer":
+        if (meta.get("labels") or {}).get(label) != value:
             continue
         if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
             continue
         out.append((str(meta["name"]), str(status["podIP"])))
     return out
+
+
+def producer_addresses(pods: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(pod name, IP) of the feed's running, not terminating producer pods."""
+    return running_addresses(pods, "app.kubernetes.io/component", "producer")
 
 
 def parse_newest(text: str) -> dict[tuple[str, str], float]:

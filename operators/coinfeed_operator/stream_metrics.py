@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from coinfeed_operator.producer_metrics import fetch_metrics
+from coinfeed_operator.producer_metrics import fetch_metrics, running_addresses
 
 COMMITTED_SAMPLE = "coinstream_stream_batches_committed_total"
 
@@ -33,15 +33,7 @@ class StreamReport:
 
 def driver_addresses(pods: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     """(pod name, IP) of the feed's running, not terminating Spark driver pods."""
-    out = []
-    for pod in pods:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        if (meta.get("labels") or {}).get("spark-role") != "driver":
-            continue
-        if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
-            continue
-        out.append((str(meta["name"]), str(status["podIP"])))
-    return out
+    return running_addresses(pods, "spark-role", "driver")
 
 
 def parse_committed(text: str) -> int | None:

@@ -181,11 +181,15 @@ FEED = "majors-sim"
 TRINO_SVC = "svc/coinstream-trino"
 SPARK_OPERATOR = "app.kubernetes.io/name=spark-operator"
 READER = "records-reader"
-#: Reads the feed's topic from the beginning to the end offsets it saw at the start, as the
-#: test's own SCRAM user over TLS (the cluster CA verifies the broker), and checks each record
-#: against the Quote model. Prints one JSON summary line.
-READER_SCRIPT = """
-import collections, json, sys, time
+
+
+def _consumer_script(imports: str, body: str, extra: str = "") -> str:
+    """A reader pod's script: the test's own SCRAM user over TLS (the cluster CA verifies the
+    broker), every partition of the topic from the beginning, the end offsets seen at the start;
+    then `body`."""
+    return (
+        f"""
+import {imports}
 from kafka import KafkaConsumer, TopicPartition
 from coinstream.models.quote import Quote
 topic, bootstrap, user = sys.argv[1:4]
@@ -193,12 +197,22 @@ consumer = KafkaConsumer(
     bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
     sasl_plain_username=user, sasl_plain_password=open("/kafka-user/password").read(),
     ssl_cafile="/kafka-ca/ca.crt", group_id=None, enable_auto_commit=False, consumer_timeout_ms=20000,
-)
+{extra})
 parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
 consumer.assign(parts)
 consumer.seek_to_beginning(*parts)
 ends = consumer.end_offsets(parts)
-summary = {"partitions": len(parts), "end_offsets": sum(ends.values()), "read": 0, "invalid": 0,
+"""
+        + body
+    )
+
+
+#: Reads the feed's topic from the beginning to the end offsets it saw at the start, as the
+#: test's own SCRAM user over TLS (the cluster CA verifies the broker), and checks each record
+#: against the Quote model. Prints one JSON summary line.
+READER_SCRIPT = _consumer_script(
+    "collections, json, sys, time",
+    """summary = {"partitions": len(parts), "end_offsets": sum(ends.values()), "read": 0, "invalid": 0,
            "origins": collections.Counter(), "coins": set(), "feeds": set(), "keyed": 0}
 deadline = time.monotonic() + 150
 for record in consumer:
@@ -217,7 +231,8 @@ for record in consumer:
 # Transaction markers (the backfill writes in transactions) take offsets but are no records.
 summary["complete"] = all(consumer.position(tp) >= ends[tp] for tp in parts)
 print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in summary.items()}))
-"""
+""",
+)
 
 
 def _ready(obj: dict[str, Any]) -> bool:
@@ -358,25 +373,8 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
     assert topic == f"coinstream.quotes.{FEED}"
     with Phase("producer available"):
         node.kubectl("rollout", "status", f"deployment/{FEED}-producer", "-n", NS, "--timeout=300s", timeout=330)
-    node.apply(_reader_access(topic))
-    node.wait_for(
-        "the reader's KafkaUser Ready",
-        lambda: _ready(node.kubectl_json("get", "kafkauser", READER, "-n", NS)),
-        timeout=300,
-        interval=3,
-    )
-    pod = _hardened_pod(READER, {"coinstream.io/test": READER}, ctx["app_image"], [])
-    pod["spec"]["containers"][0]["volumeMounts"] = [
-        {"name": "kafka-user", "mountPath": "/kafka-user", "readOnly": True},
-        {"name": "kafka-ca", "mountPath": "/kafka-ca", "readOnly": True},
-    ]
-    pod["spec"]["volumes"] = [
-        {"name": "kafka-user", "secret": {"secretName": READER, "items": [{"key": "password", "path": "password"}]}},
-        {
-            "name": "kafka-ca",
-            "secret": {"secretName": "coinstream-cluster-ca-cert", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
-        },
-    ]
+    _grant_reader(node, topic)
+    pod = _reader_pod(ctx["app_image"])
     with Phase("records read back"):
 
         def live_records() -> dict[str, Any] | None:
@@ -458,22 +456,9 @@ except OSError as exc:
 #: Every committed record of the feed's topic below the end offsets seen at the start, as the
 #: reader's SCRAM user: partition, offset and the quote's identity (the table's dedup key), and per
 #: partition the offset below which every committed record was read; one JSON line.
-IDENTITIES_SCRIPT = """
-import json, sys
-from kafka import KafkaConsumer, TopicPartition
-from coinstream.models.quote import Quote
-topic, bootstrap, user = sys.argv[1:4]
-consumer = KafkaConsumer(
-    bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
-    sasl_plain_username=user, sasl_plain_password=open("/kafka-user/password").read(),
-    ssl_cafile="/kafka-ca/ca.crt", group_id=None, enable_auto_commit=False, consumer_timeout_ms=20000,
-    isolation_level="read_committed",
-)
-parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-consumer.assign(parts)
-consumer.seek_to_beginning(*parts)
-ends = consumer.end_offsets(parts)
-rows = []
+IDENTITIES_SCRIPT = _consumer_script(
+    "json, sys",
+    """rows = []
 for record in consumer:
     if record.offset < ends[TopicPartition(topic, record.partition)]:
         q = Quote.model_validate_json(record.value)
@@ -484,7 +469,20 @@ for record in consumer:
 # read_committed stops at the last stable offset: an open backfill transaction bounds the check.
 bounds = {tp.partition: min(consumer.position(tp), ends[tp]) for tp in parts}
 print(json.dumps({"ends": bounds, "rows": rows}))
-"""
+""",
+    extra='    isolation_level="read_committed",\n',
+)
+
+
+def _grant_reader(node: RealNode, topic: str) -> None:
+    """The test's own KafkaUser, with read access to `topic` only, Ready."""
+    node.apply(_reader_access(topic))
+    node.wait_for(
+        "the reader's KafkaUser Ready",
+        lambda: _ready(node.kubectl_json("get", "kafkauser", READER, "-n", NS)),
+        timeout=300,
+        interval=3,
+    )
 
 
 def _reader_pod(app_image: str) -> dict[str, Any]:
@@ -602,13 +600,7 @@ def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNo
     through Trino as the analyst): none lost, none twice."""
     node, ctx = platform
     topic = f"coinstream.quotes.{FEED}"
-    node.apply(_reader_access(topic))
-    node.wait_for(
-        "the reader's KafkaUser Ready",
-        lambda: _ready(node.kubectl_json("get", "kafkauser", READER, "-n", NS)),
-        timeout=300,
-        interval=3,
-    )
+    _grant_reader(node, topic)
     argv = ["python", "-c", IDENTITIES_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER]
     rc, logs = _run_in_pod(node, _reader_pod(ctx["app_image"]), argv)
     assert rc == 0, logs
