@@ -42,7 +42,9 @@ class Env:
     def apply(self, doc: dict[str, Any]) -> None:
         self.kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
 
-    def wait(self, what: str, check: Any, timeout: float = 30) -> Any:
+    def wait(self, what: str, check: Any, timeout: float = 90) -> Any:
+        """Generous by default: a wait returns as soon as the operator gets there, and on a loaded
+        CI machine kopf's reaction to a watch event can take tens of seconds."""
         return self.kube.wait_for(what, check, timeout=timeout)
 
 
