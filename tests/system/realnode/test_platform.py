@@ -31,6 +31,7 @@ from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
 
 from coinstream.devstack.process import free_port
+from coinstream.platform.trino_rules import ANALYST_CATALOG
 
 # Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
 pytestmark = pytest.mark.timeout(3600)
@@ -529,7 +530,7 @@ def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
             http_scheme="https",
             auth=trino.auth.BasicAuthentication("analyst", password),
             verify=str(ca),
-            catalog="iceberg",
+            catalog=ANALYST_CATALOG,  # the analyst may not use the writable catalog
             schema="coinstream",
             request_timeout=120,
         )
