@@ -317,7 +317,7 @@ def write_readme(r: dict[str, Any], s: dict[str, Any]) -> None:
     section = f"""## Stream
 
 `make bench-stream` (bench/stream.py), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, local[2] on the shared 2-core
-machine, load average {min(s["loads"])} to {max(s["loads"])} during the run (other engineers' suites running).
+machine, load average {min(s["loads"])} to {max(s["loads"])} during the run.
 Both sides in the same run, same broker, same Spark session, order alternating per round; medians of
 {a["rounds"]} rounds. Baseline = the original project's job (all-string columns, Parquet file sink, no
 validation, no dedup, no exactly-once).
