@@ -29,13 +29,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from coinstream.lakehouse.bars import BARS_SUFFIX
 from coinstream.sql import queries
 from coinstream.sql.queries import last
 
-#: The bars' view (DuckDB) or table (Trino) next to `quotes`; the fold names it `<table>_daily`.
-BARS_SUFFIX = "_daily"
-#: Snapshot summary key of a bars commit: the quotes snapshot the bars were folded from.
-QUOTES_SNAPSHOT = "coinstream.bars.quotes-snapshot"
 DAY = dt.timedelta(days=1)
 _MS = dt.timedelta(milliseconds=1)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -81,7 +81,7 @@ class Investor:
     def _ask(self, s: Scope, raw: str, routed: str | None, lo: dt.datetime, rest: Sequence[Any]) -> pd.DataFrame:
         """`raw` over the quotes in [lo, now], or `routed` over the daily bars (same answer)."""
         view = self.bars_view() if routed is not None else None
-        if view is None:
+        if view is None or routed is None:
             return self.engine.query(s.sql(raw), [*s.params(lo), *rest])
         sql = s.sql(routed, quotes=view.quotes, bars=view.bars)
         return self.engine.query(sql, [*s.bars_params(view, lo), *rest])

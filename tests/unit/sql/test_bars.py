@@ -5,12 +5,12 @@ The Iceberg path (bars folded by Spark, read by Trino and DuckDB) is tests/syste
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
 from tests.support.analytics_cases import CASES
+from tests.support.bars_questions import routed_questions, same_frames
 from tests.support.known_market import known_quotes
 from tests.unit.sql.test_known_market import MemoryDuckDB
 
@@ -60,37 +60,6 @@ class BarsDuckDB(MemoryDuckDB):
         return super().query(sql, params)
 
 
-def _routed(at: dt.datetime | None) -> dict[str, Callable[[Investor], pd.DataFrame]]:
-    return {
-        "series": lambda inv: inv.series("usd"),
-        "series eur": lambda inv: inv.series("eur"),
-        "total return": lambda inv: inv.total_return("usd", at=at),
-        "daily candles": lambda inv: inv.ohlc("usd", days=40, at=at),
-        "1d candles, all": lambda inv: inv.candles("usd", interval="1d", periods=200, at=at),
-        "daily closes": lambda inv: inv.daily_closes("usd", at=at),
-        "daily closes 30 d": lambda inv: inv.daily_closes("usd", days=30, at=at),
-        "volatility": lambda inv: inv.volatility("usd", at=at),
-        "volatility 20 d": lambda inv: inv.volatility("usd", days=20, at=at),
-        "drawdowns 60 d": lambda inv: inv.drawdowns("usd", days=60, at=at),
-        "max drawdown": lambda inv: inv.max_drawdown("usd", at=at),
-        "correlation": lambda inv: inv.correlation("usd", days=90, at=at),
-        "moving averages": lambda inv: inv.moving_averages("usd", at=at),
-        "cumulative": lambda inv: inv.cumulative_returns("usd", days=70, at=at),
-        "cap index": lambda inv: inv.cap_index("usd", days=70, at=at),
-        # Three days of coingecko quotes: none yet at the mid-day `at`.
-        "two coins, coingecko": lambda inv: Investor(inv.engine, source="coingecko", bars=inv.bars).daily_closes(
-            "usd", ["ethereum", "bitcoin"], at=at
-        ),
-    }
-
-
-def _same(name: str, got: pd.DataFrame, want: pd.DataFrame) -> None:
-    assert len(want) > 0 or "coingecko" in name, name
-    pd.testing.assert_frame_equal(
-        got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False, rtol=1e-12, obj=name
-    )
-
-
 @pytest.fixture(scope="module")
 def quotes() -> list[Any]:
     return known_quotes()
@@ -116,14 +85,14 @@ def test_bars_route_answers_as_the_quotes_do(quotes: list[Any], folded: str, at:
     engine = BarsDuckDB(quotes, FOLDED[folded], dirty_from=FOLDED[folded])
     routed = Investor(engine, source="simulated")
     raw = Investor(engine, source="simulated", bars=False)
-    for name, ask in _routed(AT[at]).items():
+    for name, ask in routed_questions(AT[at]).items():
         engine.asked.clear()
         got = ask(routed)
         assert any("quotes_daily" in sql for sql in engine.asked), f"{name} did not read the bars"
         engine.asked.clear()
         want = ask(raw)
         assert not any("quotes_daily" in sql for sql in engine.asked)
-        _same(name, got, want)
+        same_frames(name, got, want)
 
 
 def test_stale_bars_taken_as_current_would_change_answers(quotes: list[Any]) -> None:
