@@ -3,12 +3,12 @@
 Columns come from the Quote model (plus Kafka lineage), so the table cannot drift
 from the event. Partitioning by month of source_ts (not coin) keeps the file count
 independent of how many coins are tracked; hash distribution makes each commit
-write one file per month touched, and compaction leaves one file per month, sorted
-by (currency, coin, time). Day partitions were too fine for hourly history: a day of
-250 hourly series is ~6,000 rows, so five years were 1,826 files of ~140 KiB and a
-one-year query opened 365 of them. Tables created day-partitioned keep their spec
-(nothing reads or writes by it); `ALTER TABLE ... REPLACE PARTITION FIELD source_ts_day
-WITH months(source_ts)` moves one to months (Iceberg partition evolution, metadata only).
+write one file per month touched, and compaction leaves one file per month. Day
+partitions were too fine for hourly history: a day of 250 hourly series is ~6,000
+rows, so five years were 1,826 files of ~140 KiB and a one-year query opened 365.
+Tables created day-partitioned keep their spec (nothing reads or writes by it);
+`ALTER TABLE ... REPLACE PARTITION FIELD source_ts_day WITH months(source_ts)` moves
+one to months (Iceberg partition evolution, metadata only).
 """
 
 from __future__ import annotations

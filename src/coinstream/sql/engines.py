@@ -7,7 +7,7 @@ DuckDB reads the very same Iceberg tables without materialising them: pyiceberg 
 the current snapshot through the Hive metastore (manifests only) and DuckDB scans the
 listed Parquet data files itself, pushing projections and the bound filters (source,
 currency, coins, time range) down to row groups and pages. The table's write order
-(currency, coin, time within each day partition) keeps those statistics tight. Where
+(currency, coin, time within each month partition) keeps those statistics tight. Where
 DuckDB cannot read the files itself (a remote warehouse, or row-level delete files,
 which the append-only quotes table never has) pyiceberg materialises the snapshot into
 Arrow instead.
