@@ -29,8 +29,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import coinstream.sql.queries as queries
 from coinstream.lakehouse.bars import BARS_SUFFIX
-from coinstream.sql import queries
 from coinstream.sql.queries import last
 
 DAY = dt.timedelta(days=1)
