@@ -30,10 +30,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
 
 from coinstream.devstack.process import free_port
+from coinstream.platform.trino_auth import TrinoAuth
 from coinstream.platform.trino_rules import ANALYST_CATALOG
 
 # Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
@@ -538,8 +540,6 @@ def _reader_pod(app_image: str) -> dict[str, Any]:
 def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
     """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
     hostname `localhost` in the certificate) through `kubectl port-forward` from the host."""
-    import trino
-
     secret = node.kubectl_json("get", "secret", "coinstream-trino-users", "-n", NS)
     password = base64.b64decode(secret["data"]["analyst"]).decode()
     ca = work / "trino-ca.crt"
@@ -555,17 +555,10 @@ def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
         assert forward.stdout is not None
         line = forward.stdout.readline()
         assert "Forwarding from" in line, line + (forward.stdout.read() if forward.poll() is not None else "")
-        conn = trino.dbapi.connect(
-            host="localhost",
-            port=port,
-            user="analyst",
-            http_scheme="https",
-            auth=trino.auth.BasicAuthentication("analyst", password),
-            verify=str(ca),
-            catalog=ANALYST_CATALOG,  # the analyst may not use the writable catalog
-            schema="coinstream",
-            request_timeout=120,
-        )
+        # The product's client: requests would let REQUESTS_CA_BUNDLE (set on this machine for its
+        # TLS-inspecting proxy) replace a plain session's CA, and the release CA would not be used.
+        auth = TrinoAuth.from_parts("analyst", SecretStr(password), None, ca)
+        conn = auth.connect("localhost", port, catalog=ANALYST_CATALOG, schema="coinstream")
         yield conn
     finally:
         forward.terminate()
@@ -829,6 +822,7 @@ def test_deleted_and_reapplied_coinfeed_recovers_without_loss_or_duplicates(
 def _changed_checkout(work: Path) -> Path:
     """What the images are built from, copied, with one source file edited: a code change."""
     dst = work / "changed"
+    dst.mkdir()
     for name in (
         ".dockerignore",
         "pyproject.toml",
