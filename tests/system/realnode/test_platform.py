@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,6 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import SecretStr
 from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
 
@@ -537,11 +537,14 @@ def _reader_pod(app_image: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
-    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
-    hostname `localhost` in the certificate) through `kubectl port-forward` from the host."""
+def trino_port_forward(node: RealNode, work: Path) -> Iterator[tuple[int, Path, Path]]:
+    """`kubectl port-forward` from the host to the release's Trino (what `make trino-port-forward`
+    does): (local port, the analyst's password file, the release CA), as a user copies them from
+    the `coinstream-trino-users` Secret and the `coinstream-trino-ca` ConfigMap."""
     secret = node.kubectl_json("get", "secret", "coinstream-trino-users", "-n", NS)
-    password = base64.b64decode(secret["data"]["analyst"]).decode()
+    password = work / "trino-analyst"
+    password.write_text(base64.b64decode(secret["data"]["analyst"]).decode())
+    password.chmod(0o600)
     ca = work / "trino-ca.crt"
     ca.write_text(node.kubectl_json("get", "configmap", "coinstream-trino-ca", "-n", NS)["data"]["ca.crt"])
     port = free_port()
@@ -555,14 +558,21 @@ def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
         assert forward.stdout is not None
         line = forward.stdout.readline()
         assert "Forwarding from" in line, line + (forward.stdout.read() if forward.poll() is not None else "")
-        # The product's client: requests would let REQUESTS_CA_BUNDLE (set on this machine for its
-        # TLS-inspecting proxy) replace a plain session's CA, and the release CA would not be used.
-        auth = TrinoAuth.from_parts("analyst", SecretStr(password), None, ca)
-        conn = auth.connect("localhost", port, catalog=ANALYST_CATALOG, schema="coinstream")
-        yield conn
+        yield port, password, ca
     finally:
         forward.terminate()
         forward.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
+    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
+    hostname `localhost` in the certificate) through the port-forward."""
+    with trino_port_forward(node, work) as (port, password, ca):
+        # The product's client: requests would let REQUESTS_CA_BUNDLE (set on this machine for its
+        # TLS-inspecting proxy) replace a plain session's CA, and the release CA would not be used.
+        auth = TrinoAuth.from_parts("analyst", None, password, ca)
+        yield auth.connect("localhost", port, catalog=ANALYST_CATALOG, schema="coinstream")
 
 
 def _query(conn: Any, sql: str, *params: Any) -> list[Any]:
@@ -679,6 +689,30 @@ def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNo
     TIMINGS["records acked in Kafka (below the end offsets)"] = len(acked)
     assert len(identities) == len(set(identities)), "a quote twice in the table"
     assert below == acked, sorted(below ^ acked)[:10]
+
+
+NOTEBOOK = REPO / "src/coinstream/report/notebooks/cluster-quickstart.ipynb"
+
+
+def test_the_notebook_runs_against_trino_through_the_port_forward(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """The quickstart notebook, executed on the host (nbclient, as `make e2e-kind` does) against
+    the cluster's Trino through the port-forward, with the settings a user exports."""
+    node, ctx = platform
+    with trino_port_forward(node, ctx["work"]) as (port, password, ca), Phase("notebook executed"):
+        env = {
+            **os.environ,
+            "COINSTREAM_TRINO_USER": "analyst",
+            "COINSTREAM_TRINO_PASSWORD_FILE": str(password),
+            "COINSTREAM_TRINO_CA_FILE": str(ca),
+            "COINSTREAM_TRINO_CATALOG": ANALYST_CATALOG,
+        }
+        out = subprocess.run(
+            [sys.executable, str(REPO / "kind/e2e_check.py"), "run-notebook", "--port", str(port),
+             str(NOTEBOOK)],
+            env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert "cells executed" in out.stdout, out.stdout
 
 
 def test_helm_test_runs_a_real_query(platform: tuple[RealNode, dict[str, Any]]) -> None:
