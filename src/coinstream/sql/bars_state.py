@@ -78,31 +78,30 @@ def iceberg_bars_view(quotes: Any, bars: Any, cache: dict[int, int | None], view
 
 
 def trino_bars_view(query: Any, table: str = "quotes") -> BarsView | None:
-    """Through Trino's metadata tables; `query(sql)` returns rows. None: no bars, or rows changed since."""
+    """Through Trino's metadata tables, in one query; `query(sql)` returns rows. None: no bars, or
+    rows changed since the fold."""
     bars = table + BARS_SUFFIX
     try:
-        refs = dict(
-            query(
-                f"""SELECT 'quotes', snapshot_id FROM "{table}$refs" WHERE name = 'main'
-                UNION ALL SELECT 'bars', snapshot_id FROM "{bars}$refs" WHERE name = 'main'"""
-            )
+        rows = query(
+            f"""SELECT 'quotes', snapshot_id, NULL, NULL FROM "{table}$refs" WHERE name = 'main'
+            UNION ALL SELECT 'bars', snapshot_id, NULL, NULL FROM "{bars}$refs" WHERE name = 'main'
+            UNION ALL SELECT 'folded', snapshot_id, NULL, summary['{QUOTES_SNAPSHOT}'] FROM "{bars}$snapshots"
+            UNION ALL SELECT 'history', snapshot_id, parent_id, operation FROM "{table}$snapshots"
+            """
         )
-        if "quotes" not in refs or "bars" not in refs:
-            return None
-        folded = query(
-            f"""SELECT summary['{QUOTES_SNAPSHOT}'] FROM "{bars}$snapshots" WHERE snapshot_id = {int(refs["bars"])}"""
-        )
-        history = {
-            int(s): (p, op) for s, p, op in query(f'SELECT snapshot_id, parent_id, operation FROM "{table}$snapshots"')
-        }
     except Exception as exc:  # no bars table yet (TABLE_NOT_FOUND): read the quotes
         if "does not exist" in str(exc) or "TABLE_NOT_FOUND" in str(exc):
             return None
         raise
-    if not folded or folded[0][0] is None:
+    refs = {kind: int(sid) for kind, sid, _, _ in rows if kind in ("quotes", "bars")}
+    if "quotes" not in refs or "bars" not in refs:
         return None
-    wanted = int(folded[0][0])
-    snap: int | None = int(refs["quotes"])
+    folded = {int(sid): value for kind, sid, _, value in rows if kind == "folded"}
+    history = {int(sid): (parent, op) for kind, sid, parent, op in rows if kind == "history"}
+    if folded.get(refs["bars"]) is None:
+        return None
+    wanted = int(folded[refs["bars"]])
+    snap: int | None = refs["quotes"]
     while snap is not None and snap != wanted:
         if snap not in history or history[snap][1] != "replace":
             return None
@@ -110,6 +109,5 @@ def trino_bars_view(query: Any, table: str = "quotes") -> BarsView | None:
         snap = int(parent) if parent is not None else None
     if snap is None:
         return None
-    return BarsView(
-        quotes=f"{table} FOR VERSION AS OF {int(refs['quotes'])}", bars=f"{bars} FOR VERSION AS OF {int(refs['bars'])}"
-    )
+    pinned = {kind: f"{name} FOR VERSION AS OF {refs[kind]}" for kind, name in (("quotes", table), ("bars", bars))}
+    return BarsView(quotes=pinned["quotes"], bars=pinned["bars"])

@@ -18,6 +18,7 @@ when they exist, with how current they are; the Investor routes day-granular que
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
@@ -47,17 +48,19 @@ def to_duckdb(sql: str) -> str:
 
 class TrinoEngine:
     """Trino over https as `auth.user` (default: the settings' user, `analyst`) on `catalog`
-    (default: the settings' catalog, the read-only `lake`)."""
+    (default: the settings' catalog, the read-only `lake`); `bars_ttl`: see `bars_view`."""
 
     name = "trino"
 
     def __init__(self, host: str, port: int, *, catalog: str | None = None, schema: str = "coinstream",
-                 auth: TrinoAuth | None = None) -> None:  # fmt: skip
+                 auth: TrinoAuth | None = None, bars_ttl: float = 5.0) -> None:  # fmt: skip
         from coinstream.settings import get_settings
 
         settings = get_settings()
         auth = auth or settings.trino_auth()
         self._conn = auth.connect(host, port, catalog=catalog or settings.trino_catalog, schema=schema)
+        self.bars_ttl = bars_ttl
+        self._bars: tuple[float, BarsView | None] | None = None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         cur = self._conn.cursor()
@@ -66,15 +69,22 @@ class TrinoEngine:
         cols = [d[0] for d in cur.description]
         return pd.DataFrame(rows, columns=cols)
 
+    def rows(self, sql: str) -> list[Any]:
+        """The rows as the driver gives them (64-bit ids stay ints; a DataFrame would make them floats)."""
+        cur = self._conn.cursor()
+        cur.execute(sql)
+        return list(cur.fetchall())
+
     def bars_view(self) -> BarsView | None:
-        """The daily bars, pinned with the quotes to the snapshots checked, when no rows changed since the fold."""
-
-        def rows(sql: str) -> list[Any]:
-            cur = self._conn.cursor()
-            cur.execute(sql)
-            return list(cur.fetchall())
-
-        return trino_bars_view(rows)
+        """The daily bars, pinned with the quotes to the snapshots checked, when no rows changed since the
+        fold. The check is reused for `bars_ttl` seconds: like the embedded engine between refreshes,
+        day-granular answers are then as of the snapshots checked (one metadata query per dashboard
+        refresh or report, not one per question)."""
+        if self._bars is not None and time.monotonic() - self._bars[0] < self.bars_ttl:
+            return self._bars[1]
+        view = trino_bars_view(self.rows)
+        self._bars = (time.monotonic(), view)
+        return view
 
     def close(self) -> None:
         self._conn.close()

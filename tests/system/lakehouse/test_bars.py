@@ -43,7 +43,7 @@ class TrinoOn:
         return self.engine.query(re.sub(r"\bFROM quotes\b", f"FROM {self.table}", sql), params)
 
     def bars_view(self) -> BarsView | None:
-        return trino_bars_view(lambda sql: self.engine.query(sql).values.tolist(), self.table)
+        return trino_bars_view(self.engine.rows, self.table)
 
 
 def ask_both(engine: Any, at: dt.datetime | None = None) -> int:
