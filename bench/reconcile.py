@@ -102,6 +102,10 @@ def measure_operator(env: Env, ns: str, n: int, timeout: float = 300) -> list[fl
             raise TimeoutError(f"only {len(seen)}/{n} feeds reconciled after {timeout}s")
         params = {"watch": "1", "timeoutSeconds": str(int(left) + 1)}
         with session.get(url, params=params, stream=True, timeout=(5, left + 10)) as resp:
+            if resp.status_code == 429:
+                # The API server's watch cache of a just-installed CRD is still initialising.
+                time.sleep(float(resp.headers.get("Retry-After") or 1))
+                continue
             resp.raise_for_status()
             for line in resp.iter_lines():
                 obj = json.loads(line)["object"]
@@ -140,6 +144,17 @@ def measure_direct(env: Env, ns: str, n: int) -> list[float]:
     return sorted(out)
 
 
+def wait_collected(env: Env, ns: str, timeout: float = 300) -> None:
+    """Until the garbage collector removed the deleted feeds' children and their pods: otherwise
+    the next measurement shares the API server with hundreds of cascading deletes."""
+    kinds = "kafkatopics,configmaps,deployments,replicasets,jobs,pods,sparkapplications"
+    deadline = time.monotonic() + timeout
+    while env.kube.kubectl_json("get", kinds, "-n", ns)["items"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"children in {ns} not collected after {timeout}s")
+        time.sleep(0.5)
+
+
 def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
@@ -165,11 +180,13 @@ def main() -> None:
                     ns = _namespace(env, f"direct-{n}-{r}")
                     direct = measure_direct(env, ns, n)
                     env.kubectl("delete", "coinfeeds", "--all", "-n", ns)
+                    wait_collected(env, ns)
                     with run_operator():
                         ns = _namespace(env, f"bench-{n}-{r}")
                         op = measure_operator(env, ns, n)
                         load = os.getloadavg()[0]
                         env.kubectl("delete", "coinfeeds", "--all", "-n", ns, "--timeout=300s", timeout=330)
+                    wait_collected(env, ns)
                     runs[n].append(Run(op, direct, load))
                     print(
                         f"round {r + 1}: {n:>3} feeds: operator p50 {statistics.median(op):.2f}s "
