@@ -80,7 +80,6 @@ class SnapshotDedup:
         return False
 
 
-
 class QuoteProducer:
     """Delivers quotes to one topic and keeps every quote it accepted until Kafka acknowledges it.
 
