@@ -504,7 +504,15 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
     if config.spark_memory_overhead:
         role["memoryOverhead"] = config.spark_memory_overhead
     if config.hdfs_user:
-        role["env"] = [{"name": "HADOOP_USER_NAME", "value": config.hdfs_user}]
+        # The driver acts as HADOOP_USER_NAME; executors run their tasks as SPARK_USER (Spark's
+        # runAsSparkUser), which spark-submit sets to its own user (`spark` in the
+        # spark-operator's pod): on the real node they wrote the checkpoint's state files as
+        # `spark` and HDFS refused them. The webhook appends these after Spark's own entries, and
+        # the last entry of a name wins.
+        role["env"] = [
+            {"name": "HADOOP_USER_NAME", "value": config.hdfs_user},
+            {"name": "SPARK_USER", "value": config.hdfs_user},
+        ]
     if config.external_kafka:
         # The executors' Kafka consumers read the CA file too: mount it on both roles.
         role["secrets"] = [{"name": config.kafka_client_secret, "path": KAFKA_CLIENT_DIR, "secretType": "Generic"}]
@@ -516,9 +524,10 @@ def spark_application(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> M
         ]
     spark_conf = {}
     if config.hdfs_user:
-        # The executors' environment comes from Spark's own conf: on the real node they wrote the
-        # checkpoint's state files as `spark` (denied by HDFS) while the driver acted as the user.
+        # The executors' SPARK_USER also comes from Spark's own conf (after the one the driver
+        # passes on), should the webhook not run.
         spark_conf["spark.executorEnv.HADOOP_USER_NAME"] = config.hdfs_user
+        spark_conf["spark.executorEnv.SPARK_USER"] = config.hdfs_user
     meta = _meta(feed, owner, spark_app_name(feed.name, owner, config), "stream")
     if spark_namespace(owner, config) != owner.namespace:
         # Owner references cannot cross namespaces (the GC would delete the app at once):

@@ -101,6 +101,9 @@ def _run(
         raise
     finally:
         RECONCILE_SECONDS.labels(trigger, outcome).observe(time.monotonic() - started)
+    if result.retry and not timer:
+        # Strimzi makes topics and users Ready within seconds: look again soon (status says why).
+        raise kopf.TemporaryError("waiting for Kafka objects to be Ready", delay=min(MAX_BACKOFF, 2.0 * 2**retry))
     return {"applied": result.applied}
 
 

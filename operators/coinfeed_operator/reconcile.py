@@ -17,7 +17,14 @@ from pydantic import ValidationError
 
 from coinfeed_operator import builders, kafka_admin, topics
 from coinfeed_operator.config import OperatorConfig
-from coinfeed_operator.health import Observed, compute_status, data_freshness, job_finished, pod_problems
+from coinfeed_operator.health import (
+    Observed,
+    compute_status,
+    data_freshness,
+    job_finished,
+    pod_problems,
+    topic_ready,
+)
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
 from coinfeed_operator.stream_metrics import StreamReport, read_stream
@@ -42,6 +49,8 @@ class NotWorkableYet(OperationalError):
 class Result:
     status: CoinFeedStatus
     applied: list[str]
+    #: Something is held until Strimzi reports Ready: come back soon, not at the drift interval.
+    retry: bool = False
 
 
 def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
@@ -118,15 +127,28 @@ def first_pass(body: Mapping[str, Any]) -> bool:
     return status.get("observedGeneration") is None and int(body["metadata"].get("generation", 0)) <= 1
 
 
+def kafka_not_ready(objs: Iterable[dict[str, Any] | None]) -> list[str]:
+    """The Strimzi objects (KafkaTopics, KafkaUser) among `objs` that are not Ready yet.
+
+    Strimzi's user operator writes the user's Secret in parallel with the broker's SCRAM
+    credentials and ACLs (KafkaUserOperator.reconcileCredentialsQuotasAndAcls): the Secret can
+    exist, and a pod mounting it start, before the broker accepts the password or grants the
+    ACLs. Ready is set only once all of them are done."""
+    return [f"{o['kind']} {o['metadata']['name']}" for o in objs if o is not None and topic_ready(o) is not True]
+
+
 def _sync_backfill(
     api: KubeClient,
     feed: CoinFeed,
     owner: builders.Owner,
     config: OperatorConfig,
     old: CoinFeedStatus | None,
+    hold: list[str] | None = None,
     listed: bool = True,
 ) -> dict[str, Any] | None:
     """Create the Job for this backfill spec once; delete Jobs of earlier specs once they ended.
+    A new Job is not created while `hold` names Kafka objects it needs that are not Ready: its
+    one try would fail (a failed pod) on credentials, ACLs or a topic the broker has not yet.
 
     A Job of an earlier spec that is still running is left to finish: killing it mid-chunk
     would waste the calls it paid for, and the new Job only loads what the old one did not
@@ -157,6 +179,8 @@ def _sync_backfill(
         return job
     if old is not None and old.children.backfill_job == name and old.backfill_succeeded:
         return None  # it ran to completion and was cleaned up: history is loaded, don't load it again
+    if hold:
+        return None
     manifest = builders.backfill_job(feed, owner, config)
     assert manifest is not None
     return _apply_child(api, manifest, owner)
@@ -288,21 +312,23 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
             )
             _write_status(api, namespace, name, old, status)
             raise
+    kafka_objects: list[dict[str, Any] | None] = []
+    hold: list[str] = []
     if not problems:
         try:
             if not config.external_kafka:
                 topic = _apply_child(api, builders.kafka_topic(feed, owner, config), owner)
                 ledger = builders.ledger_kafka_topic(feed, owner, config)
-                if ledger is not None:
-                    # Before the Job that reads and writes it.
-                    _apply_child(api, ledger, owner)
+                # Before the Job that reads and writes it.
+                kafka_objects = [topic, _apply_child(api, ledger, owner) if ledger is not None else None]
             user = builders.kafka_user(feed, owner, config)
             if user is not None:
-                _apply_child(api, user, owner)
+                kafka_objects.append(_apply_child(api, user, owner))
             _apply_child(api, builders.config_map(feed, owner), owner)
             deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
             spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
-            job = _sync_backfill(api, feed, owner, config, old, listed=not first)
+            hold = kafka_not_ready(kafka_objects)
+            job = _sync_backfill(api, feed, owner, config, old, hold, listed=not first)
         except OwnedByOther as exc:
             problems = [str(exc)]
         else:
@@ -321,6 +347,10 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
         _write_status(api, namespace, name, old, status)
         raise NotWorkableYet("; ".join(problems))
     waiting = []
+    loaded = old is not None and old.children.backfill_job == children.backfill_job and old.backfill_succeeded
+    held = job is None and bool(children.backfill_job) and bool(hold) and not loaded
+    if held:
+        waiting.append(f"backfill Job waits for {', '.join(hold)} to be Ready")
     if job is not None and job["metadata"]["name"] != children.backfill_job:
         waiting.append(
             f"backfill Job {job['metadata']['name']} of the previous spec is still running; "
@@ -358,4 +388,4 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
     _write_status(api, namespace, name, old, status)
     names = (children.topic, children.config_map, children.deployment, children.spark_application)
     applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
-    return Result(status=status, applied=applied)
+    return Result(status=status, applied=applied, retry=held)

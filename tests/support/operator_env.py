@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,3 +138,39 @@ def configure_operator_env(kubeconfig: Path, drift_seconds: float) -> None:
     os.environ["COINSTREAM_OPERATOR_KUBECONFIG"] = str(kubeconfig)
     os.environ["COINSTREAM_OPERATOR_KAFKA_CLUSTER"] = KAFKA_CLUSTER
     os.environ["COINSTREAM_OPERATOR_DRIFT_INTERVAL_SECONDS"] = str(drift_seconds)
+
+
+READY = json.dumps({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+
+
+def mark_strimzi_ready(env: Env, namespace: str) -> None:
+    """What Strimzi's topic and user operators write once a topic exists and a user's credentials
+    and ACLs are in the broker: a Ready condition on every KafkaTopic and KafkaUser still without
+    one (this control plane runs neither operator)."""
+    for kind in ("kafkatopics", "kafkausers"):
+        out = env.kubectl("get", kind, "-n", namespace, "-o", "json", check=False)
+        for obj in json.loads(out.stdout)["items"] if out.returncode == 0 else []:
+            conditions = (obj.get("status") or {}).get("conditions") or []
+            if not any(c.get("type") == "Ready" for c in conditions):
+                env.kubectl(
+                    "patch", kind, obj["metadata"]["name"], "-n", namespace, "--subresource=status",
+                    "--type=merge", "-p", READY, check=False,
+                )  # fmt: skip
+
+
+@contextlib.contextmanager
+def strimzi_standin(env: Env, namespace: str, interval: float = 1.0) -> Iterator[None]:
+    """`mark_strimzi_ready` every `interval` seconds while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            mark_strimzi_ready(env, namespace)
+
+    thread = threading.Thread(target=loop, name="strimzi-standin", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -19,6 +19,7 @@ from tests.support.operator_env import (
     install_operator_identity,
     kafka_cluster,
     run_operator,
+    strimzi_standin,
 )
 
 
@@ -65,7 +66,16 @@ def module_namespace(env: Env) -> Iterator[str]:
 
 @pytest.fixture
 def operator(env: Env, namespace: str) -> Iterator[Any]:
-    with run_operator() as runner:
+    """The operator, with Strimzi's Ready conditions stood in (the backfill Job waits for them)."""
+    with run_operator() as runner, strimzi_standin(env, namespace):
         yield runner
         # While the operator runs, so it releases its finalizer (kopf timers need one).
+        env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=120s", check=False, timeout=150)
+
+
+@pytest.fixture
+def operator_without_strimzi(env: Env, namespace: str) -> Iterator[Any]:
+    """The operator alone: no KafkaTopic or KafkaUser turns Ready unless the test says so."""
+    with run_operator() as runner:
+        yield runner
         env.kubectl("delete", "coinfeeds", "--all", "-n", namespace, "--timeout=120s", check=False, timeout=150)

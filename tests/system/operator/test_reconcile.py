@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.operator_env import KAFKA_CLUSTER, OPERATOR_NS, Env, condition, feed, run_operator
+from tests.support.operator_env import (
+    KAFKA_CLUSTER,
+    OPERATOR_NS,
+    Env,
+    condition,
+    feed,
+    mark_strimzi_ready,
+    run_operator,
+    strimzi_standin,
+)
 
 from coinfeed_operator.builders import FEED_LABEL, PRODUCER_HASH
 
@@ -36,9 +45,17 @@ def _children(env: Env, ns: str, name: str) -> dict[str, list[str]]:
     return found
 
 
-def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, operator: Any) -> None:
+def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, operator_without_strimzi: Any) -> None:
     _apply_feed(env, namespace, "majors")
     cf = env.wait("status of majors", lambda: _reconciled(env, namespace, "majors"))
+    # The backfill Job waits for its topics and user: Strimzi writes the user's Secret before the
+    # broker has its credentials and ACLs, and the Job's one try would fail on them.
+    assert env.get("job", cf["status"]["children"]["backfillJob"], namespace) is None
+    ready = condition(cf, "Ready")
+    assert ready and "backfill Job waits for KafkaTopic coinstream.quotes.majors" in ready["message"], ready
+    assert "KafkaUser majors-kafka" in ready["message"]
+    mark_strimzi_ready(env, namespace)
+    env.wait("the backfill Job", lambda: env.get("job", cf["status"]["children"]["backfillJob"], namespace))
     uid = cf["metadata"]["uid"]
     children = cf["status"]["children"]
     assert children["topic"] == "coinstream.quotes.majors"
@@ -115,7 +132,7 @@ def test_coin_change_rolls_producer_and_makes_a_new_backfill_job_only_after_the_
     _apply_feed(env, namespace, "alts")
     cf = env.wait("first reconcile", lambda: _reconciled(env, namespace, "alts"))
     job_name = cf["status"]["children"]["backfillJob"]
-    job_uid = env.get("job", job_name, namespace)["metadata"]["uid"]  # type: ignore[index]
+    job_uid = env.wait("the backfill Job", lambda: env.get("job", job_name, namespace))["metadata"]["uid"]
     dep = env.get("deployment", "alts-producer", namespace)
     old_hash = dep["spec"]["template"]["metadata"]["annotations"][PRODUCER_HASH]  # type: ignore[index]
     app_gen = env.get("sparkapplication", "alts-stream", namespace)["metadata"]["generation"]  # type: ignore[index]
@@ -197,9 +214,9 @@ def test_restart_mid_reconcile_leaves_no_duplicates(env: Env, namespace: str) ->
     with run_operator():
         env.wait("first child", lambda: _children(env, namespace, "restart"), timeout=30)
     # Stopped mid-way (or just after): a new operator finishes without duplicating anything.
-    with run_operator():
+    with run_operator(), strimzi_standin(env, namespace):
         env.wait("reconciled after restart", lambda: _reconciled(env, namespace, "restart"))
-        found = _children(env, namespace, "restart")
+        found = env.wait("the backfill Job too", lambda: (c := _children(env, namespace, "restart")).get("Job") and c)
     assert {k: len(v) for k, v in found.items()} == {
         "KafkaTopic": 2,  # the quotes and the backfill's coverage ledger
         "ConfigMap": 1,
@@ -212,7 +229,7 @@ def test_restart_mid_reconcile_leaves_no_duplicates(env: Env, namespace: str) ->
 def test_delete_feed_garbage_collects_children(env: Env, namespace: str, operator: Any) -> None:
     _apply_feed(env, namespace, "gone")
     env.wait("reconciled", lambda: _reconciled(env, namespace, "gone"))
-    assert len(_children(env, namespace, "gone")) == 5
+    env.wait("every child, the Job too", lambda: len(_children(env, namespace, "gone")) == 5)
     env.kubectl("delete", "coinfeed", "gone", "-n", namespace)
     env.wait("children collected", lambda: _children(env, namespace, "gone") == {}, timeout=90)
 
@@ -253,9 +270,9 @@ def test_namespaced_mode_needs_only_a_rolebinding(env: Env, namespace: str, monk
     monkeypatch.setenv("COINSTREAM_OPERATOR_KUBECONFIG", str(env.kube.serviceaccount_kubeconfig(OPERATOR_NS, sa)))
     _apply_feed(env, namespace, "scoped")
     try:
-        with run_operator([namespace]):
+        with run_operator([namespace]), strimzi_standin(env, namespace):
             env.wait("reconciled by the namespaced operator", lambda: _reconciled(env, namespace, "scoped"))
-            assert len(_children(env, namespace, "scoped")) == 5
+            env.wait("every child, the Job too", lambda: len(_children(env, namespace, "scoped")) == 5)
             env.kubectl("delete", "coinfeed", "scoped", "-n", namespace, "--timeout=180s")
     finally:
         env.kubectl("delete", "serviceaccount", sa, "-n", OPERATOR_NS, check=False)

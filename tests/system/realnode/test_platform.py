@@ -8,8 +8,10 @@ PostgreSQL, and read back through Trino over HTTPS as the analyst, through a por
 NetworkPolicies are enforced. Phase timings and per-pod peak memory go to the report (`-s` shows
 them; docs/realnode.md records the measured ones).
 
-values-standins.yaml says how the stand-in images differ from upstream and what does not run yet
-(the notebook, the dashboard, `helm test`).
+Then `helm test` (the platform's own test pod), the CoinFeed deleted and applied again (a new
+checkpoint, no row lost or twice), and a code change rolled out (new image tag, the operator, the
+producer and the stream roll). values-standins.yaml says how the stand-in images differ from
+upstream and what does not run yet (the notebook, the dashboard).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +35,7 @@ from tests.support import upstream_charts as upstream
 from tests.support.realnode import RealNode
 
 from coinstream.devstack.process import free_port
+from coinstream.platform.trino_auth import TrinoAuth
 from coinstream.platform.trino_rules import ANALYST_CATALOG
 
 # Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
@@ -127,6 +132,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealNod
                 str(STANDINS),
                 *run_sh("chart-sets", "coinstream"),
                 *api,
+                # `helm test` runs after rows have landed: it must count some.
+                "--set",
+                "test.minRows=1",
             )
             install(
                 "coinstream-operator",
@@ -353,11 +361,27 @@ def _reader_access(topic: str) -> list[dict[str, Any]]:
     ]
 
 
+#: The example's backfill reaches back 13 years of days. Its first micro-batch then writes one file
+#: per day partition (~4,750): on the loaded 2-core node that took ~30 min (2.7 files/s to HDFS)
+#: before the first commit. The test loads the last weeks only; everything else is the example's.
+BACKFILL_DAYS = 30
+
+
+def _feed_file(work: Path) -> Path:
+    path = work / "coinfeed.yaml"
+    if not path.exists():
+        feed = yaml.safe_load((REPO / "examples/coinfeed-simulated.yaml").read_text())
+        since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=BACKFILL_DAYS)
+        feed["spec"]["backfill"]["from"] = since.isoformat()
+        path.write_text(yaml.safe_dump(feed))
+    return path
+
+
 def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
     node, ctx = platform
-    feed = yaml.safe_load((REPO / "examples/coinfeed-simulated.yaml").read_text())
+    feed = yaml.safe_load(_feed_file(ctx["work"]).read_text())
     with Phase("coinfeed applied -> topic Ready"):
-        node.kubectl("apply", "-n", NS, "-f", str(REPO / "examples/coinfeed-simulated.yaml"))
+        node.kubectl("apply", "-n", NS, "-f", str(_feed_file(ctx["work"])))
         topic = node.wait_for(
             "the feed's KafkaTopic Ready",
             lambda: next(
@@ -432,7 +456,14 @@ def test_backfill_job_succeeds_with_its_coverage_ledger(platform: tuple[RealNode
     with Phase("backfill Job finished"):
         job = node.wait_for("the backfill Job to finish", finished, timeout=600, interval=5)
     conditions = {c["type"]: c["status"] for c in job["status"].get("conditions", [])}
-    logs = node.kubectl("logs", f"job/{job['metadata']['name']}", "-n", NS, "--tail=20", check=False)
+    # Every try's log: a failed first pod says why it failed.
+    logs = {
+        p["metadata"]["name"]: (
+            p["status"].get("phase"),
+            node.kubectl("logs", p["metadata"]["name"], "-n", NS, "--tail=20", check=False),
+        )
+        for p in node.kubectl_json("get", "pods", "-n", NS, "-l", f"job-name={job['metadata']['name']}")["items"]
+    }
     print(f"\nbackfill Job {job['metadata']['name']}: {job['status']}")
     assert conditions.get("Complete") == "True" and conditions.get("Failed") != "True", logs
     assert job["status"].get("succeeded") == 1 and not job["status"].get("failed"), (job["status"], logs)
@@ -506,13 +537,14 @@ def _reader_pod(app_image: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
-    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
-    hostname `localhost` in the certificate) through `kubectl port-forward` from the host."""
-    import trino
-
+def trino_port_forward(node: RealNode, work: Path) -> Iterator[tuple[int, Path, Path]]:
+    """`kubectl port-forward` from the host to the release's Trino (what `make trino-port-forward`
+    does): (local port, the analyst's password file, the release CA), as a user copies them from
+    the `coinstream-trino-users` Secret and the `coinstream-trino-ca` ConfigMap."""
     secret = node.kubectl_json("get", "secret", "coinstream-trino-users", "-n", NS)
-    password = base64.b64decode(secret["data"]["analyst"]).decode()
+    password = work / "trino-analyst"
+    password.write_text(base64.b64decode(secret["data"]["analyst"]).decode())
+    password.chmod(0o600)
     ca = work / "trino-ca.crt"
     ca.write_text(node.kubectl_json("get", "configmap", "coinstream-trino-ca", "-n", NS)["data"]["ca.crt"])
     port = free_port()
@@ -526,21 +558,21 @@ def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
         assert forward.stdout is not None
         line = forward.stdout.readline()
         assert "Forwarding from" in line, line + (forward.stdout.read() if forward.poll() is not None else "")
-        conn = trino.dbapi.connect(
-            host="localhost",
-            port=port,
-            user="analyst",
-            http_scheme="https",
-            auth=trino.auth.BasicAuthentication("analyst", password),
-            verify=str(ca),
-            catalog=ANALYST_CATALOG,  # the analyst may not use the writable catalog
-            schema="coinstream",
-            request_timeout=120,
-        )
-        yield conn
+        yield port, password, ca
     finally:
         forward.terminate()
         forward.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
+    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
+    hostname `localhost` in the certificate) through the port-forward."""
+    with trino_port_forward(node, work) as (port, password, ca):
+        # The product's client: requests would let REQUESTS_CA_BUNDLE (set on this machine for its
+        # TLS-inspecting proxy) replace a plain session's CA, and the release CA would not be used.
+        auth = TrinoAuth.from_parts("analyst", None, password, ca)
+        yield auth.connect("localhost", port, catalog=ANALYST_CATALOG, schema="coinstream")
 
 
 def _query(conn: Any, sql: str, *params: Any) -> list[Any]:
@@ -599,46 +631,116 @@ def test_stream_runs_and_coinfeed_ready_after_first_commit(platform: tuple[RealN
     assert first_commit <= ready_since + dt.timedelta(seconds=1), (first_commit, ready_since)
 
 
-def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
-    """Every committed record below the end offsets at the start is one row in the table (read
-    through Trino as the analyst): none lost, none twice."""
-    node, ctx = platform
-    topic = f"coinstream.quotes.{FEED}"
+def _kafka_identities(node: RealNode, ctx: dict[str, Any], topic: str) -> tuple[dict[int, int], set[tuple[Any, ...]]]:
+    """Every committed record of `topic` below the end offsets at the start, as the reader's SCRAM
+    user: (the end offsets read up to, the quotes' identities)."""
     _grant_reader(node, topic)
     argv = ["python", "-c", IDENTITIES_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER]
     rc, logs = _run_in_pod(node, _reader_pod(ctx["app_image"]), argv)
     assert rc == 0, logs
     kafka = json.loads(logs.strip().splitlines()[-1])
-    ends = {int(p): e for p, e in kafka["ends"].items()}
     acked = {(v, c, s, ts) for _p, _o, v, c, s, ts in kafka["rows"]}
     assert acked, "no records in the topic"
-    sql = (
-        "SELECT kafka_partition, kafka_offset, vs_currency, coin_id, source, "
-        "CAST(round(to_unixtime(source_ts) * 1000) AS bigint) FROM quotes WHERE kafka_topic = ?"
-    )
+    return {int(p): e for p, e in kafka["ends"].items()}, acked
 
-    def covered() -> list[Any] | None:
-        with trino_as_analyst(node, ctx["work"]) as conn:
-            rows = _query(conn, sql, topic)
-        below = [r for r in rows if r[1] < ends.get(r[0], 0)]
-        return rows if {tuple(r[2:]) for r in below} >= acked else None
 
+ROWS_SQL = (
+    "SELECT kafka_partition, kafka_offset, vs_currency, coin_id, source, "
+    "CAST(round(to_unixtime(source_ts) * 1000) AS bigint) FROM quotes WHERE kafka_topic = ?"
+)
+
+
+def _table_rows(node: RealNode, ctx: dict[str, Any], topic: str) -> list[tuple[Any, ...]]:
+    """(partition, offset, *identity) of every row of `topic` in the table, through Trino."""
+    with trino_as_analyst(node, ctx["work"]) as conn:
+        return [tuple(r) for r in _query(conn, ROWS_SQL, topic)]
+
+
+def _wait_for_rows(node: RealNode, ctx: dict[str, Any], topic: str, want: set[tuple[Any, ...]]) -> list[Any]:
+    """The table's rows of `topic` once they hold every identity in `want` (the stream commits
+    every few seconds; a backlog takes a few micro-batches)."""
+
+    def covered() -> list[tuple[Any, ...]] | None:
+        rows = _table_rows(node, ctx, topic)
+        return rows if {r[2:] for r in rows} >= want else None
+
+    try:
+        rows: list[tuple[Any, ...]] = node.wait_for("the table to hold every acked record", covered, 600, 15)
+    except Exception:
+        missing = want - {r[2:] for r in _table_rows(node, ctx, topic)}
+        raise AssertionError(
+            f"{len(missing)} of {len(want)} acked quotes not in the table: {sorted(missing)[:9]}"
+        ) from None
+    return rows
+
+
+def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """Every committed record below the end offsets at the start is one row in the table (read
+    through Trino as the analyst): none lost, none twice."""
+    node, ctx = platform
+    topic = f"coinstream.quotes.{FEED}"
+    ends, acked = _kafka_identities(node, ctx, topic)
     with Phase("rows in Iceberg cover the acked records"):
-        try:
-            rows = node.wait_for("the table to hold every acked record", covered, timeout=600, interval=15)
-        except Exception:
-            with trino_as_analyst(node, ctx["work"]) as conn:
-                rows = _query(conn, sql, topic)
-            missing = acked - {tuple(r[2:]) for r in rows}
-            raise AssertionError(
-                f"{len(missing)} of {len(acked)} acked quotes not in the table: {sorted(missing)[:9]}"
-            ) from None
-    identities = [tuple(r[2:]) for r in rows]
-    below = {tuple(r[2:]) for r in rows if r[1] < ends.get(r[0], 0)}
+        rows = _wait_for_rows(node, ctx, topic, acked)
+    identities = [r[2:] for r in rows]
+    below = {r[2:] for r in rows if r[1] < ends.get(r[0], 0)}
     print(f"\nrows read through Trino: {len(rows)}, {len(below)} below the end offsets {ends}; acked: {len(acked)}")
     TIMINGS["rows read through Trino"] = len(rows)
+    TIMINGS["records acked in Kafka (below the end offsets)"] = len(acked)
     assert len(identities) == len(set(identities)), "a quote twice in the table"
     assert below == acked, sorted(below ^ acked)[:10]
+
+
+NOTEBOOK = REPO / "src/coinstream/report/notebooks/cluster-quickstart.ipynb"
+
+
+def test_the_notebook_runs_against_trino_through_the_port_forward(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """The quickstart notebook, executed on the host (nbclient, as `make e2e-kind` does) against
+    the cluster's Trino through the port-forward, with the settings a user exports."""
+    node, ctx = platform
+    with trino_port_forward(node, ctx["work"]) as (port, password, ca), Phase("notebook executed"):
+        env = {
+            **os.environ,
+            "COINSTREAM_TRINO_USER": "analyst",
+            "COINSTREAM_TRINO_PASSWORD_FILE": str(password),
+            "COINSTREAM_TRINO_CA_FILE": str(ca),
+            "COINSTREAM_TRINO_CATALOG": ANALYST_CATALOG,
+        }
+        out = subprocess.run(
+            [sys.executable, str(REPO / "kind/e2e_check.py"), "run-notebook", "--port", str(port),
+             str(NOTEBOOK)],
+            env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert "cells executed" in out.stdout, out.stdout
+
+
+def test_helm_test_runs_a_real_query(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """`helm test` with the platform's own test pod (the Trino subchart's has no securityContext
+    and is refused in a `restricted` namespace; its chart offers no value to change that, so the
+    filter leaves it out): a count of the table as the analyst, the refusals it checks, `ok`."""
+    _, ctx = platform
+    with Phase("helm test"):
+        out = subprocess.run(
+            [
+                str(ctx["helm"]),
+                "test",
+                "coinstream",
+                "-n",
+                NS,
+                *run_sh("helm-test-filter"),
+                "--timeout",
+                "10m",
+                "--logs",
+            ],
+            env=ctx["env"],
+            capture_output=True,
+            text=True,
+        )
+    print(f"\nhelm test: {out.stdout[-1500:]}")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "coinstream-test-trino-query" in out.stdout and "Succeeded" in out.stdout
+    assert "\nok" in out.stdout, out.stdout[-3000:]
 
 
 def _quantity(value: str) -> float:
@@ -663,8 +765,9 @@ def _requests(items: list[dict[str, Any]]) -> dict[str, float]:
     return {"cpu": round(cpu, 2), "memory_mib": round(mem)}
 
 
-def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
-    node, _ = platform
+def _check_pods(node: RealNode) -> None:
+    """No Pending pod, no Failed pod (a Job's failed try is a new pod, not a restart), no restart;
+    prints every pod's state and peak memory and the running pods' requests."""
     state = {
         p["metadata"]["name"]: (
             p["status"].get("phase"),
@@ -677,7 +780,197 @@ def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any
     peaks = peak_memory_mib(node)
     print("peak memory (MiB):", json.dumps(peaks, indent=1), "sum:", round(sum(peaks.values())))
     print("requests of the running pods:", json.dumps(_requests(pods(node))))
+    failed = [p for p in pods(node) if p["status"].get("phase") == "Failed"]
+    logs = {
+        p["metadata"]["name"]: node.kubectl("logs", p["metadata"]["name"], "-n", NS, "--tail=30", check=False)
+        for p in failed
+    }
     assert not [n for n, (phase, _) in state.items() if phase == "Pending"], state
-    # A Job's pods restart as new pods (restartPolicy Never): a failed try shows as a Failed pod.
-    assert not [n for n, (phase, _) in state.items() if phase == "Failed"], state
+    assert not failed, (state, logs)
     assert not [n for n, (_, restarts) in state.items() if restarts], state
+
+
+def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    _check_pods(platform[0])
+
+
+def _feed_objects(node: RealNode) -> list[str]:
+    """What of the feed is still there: its KafkaTopics (Strimzi deletes the Kafka topic before it
+    releases its finalizer), SparkApplication and pods."""
+    selector = f"coinstream.io/feed={FEED}"
+    out = []
+    for kind in ("kafkatopics", "sparkapplications", "pods", "jobs", "deployments"):
+        out += [
+            f"{kind}/{o['metadata']['name']}" for o in node.kubectl_json("get", kind, "-n", NS, "-l", selector)["items"]
+        ]
+    return out
+
+
+def _driver(node: RealNode) -> dict[str, Any] | None:
+    items = node.kubectl_json("get", "pods", "-n", NS, "-l", f"coinstream.io/feed={FEED},spark-role=driver")["items"]
+    running = [p for p in items if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    return running[0] if running else None
+
+
+def test_deleted_and_reapplied_coinfeed_recovers_without_loss_or_duplicates(
+    platform: tuple[RealNode, dict[str, Any]],
+) -> None:
+    """Delete the CoinFeed (its topics, user, producer, Job and stream go with it) and apply it
+    again: a new feed uid and a new topic (new topic id) give the stream a new checkpoint instead
+    of the old offsets; the backfill loads the history again into the new topic, and the table's
+    dedup keeps it once. Every record of the new topic is a row, the rows from before stay, and no
+    quote is in the table twice."""
+    node, ctx = platform
+    topic = f"coinstream.quotes.{FEED}"
+    before = {r[2:] for r in _table_rows(node, ctx, topic)}
+    old_uid = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)["metadata"]["uid"]
+    with Phase("coinfeed deleted, children gone"):
+        node.kubectl("delete", "coinfeed", FEED, "-n", NS, "--timeout=300s", timeout=330)
+        node.wait_for("the feed's children gone", lambda: not _feed_objects(node), timeout=600, interval=3)
+    with Phase("coinfeed re-applied -> Ready"):
+        node.kubectl("apply", "-n", NS, "-f", str(_feed_file(ctx["work"])))
+        node.wait_for("the re-created CoinFeed Ready", lambda: _feed_ready_since(node), timeout=900, interval=5)
+    new_uid = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)["metadata"]["uid"]
+    assert new_uid != old_uid
+    driver = _driver(node)
+    assert driver is not None
+    started = [
+        line
+        for line in node.kubectl("logs", driver["metadata"]["name"], "-n", NS, "--tail=-1", check=False).splitlines()
+        if "stream started" in line
+    ]
+    assert started and f"/{new_uid}/" in started[-1] and f"/{old_uid}/" not in started[-1], started
+    ends, acked = _kafka_identities(node, ctx, topic)
+    with Phase("re-applied: rows cover the new topic's records"):
+        rows = _wait_for_rows(node, ctx, topic, acked | before)
+    identities = [r[2:] for r in rows]
+    print(
+        f"\nafter delete + re-apply: {len(rows)} rows ({len(before)} before), {len(acked)} records in the new "
+        f"topic below {ends}, {len(acked & before)} of them already in the table"
+    )
+    TIMINGS["rows after delete + re-apply"] = len(rows)
+    assert len(identities) == len(set(identities)), "a quote twice in the table"
+    assert before <= set(identities) and acked <= set(identities)
+
+
+def _changed_checkout(work: Path) -> Path:
+    """What the images are built from, copied, with one source file edited: a code change."""
+    dst = work / "changed"
+    dst.mkdir()
+    for name in (
+        ".dockerignore",
+        "pyproject.toml",
+        "README.md",
+        "requirements.lock",
+        "src",
+        "operators",
+        "images",
+        "kind",
+    ):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name)
+    shutil.copytree(REPO / "tools/realnode", dst / "tools/realnode")
+    init = dst / "src/coinstream/__init__.py"
+    init.write_text(init.read_text() + f"\n# {ROLL_MARK}\n")
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dst, check=True)  # the image tag hashes the tracked files
+    return dst
+
+
+ROLL_MARK = "code change rolled out by the realnode test"
+
+
+def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """Edit a source file, rebuild the images (their tag follows the code), upgrade the operator
+    release: the operator rolls, it rolls the producer and the stream onto the new images, and the
+    stream commits again on the new image."""
+    node, ctx = platform
+    changed = _changed_checkout(ctx["work"])
+    env = {k: v for k, v in os.environ.items() if k != "IMAGE_TAG"}
+    tag = subprocess.run(
+        ["bash", "kind/run.sh", "image-tag"], cwd=changed, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    old_tag = ctx["app_image"].rsplit(":", 1)[1]
+    assert tag != old_tag, "a changed source file gives a new image tag"
+    app_image, spark_image = f"ghcr.io/coinstream/coinstream:{tag}", f"ghcr.io/coinstream/coinstream-spark:{tag}"
+    with Phase("code change: images rebuilt"):
+        out = subprocess.run(
+            ["bash", str(changed / "tools/realnode/images.sh"), "app", "spark"], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        print(out.stderr.strip())
+        assert out.stdout.split() == [app_image, spark_image], out.stdout
+    with Phase("code change: images loaded"):
+        for image in (app_image, spark_image):
+            node.load_image(image)
+    with Phase("code change: operator release upgraded"):
+        sets = subprocess.run(
+            ["bash", "kind/run.sh", "chart-sets", "coinstream-operator"],
+            cwd=changed, env=env, capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        subprocess.run(
+            [
+                str(ctx["helm"]), "upgrade", "--install", "coinstream-operator",
+                str(REPO / "charts/coinstream-operator"), "-n", NS, "--wait", "--timeout", "10m",
+                "-f", str(REPO / "charts/coinstream-operator/values-kind.yaml"), *sets,
+            ],
+            env=ctx["env"], check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    rolled_at = dt.datetime.now(dt.UTC)
+
+    def producer_rolled() -> bool:
+        dep = node.kubectl_json("get", "deployment", f"{FEED}-producer", "-n", NS)
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        st = dep.get("status", {})
+        done = st.get("updatedReplicas") == st.get("replicas") == st.get("availableReplicas") == 1
+        return image == app_image and done and st.get("observedGeneration") == dep["metadata"]["generation"]
+
+    with Phase("code change: producer rolled"):
+        node.wait_for("the producer on the new image", producer_rolled, timeout=600, interval=3)
+    new_pod = node.kubectl_json(
+        "get", "pods", "-n", NS, "-l", f"coinstream.io/feed={FEED},app.kubernetes.io/component=producer"
+    )
+    live = [p for p in new_pod["items"] if not p["metadata"].get("deletionTimestamp")]
+    assert [p["spec"]["containers"][0]["image"] for p in live] == [app_image]
+    assert node.kube is not None
+    code = node.kube.kubectl(
+        "exec", live[0]["metadata"]["name"], "-n", NS, "--", "python", "-c",
+        "import coinstream; print(open(coinstream.__file__).read())", timeout=120,
+    ).stdout  # fmt: skip
+    assert ROLL_MARK in code, "the producer runs the changed code"
+
+    def stream_rolled() -> dict[str, Any] | None:
+        d = _driver(node)
+        return d if d and d["spec"]["containers"][0]["image"] == spark_image else None
+
+    with Phase("code change: stream on the new image"):
+        try:
+            driver = node.wait_for("the stream's driver on the new image", stream_rolled, timeout=900, interval=5)
+        except Exception:
+            app = node.kubectl("get", "sparkapplication", "-n", NS, "-o", "yaml", check=False)
+            ctl = node.kubectl("logs", "-n", NS, "-l", SPARK_OPERATOR, "--tail=40", check=False)
+            raise AssertionError(f"{app[-3000:]}\n{ctl[-3000:]}") from None
+    started = dt.datetime.fromisoformat(driver["status"]["startTime"].replace("Z", "+00:00"))
+
+    def committed_after_roll() -> Any:
+        with trino_as_analyst(node, ctx["work"]) as conn:
+            last = _query(conn, 'SELECT max(committed_at) FROM "quotes$snapshots"')[0][0]
+        return last if last is not None and last > max(started, rolled_at) else None
+
+    with Phase("code change: first commit on the new image"):
+        node.wait_for("a commit by the new driver", committed_after_roll, timeout=900, interval=10)
+    ops = node.kubectl_json(
+        "get",
+        "pods",
+        "-n",
+        NS,
+        "-l",
+        "app.kubernetes.io/instance=coinstream-operator,app.kubernetes.io/component=operator",
+    )["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in ops if not p["metadata"].get("deletionTimestamp")} == {
+        app_image
+    }
+
+
+def test_no_pending_pods_and_no_restarts_after_the_rolls(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    _check_pods(platform[0])

@@ -197,10 +197,14 @@ def test_backfill_job_name_changes_with_everything_that_changes_what_to_load() -
 
 
 def test_executors_act_as_the_warehouse_user() -> None:
-    """Executors write the checkpoint's state files: as `spark` HDFS denies them."""
+    """Executors write the checkpoint's state files: as `spark` HDFS denies them. They run their
+    tasks as SPARK_USER (which spark-submit sets to its own user), not as HADOOP_USER_NAME."""
     app = builders.spark_application(make(), OWNER, OperatorConfig())
-    assert app["spec"]["sparkConf"]["spark.executorEnv.HADOOP_USER_NAME"] == "coinstream"
-    assert {"name": "HADOOP_USER_NAME", "value": "coinstream"} in app["spec"]["executor"]["env"]
+    assert app["spec"]["sparkConf"]["spark.executorEnv.SPARK_USER"] == "coinstream"
+    for role in ("driver", "executor"):  # the driver passes its SPARK_USER on to the executors
+        env = app["spec"][role]["env"]
+        assert {"name": "HADOOP_USER_NAME", "value": "coinstream"} in env
+        assert {"name": "SPARK_USER", "value": "coinstream"} in env
 
 
 def test_spark_pods_get_no_service_links() -> None:

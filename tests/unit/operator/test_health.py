@@ -108,3 +108,21 @@ def test_a_failed_backfill_job_makes_the_feed_degraded_with_its_reason() -> None
     running = {"metadata": {"name": "j"}, "status": {"active": 1}}
     s = status(Observed(topic=TOPIC_READY, deployment=PRODUCER_UP, spark_app=SPARK_RUNNING, job=running))
     assert conds(s)["Degraded"] == ("False", "AsExpected")
+
+
+def test_the_backfill_waits_for_every_kafka_object_strimzi_has_not_made_ready() -> None:
+    """Strimzi writes a KafkaUser's Secret before the broker has its credentials and ACLs; only
+    its Ready condition says they are in. Missing objects (no ledger topic) hold nothing."""
+    from coinfeed_operator.reconcile import kafka_not_ready
+
+    def obj(kind: str, name: str, *conditions: dict[str, str]) -> dict[str, Any]:
+        return {"kind": kind, "metadata": {"name": name}, "status": {"conditions": list(conditions)}}
+
+    ready = {"type": "Ready", "status": "True"}
+    user_new = {"kind": "KafkaUser", "metadata": {"name": "f-kafka"}}  # no status yet
+    topic_failed = obj("KafkaTopic", "ledger", {"type": "Ready", "status": "False"})
+    assert kafka_not_ready([obj("KafkaTopic", "quotes", ready), topic_failed, user_new]) == [
+        "KafkaTopic ledger",
+        "KafkaUser f-kafka",
+    ]
+    assert kafka_not_ready([obj("KafkaTopic", "quotes", ready), None, obj("KafkaUser", "f-kafka", ready)]) == []
