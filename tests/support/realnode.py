@@ -435,6 +435,30 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         # Label it with the Docker id so a re-load of an unchanged image is skipped.
         self.ctr("images", "label", ref, f"coinstream.io/docker-id={short_id}", check=False)
 
+    def drop_superseded(self, keep: list[str], repositories: tuple[str, ...]) -> list[str]:
+        """Remove the other tags of `repositories` from the private Docker engine and the node's
+        store: the tag follows the code, so every change leaves a ~1 GB image behind in each, and
+        a full disk puts the node under DiskPressure (its pods then stay Pending). Run before the
+        images are loaded, not while pods may still run an older tag."""
+        env = docker_env()
+        wanted = {normalized(i) for i in keep}
+        dropped = []
+        for repo in repositories:
+            tags = subprocess.run(
+                ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repo],
+                capture_output=True, text=True, env=env,
+            ).stdout.split()  # fmt: skip
+            for tag in tags:
+                if normalized(tag) not in wanted:
+                    subprocess.run(["docker", "rmi", tag], capture_output=True, env=env)
+                    dropped.append(tag)
+            stored = (self.ctr("images", "ls", "-q", check=False) or "").split()
+            for ref in stored:
+                if ref.startswith(normalized(repo) + ":") and ref not in wanted:
+                    self.ctr("images", "rm", ref, check=False)
+                    dropped.append(ref)
+        return dropped
+
     def _node_images(self) -> None:
         """CoreDNS and kube-network-policies: static binaries, one-layer images."""
         env = docker_env()

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[3]
 NS = "coinstream"
 STANDINS = Path(__file__).with_name("values-standins.yaml")
 PYTHON_IMAGE = "coinstream-local/python:3.11-bookworm"
+#: The images whose tag follows the code (kind/run.sh image-tag).
+PROJECT_REPOSITORIES = ("ghcr.io/coinstream/coinstream", "ghcr.io/coinstream/coinstream-spark")
 TIMINGS: dict[str, float] = {}
 
 
@@ -86,6 +88,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealNod
         TIMINGS.update({f"node: {k}": v for k, v in node.timings.items()})
         with Phase("images built"):
             images = [line for line in tool_lines("images.sh", "app", "spark", "strimzi", "standins") if line]
+        print("superseded images dropped:", node.drop_superseded(images, PROJECT_REPOSITORIES))
         with Phase("images loaded"):
             for image in [*images, PYTHON_IMAGE]:
                 node.load_image(image)
