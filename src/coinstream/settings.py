@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     trino_ca_file: Path | None = None
     #: Trino 476 needs Java 24+; the JDK it runs on locally.
     trino_java_home: Path = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
+    #: The local Trino's JVM: `fast-start` (serial GC, C1 only: starts quickly on a loaded laptop, what
+    #: the test suites use) or `throughput` (G1 and the C2 JIT: long scans run at full speed, for
+    #: benchmarks and heavy use).
+    trino_jvm: Literal["fast-start", "throughput"] = "fast-start"
+    #: The local Trino's heap (-Xmx); its query memory limits are derived from it.
+    trino_heap: str = Field(default="1G", pattern=r"^[1-9][0-9]*[MG]$")
     hdfs_namenode_port: int = _HDFS.namenode_rpc
     hdfs_namenode_http_port: int = _HDFS.namenode_http
     hdfs_datanode_port: int = _HDFS.datanode_data

@@ -160,6 +160,26 @@ def catalog_properties(metastore_uri: str, warehouse: str, hadoop_conf_file: Pat
 _BCRYPT = Path(__file__).parent / "java" / "BcryptHash.java"
 
 
+def jvm_options(profile: str) -> list[str]:
+    """`fast-start`: serial GC and C1 only, which keep a start under load short but forgo the C2
+    compiler on long scans; `throughput`: G1 and tiered compilation up to C2."""
+    if profile == "fast-start":
+        return ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+    if profile == "throughput":
+        return ["-XX:+UseG1GC", "-XX:+ExplicitGCInvokesConcurrent"]
+    raise ValueError(f"Trino JVM profile must be 'fast-start' or 'throughput', got {profile!r}")
+
+
+def memory_properties(heap: str) -> dict[str, str]:
+    """Query memory from the heap: 3/8 for a query, 3/16 headroom (384/192 MB at 1 GiB, as before)."""
+    mib = int(heap[:-1]) * (1024 if heap.endswith("G") else 1)
+    return {
+        "query.max-memory": f"{mib * 3 // 8}MB",
+        "query.max-memory-per-node": f"{mib * 3 // 8}MB",
+        "memory.heap-headroom-per-node": f"{mib * 3 // 16}MB",
+    }
+
+
 def bcrypt_hashes(install: Path, passwords: list[str]) -> list[str]:
     """`$2y$` bcrypt hashes, as Trino's file authenticator expects (passwords go through stdin)."""
     plugin = install / "plugin" / "password-authenticators"
@@ -190,7 +210,9 @@ class LocalTrino(JvmService):
     metastore_uri: str
     warehouse: str
     port: int = 8443
-    heap: str = "1G"
+    #: -Xmx and the JVM profile; None: the settings' (COINSTREAM_TRINO_HEAP, COINSTREAM_TRINO_JVM).
+    heap: str | None = None
+    jvm: str | None = None
     bind_host: str = "127.0.0.1"
     hadoop_conf: dict[str, str] = field(default_factory=dict)
     version: str = TRINO_VERSION
@@ -198,6 +220,10 @@ class LocalTrino(JvmService):
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def _heap(self) -> str:
+        return self.heap or get_settings().trino_heap
 
     @property
     def service(self) -> Service:
@@ -266,9 +292,7 @@ class LocalTrino(JvmService):
             "node-scheduler.include-coordinator": "true",
             "plugin.dir": str(install / "plugin"),
             "catalog.config-dir": str(etc / "catalog"),
-            "query.max-memory": "384MB",
-            "query.max-memory-per-node": "384MB",
-            "memory.heap-headroom-per-node": "192MB",
+            **memory_properties(self._heap),
             "task.concurrency": "2",
             "task.max-worker-threads": "4",
             "node-scheduler.max-splits-per-node": "32",
@@ -305,9 +329,8 @@ class LocalTrino(JvmService):
         java = java_bin(str(java_home))
         return [
             java,
-            f"-Xmx{self.heap}",
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
+            f"-Xmx{self._heap}",
+            *jvm_options(self.jvm or get_settings().trino_jvm),
             "-XX:+ExitOnOutOfMemoryError",
             "-XX:+EnableDynamicAgentLoading",
             "-Djdk.attach.allowAttachSelf=true",

@@ -4,7 +4,8 @@ Streaming writes one file per day touched per micro-batch; compaction rewrites t
 into few large files per day, snapshot expiry lets old files go, and orphan cleanup
 removes files of writes that crashed before committing (e.g. a kill -9 mid-batch).
 Runs as a batch job (locally or as a scheduled SparkApplication) beside the stream:
-Iceberg's optimistic commits keep both correct.
+Iceberg's optimistic commits keep both correct. Maintaining the quotes table also folds
+its daily bars (coinstream.lakehouse.bars) from the compacted snapshot.
 """
 
 # ruff: noqa: S608  # table identifiers come from validated LakeConfig fields, not user input
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from coinstream.lakehouse.bars import fold_bars
 from coinstream.lakehouse.commits import lost_commit_race
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.logs import get_logger
@@ -36,6 +38,8 @@ class MaintenanceResult:
     rewritten: int
     expired: int
     orphans_removed: int
+    #: The quotes table's daily bars after the fold (None for other tables).
+    bars: int | None = None
 
 
 def files_per_partition(spark: Any, table: str) -> dict[str, int]:
@@ -92,6 +96,7 @@ def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5
         f"CALL {sys_}.remove_orphan_files(table => '{ident}', older_than => TIMESTAMP '{_ts(now - orphan_age)}')",
     )
     after = files_per_partition(spark, full)
+    bars = fold_bars(spark, cfg, table).bars if table == cfg.table else None
     result = MaintenanceResult(
         table=full,
         files_before=sum(before.values()),
@@ -100,6 +105,7 @@ def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5
         rewritten=int(rw["rewritten_data_files_count"]),
         expired=int(ex["deleted_data_files_count"]),
         orphans_removed=len(orphans),
+        bars=bars,
     )
     log.info("maintained", **result.__dict__)
     return result

@@ -7,10 +7,13 @@ DuckDB reads the very same Iceberg tables without materialising them: pyiceberg 
 the current snapshot through the Hive metastore (manifests only) and DuckDB scans the
 listed Parquet data files itself, pushing projections and the bound filters (source,
 currency, coins, time range) down to row groups and pages. The table's write order
-(currency, coin, time within each day partition) keeps those statistics tight. Where
+(currency, coin, time within each month partition) keeps those statistics tight. Where
 DuckDB cannot read the files itself (a remote warehouse, or row-level delete files,
 which the append-only quotes table never has) pyiceberg materialises the snapshot into
 Arrow instead.
+
+Both engines offer the quotes table's daily bars (`bars_view()`, coinstream.sql.bars_state)
+when they exist, with how current they are; the Investor routes day-granular questions there.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from coinstream.lakehouse.bars import BARS_SUFFIX
 from coinstream.platform.trino_auth import TrinoAuth
+from coinstream.sql.bars import BarsView
+from coinstream.sql.bars_state import iceberg_bars_view, trino_bars_view
 
 TABLES = ("quotes",)
 
@@ -60,6 +66,16 @@ class TrinoEngine:
         cols = [d[0] for d in cur.description]
         return pd.DataFrame(rows, columns=cols)
 
+    def bars_view(self) -> BarsView | None:
+        """The daily bars, pinned with the quotes to the snapshots checked, when no rows changed since the fold."""
+
+        def rows(sql: str) -> list[Any]:
+            cur = self._conn.cursor()
+            cur.execute(sql)
+            return list(cur.fetchall())
+
+        return trino_bars_view(rows)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -91,14 +107,27 @@ class DuckDBEngine:
         #: Per view: "parquet" (DuckDB scans the data files) or "arrow" (materialised by pyiceberg).
         self.scan_mode: dict[str, str] = {}
         self._snapshots: dict[str, int | None] = {}
+        self._loaded: dict[str, Any] = {}
+        self._changes: dict[int, int | None] = {}
+        self._bars: BarsView | None = None
         self.refresh()
 
     def refresh(self) -> bool:
         """Re-read the tables whose current snapshot changed (a metadata read when none did);
         True if any did. A live page calls this every few seconds."""
+        from pyiceberg.exceptions import NoSuchTableError
+
         changed = False
-        for view, table in self._tables.items():
-            loaded = self._catalog.load_table(f"{self._namespace}.{table}")
+        bars = {f"{view}{BARS_SUFFIX}": f"{table}{BARS_SUFFIX}" for view, table in self._tables.items()}
+        for view, table in {**self._tables, **bars}.items():
+            try:
+                loaded = self._catalog.load_table(f"{self._namespace}.{table}")
+            except NoSuchTableError:
+                if view not in bars:
+                    raise
+                changed = self._forget(view) or changed
+                continue
+            self._loaded[view] = loaded
             snap = loaded.current_snapshot()
             snapshot_id = snap.snapshot_id if snap is not None else None
             if view in self._snapshots and self._snapshots[view] == snapshot_id:
@@ -115,7 +144,28 @@ class DuckDBEngine:
                 self.scan_mode[view] = "arrow"
             self._snapshots[view] = snapshot_id
             changed = True
+        if changed:
+            self._bars = self._bars_of("quotes")
         return changed
+
+    def _forget(self, view: str) -> bool:
+        if view not in self._snapshots:
+            return False
+        self._db.execute(f'DROP VIEW IF EXISTS "{view}"')
+        self._db.unregister(view)
+        del self._snapshots[view]
+        self._loaded.pop(view, None)
+        return True
+
+    def _bars_of(self, view: str) -> BarsView | None:
+        bars = f"{view}{BARS_SUFFIX}"
+        if view not in self._loaded or bars not in self._loaded:
+            return None
+        return iceberg_bars_view(self._loaded[view], self._loaded[bars], self._changes, (view, bars))
+
+    def bars_view(self) -> BarsView | None:
+        """The quotes' daily bars as of the last refresh (both tables pinned there), if there are any."""
+        return self._bars
 
     @property
     def version(self) -> str:

@@ -8,6 +8,9 @@ numbers on Trino and DuckDB.
 Every query reads one source: `Investor(engine, source="simulated")`, or no source and
 the table's only source for that currency (two sources in one table must be chosen
 between: their prices are different observations and are never blended).
+
+Day-granular questions read the daily bars where the engine offers them (`bars_view()`),
+with the very same answer (coinstream.sql.bars); `bars=False` reads every quote.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+import coinstream.sql.bars as bars
 import coinstream.sql.queries as queries
 from coinstream.errors import UserInputError
 from coinstream.sql.engines import Engine
@@ -49,20 +53,38 @@ class Scope:
     def sql(self, template: str, **fmt: str) -> str:
         return template.format(coins=", ".join("?" * len(self.coins)), **fmt)
 
+    def bars_params(self, view: bars.BarsView, lo: dt.datetime) -> list[Any]:
+        return bars.bq_params(view, self.source, self.vs_currency, self.coins, lo, self.now)
+
 
 class Investor:
     """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (0: every
-    call rescans; a report or a dashboard refresh that asks many questions of one moment sets it)."""
+    call rescans; a report or a dashboard refresh that asks many questions of one moment sets it).
+    `bars`: read the daily bars where the engine has them (False: every quote, the reference)."""
 
     def __init__(self, engine: Engine, *, source: str | None = None, tolerance: Tolerance | None = None,
-                 series_ttl: float = 0.0) -> None:  # fmt: skip
+                 series_ttl: float = 0.0, bars: bool = True) -> None:  # fmt: skip
         if source is not None and (not isinstance(source, str) or not source.replace("-", "").isalnum()):
             raise QueryError(f"source must be a name like 'simulated' or 'coingecko', got {source!r}")
         self.engine = engine
         self.source = source
         self.tolerance = tolerance or Tolerance()
         self.series_ttl = series_ttl
+        self.bars = bars
         self._cache: dict[tuple[str, ...], tuple[float, pd.DataFrame]] = {}
+
+    def bars_view(self) -> bars.BarsView | None:
+        """The engine's daily bars and how current they are, if it has any and they are wanted."""
+        offer = getattr(self.engine, "bars_view", None) if self.bars else None
+        return offer() if offer is not None else None
+
+    def _ask(self, s: Scope, raw: str, routed: str | None, lo: dt.datetime, rest: Sequence[Any]) -> pd.DataFrame:
+        """`raw` over the quotes in [lo, now], or `routed` over the daily bars (same answer)."""
+        view = self.bars_view() if routed is not None else None
+        if view is None or routed is None:
+            return self.engine.query(s.sql(raw), [*s.params(lo), *rest])
+        sql = s.sql(routed, quotes=view.quotes, bars=view.bars)
+        return self.engine.query(sql, [*s.bars_params(view, lo), *rest])
 
     def _cached(self, key: tuple[str, ...], sql: str, params: list[Any]) -> pd.DataFrame:
         hit = self._cache.get(key)
@@ -93,7 +115,11 @@ class Investor:
         """Per coin of the source in this currency: newest quote time and number of quotes."""
         _check_currency(vs_currency)
         source = self._source(vs_currency)
-        return self._cached(("series", source, vs_currency), queries.SERIES, [source, vs_currency])
+        view = self.bars_view()
+        if view is None:
+            return self._cached(("series", source, vs_currency), queries.SERIES, [source, vs_currency])
+        sql = bars.SERIES.format(quotes=view.quotes, bars=view.bars)
+        return self._cached(("series", source, vs_currency), sql, bars.bq_all_params(view, source, vs_currency))
 
     def coins(self, vs_currency: str) -> list[str]:
         return [str(c) for c in self.series(vs_currency)["coin_id"]]
@@ -133,7 +159,7 @@ class Investor:
                      at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
         """Return over each coin's whole stored history: start date and price, current price, days."""
         s = self.scope(vs_currency, coins, at)
-        return self.engine.query(s.sql(queries.TOTAL_RETURN), s.params(EPOCH))
+        return self._ask(s, queries.TOTAL_RETURN, bars.TOTAL_RETURN, EPOCH, [])
 
     def returns(self, vs_currency: str, coins: Sequence[str] | None = None,
                 windows: Sequence[str] = tuple(WINDOWS), at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
@@ -201,8 +227,8 @@ class Investor:
         last_start = _floor(s.now - dt.timedelta(milliseconds=1), seconds)
         first = last_start - (periods - 1) * width
         # One bucket more is read so the first candle's open can chain to its predecessor's close.
-        params = [*s.params(first - width), s.now, self.tolerance.seconds(seconds), first]
-        return self.engine.query(s.sql(sql), params)
+        routed = bars.candles_daily() if interval == "1d" else None
+        return self._ask(s, sql, routed, first - width, [s.now, self.tolerance.seconds(seconds), first])
 
     def ohlc(self, vs_currency: str, coins: Sequence[str] | None = None, days: int = 90,
              at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
@@ -222,8 +248,8 @@ class Investor:
         else:
             first_day = s.now.date() - dt.timedelta(days=_positive(days, "days"))
             lo = dt.datetime.combine(first_day - dt.timedelta(days=lead), dt.time(), dt.UTC)
-        params = [*s.params(lo), s.now, self.tolerance.seconds(86400), *mid, first_day]
-        return self.engine.query(s.sql(template), params)
+        rest = [s.now, self.tolerance.seconds(86400), *mid, first_day]
+        return self._ask(s, template, bars.daily(template), lo, rest)
 
     def daily_closes(self, vs_currency: str, coins: Sequence[str] | None = None, days: int | None = None,
                      at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
@@ -240,13 +266,14 @@ class Investor:
         """Drawdown from the running peak of all stored history (not only the days shown)."""
         s = self.scope(vs_currency, coins, at)
         first_day = dt.date(1970, 1, 2) if days is None else s.now.date() - dt.timedelta(days=_positive(days, "days"))
-        params = [*s.params(EPOCH), s.now, self.tolerance.seconds(86400), first_day]
-        return self.engine.query(s.sql(queries.DRAWDOWNS), params)
+        rest = [s.now, self.tolerance.seconds(86400), first_day]
+        return self._ask(s, queries.DRAWDOWNS, bars.daily(queries.DRAWDOWNS), EPOCH, rest)
 
     def max_drawdown(self, vs_currency: str, coins: Sequence[str] | None = None,
                      at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
         s = self.scope(vs_currency, coins, at)
-        return self.engine.query(s.sql(queries.MAX_DRAWDOWN), [*s.params(EPOCH), s.now, self.tolerance.seconds(86400)])
+        rest = [s.now, self.tolerance.seconds(86400)]
+        return self._ask(s, queries.MAX_DRAWDOWN, bars.daily(queries.MAX_DRAWDOWN), EPOCH, rest)
 
     def correlation(self, vs_currency: str, coins: Sequence[str] | None = None, days: int = 365,
                     at: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip

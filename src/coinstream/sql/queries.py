@@ -159,7 +159,7 @@ SELECT coin_id, source_ts, price FROM q ORDER BY coin_id, source_ts
 
 #: + now, tolerance seconds, first bucket. Candles over (start, start + interval]; the open is the
 #: previous bucket's close when that bucket has quotes (candles chain), else the bucket's first quote.
-CANDLES = """
+CANDLES_HEAD = """
 WITH {q},
 b AS (SELECT coin_id, source_ts, price, market_cap, total_volume, {bucket} AS bucket_start FROM q),
 closed AS (
@@ -167,7 +167,10 @@ closed AS (
          max(source_ts) AS close_ts, min_by(price, source_ts) AS first_price, max_by(price, source_ts) AS close,
          {last_cap} AS market_cap, {last_volume} AS volume_24h
   FROM b GROUP BY coin_id, bucket_start
-),
+),"""
+#: From `closed` (coin_id, bucket_start, high, low, quotes, close_ts, first_price, close, market_cap,
+#: volume_24h) on; coinstream.sql.bars gives daily candles their `closed` from the daily bars.
+CANDLES_TAIL = """
 chained AS (
   SELECT *, coalesce(prev_start = date_add('second', -{seconds}, bucket_start), false) AS chained,
          date_add('second', {seconds}, bucket_start) AS bucket_end
@@ -183,14 +186,21 @@ SELECT coin_id, bucket_start, CASE WHEN chained THEN prev_close ELSE first_price
 FROM chained WHERE bucket_start >= ?
 ORDER BY coin_id, bucket_start
 """
+CANDLES = CANDLES_HEAD + CANDLES_TAIL
 
-#: Complete UTC days only. Parameters after `q`: now, tolerance seconds.
-_DAILY = f"""
+#: Each coin's last quote per UTC day bucket (a daily bar's close); coinstream.sql.bars reads them
+#: from the daily bars table instead where that gives the same rows.
+_LASTD = f"""
 qd AS (SELECT coin_id, source_ts, price, market_cap, total_volume,
               date_trunc('day', date_add('millisecond', -1, source_ts)) AS day_start FROM q),
 lastd AS (SELECT coin_id, day_start, max(source_ts) AS close_ts, max_by(price, source_ts) AS close,
                  {last("market_cap")} AS market_cap, {last("total_volume")} AS total_volume, count(*) AS quotes
-          FROM qd GROUP BY coin_id, day_start),
+          FROM qd GROUP BY coin_id, day_start)"""
+
+#: Complete UTC days only. Parameters after `q`: now, tolerance seconds.
+_DAILY = (
+    _LASTD
+    + """,
 daily AS (
   SELECT coin_id, CAST(day_start AS DATE) AS day,
          date_diff('day', DATE '1970-01-01', CAST(day_start AS DATE)) AS dn,
@@ -203,6 +213,7 @@ rets AS (
   SELECT d.coin_id, d.day, d.dn, d.close / p.close - 1 AS r, ln(d.close / p.close) AS lr
   FROM daily d JOIN daily p ON p.coin_id = d.coin_id AND p.dn = d.dn - 1
 )"""
+)
 
 #: + first output day.
 DAILY_CLOSES = f"""

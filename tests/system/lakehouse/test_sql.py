@@ -107,7 +107,7 @@ def test_spark_and_trino_read_and_write_the_same_tables(lake: Lake, spark: Any) 
     )
     got = trino.query("SELECT coin_id, price FROM quotes_shared ORDER BY coin_id")
     assert got == [("bitcoin", 42.5), ("ethereum", 7.25)]
-    # A table Trino creates (day-partitioned, like ours) is readable by Spark.
+    # A table Trino creates (day-partitioned, as ours were) is readable by Spark.
     trino.query(
         "CREATE TABLE trino_made (id BIGINT, ts TIMESTAMP(6) WITH TIME ZONE) WITH (partitioning = ARRAY['day(ts)'])"
     )

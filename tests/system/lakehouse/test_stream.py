@@ -56,11 +56,11 @@ def test_malformed_records_are_quarantined_with_reason_and_position(spark: Any, 
     assert len(positions) == len(rows)
 
 
-def test_table_is_partitioned_by_day(spark: Any, loaded: Loaded) -> None:
+def test_table_is_partitioned_by_month(spark: Any, loaded: Loaded) -> None:
     spec = spark.sql(f"SELECT * FROM {loaded.cfg.quotes}.partitions").columns
     assert "partition" in spec
-    days = spark.sql(f"SELECT count(*) FROM {loaded.cfg.quotes}.partitions").collect()[0][0]
-    assert days == len({q.source_ts.date() for q in loaded.quotes})
+    months = spark.sql(f"SELECT count(*) FROM {loaded.cfg.quotes}.partitions").collect()[0][0]
+    assert months == len({(q.source_ts.year, q.source_ts.month) for q in loaded.quotes}) > 1
 
 
 def test_resent_snapshot_and_backfill_rerun_add_nothing(

@@ -66,3 +66,28 @@ def test_the_local_root_holds_the_warehouse_at_its_own_path_and_nothing_else(tmp
 def test_the_local_root_refuses_a_warehouse_at_the_machines_root(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match="below /"):
         warehouse_root(tmp_path / "fs", "file:///")
+
+
+def test_trino_jvm_profile_and_heap_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from coinstream.devstack.trino import LocalTrino, jvm_options, memory_properties
+    from coinstream.settings import get_settings
+
+    assert "-XX:TieredStopAtLevel=1" in jvm_options("fast-start")  # the suites' quick start
+    assert not any("TieredStopAtLevel" in o for o in jvm_options("throughput"))  # C2 allowed
+    with pytest.raises(ValueError, match="profile"):
+        jvm_options("turbo")
+    assert memory_properties("1G")["query.max-memory-per-node"] == "384MB"
+    assert memory_properties("4G")["memory.heap-headroom-per-node"] == "768MB"
+    monkeypatch.setenv("COINSTREAM_TRINO_JVM", "throughput")
+    monkeypatch.setenv("COINSTREAM_TRINO_HEAP", "3G")
+    get_settings.cache_clear()
+    try:
+        assert Settings().trino_jvm == "throughput"
+        trino = LocalTrino(tmp_path, "thrift://h:1", "file:///tmp/wh")
+        assert trino._heap == "3G"
+        assert LocalTrino(tmp_path, "thrift://h:1", "file:///tmp/wh", heap="2G")._heap == "2G"
+    finally:
+        get_settings.cache_clear()
+    monkeypatch.setenv("COINSTREAM_TRINO_HEAP", "lots")
+    with pytest.raises(ValueError):
+        Settings()

@@ -37,11 +37,11 @@ def test_warehouse_and_hadoop_conf_pass_through_untouched() -> None:
     assert "spark.jars" not in conf and "spark.master" not in conf  # the cluster decides
 
 
-def test_table_is_typed_and_day_partitioned() -> None:
+def test_table_is_typed_and_month_partitioned() -> None:
     cols = dict(quote_columns())
     assert cols["price"] == "DOUBLE" and cols["source_ts"] == "TIMESTAMP" and cols["kafka_offset"] == "BIGINT"
     assert set(IDENTITY) <= set(cols)
-    assert "PARTITIONED BY (days(source_ts))" in quotes_ddl(LakeConfig(jars=[]))
+    assert "PARTITIONED BY (months(source_ts))" in quotes_ddl(LakeConfig(jars=[]))
 
 
 def test_jar_artifact_names_strip_versions() -> None:
