@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import platform
 import statistics
@@ -28,6 +29,27 @@ from coinstream.devstack.process import free_port
 from coinstream.ingest.kafka import ensure_topic
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.models import Quote
+
+
+class GcClock:
+    """Seconds the cyclic garbage collector ran (it stops the sending thread while it walks)."""
+
+    def __init__(self) -> None:
+        self.seconds, self._start = 0.0, 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def take(self) -> float:
+        out, self.seconds = self.seconds, 0.0
+        return out
+
+
+GC = GcClock()
 
 SETTINGS = dict(acks="all", enable_idempotence=True, max_in_flight_requests_per_connection=1,
                 linger_ms=10, batch_size=256 * 1024)  # fmt: skip
@@ -81,19 +103,27 @@ def main() -> None:
         broker = LocalKafka(Path(tmp), port=free_port(), controller_port=free_port(), heap="1g")
         broker.up()
         try:
-            raw, full, loads = [], [], []
+            raw, full, loads, gcs = [], [], [], {"raw": [], "full": []}
+
+            def run_raw(r: int) -> None:
+                GC.take()
+                raw.append(bench_raw(broker.bootstrap, f"raw-{r}", payload))
+                gcs["raw"].append(GC.take())
+
+            def run_full(r: int) -> None:
+                GC.take()
+                full.append(bench_full(broker.bootstrap, f"full-{r}", rows))
+                gcs["full"].append(GC.take())
+
             for r in range(args.rounds):
                 ensure_topic(broker.bootstrap, f"raw-{r}", 6)
                 ensure_topic(broker.bootstrap, f"full-{r}", 6)
-                if r % 2:
-                    full.append(bench_full(broker.bootstrap, f"full-{r}", rows))
-                    raw.append(bench_raw(broker.bootstrap, f"raw-{r}", payload))
-                else:
-                    raw.append(bench_raw(broker.bootstrap, f"raw-{r}", payload))
-                    full.append(bench_full(broker.bootstrap, f"full-{r}", rows))
+                for side in (run_full, run_raw) if r % 2 else (run_raw, run_full):
+                    side(r)
                 loads.append(os.getloadavg()[0])
                 print(f"round {r}: raw {raw[-1]:,.0f}/s, full {full[-1]:,.0f}/s, "
-                      f"ratio {full[-1] / raw[-1]:.2f}x, load {loads[-1]:.1f}", flush=True)  # fmt: skip
+                      f"ratio {full[-1] / raw[-1]:.2f}x, load {loads[-1]:.1f}; "
+                      f"GC raw {gcs['raw'][-1]:.2f}s, full {gcs['full'][-1]:.2f}s", flush=True)  # fmt: skip
         finally:
             broker.down()
     raw_m, full_m = statistics.median(raw), statistics.median(full)

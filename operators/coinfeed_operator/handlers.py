@@ -16,6 +16,7 @@ from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
 from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
+from coinfeed_operator.storage import MemoryDiffBaseStorage, UnbrandedProgressStorage
 from coinfeed_operator.topics import Claim, claimed_topics
 from coinstream.models import API_GROUP, API_VERSION, PLURAL
 
@@ -34,11 +35,10 @@ RECONCILE_SECONDS = Histogram(
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Progress and diff-base go to annotations: the CoinFeed status schema is ours alone.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=API_GROUP, key="last-handled-configuration"
-    )
+    # Retry progress goes to annotations (the CoinFeed status schema is ours alone); the diff-base
+    # stays in memory: a handled change costs no PATCH of kopf's own (see storage.py).
+    settings.persistence.progress_storage = UnbrandedProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = MemoryDiffBaseStorage()
     settings.persistence.finalizer = f"{API_GROUP}/operator"
     # Resources are discovered once at start-up (the CRDs come with the chart, before us): no
     # cluster-wide watch on CRDs or namespaces, so neither needs a permission, and namespaced mode

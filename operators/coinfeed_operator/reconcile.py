@@ -113,6 +113,20 @@ def _write_status(api: KubeClient, namespace: str, name: str, old: CoinFeedStatu
     api.merge_patch(FEED_API, KIND, namespace, name, {"status": body}, status=True)
 
 
+def first_pass(body: Mapping[str, Any]) -> bool:
+    """No pass over this feed has finished yet and its spec never changed.
+
+    Then no Job of an earlier spec can exist (generation 1: there was no earlier spec), and the
+    pods of the Deployment and Job this pass applies are new: nothing to read from them yet. A pass
+    that finishes writes status.observedGeneration, so every later pass (the drift timer, a spec
+    change, an operator restart) lists Jobs and Pods again. A first pass that failed before its
+    status (an API error) is retried as a first pass: the same-named Job is re-applied unchanged,
+    and the pods are read by the next pass.
+    """
+    status = body.get("status") or {}
+    return status.get("observedGeneration") is None and int(body["metadata"].get("generation", 0)) <= 1
+
+
 def kafka_not_ready(objs: Iterable[dict[str, Any] | None]) -> list[str]:
     """The Strimzi objects (KafkaTopics, KafkaUser) among `objs` that are not Ready yet.
 
@@ -130,6 +144,7 @@ def _sync_backfill(
     config: OperatorConfig,
     old: CoinFeedStatus | None,
     hold: list[str] | None = None,
+    listed: bool = True,
 ) -> dict[str, Any] | None:
     """Create the Job for this backfill spec once; delete Jobs of earlier specs once they ended.
     A new Job is not created while `hold` names Kafka objects it needs that are not Ready: its
@@ -138,12 +153,13 @@ def _sync_backfill(
     A Job of an earlier spec that is still running is left to finish: killing it mid-chunk
     would waste the calls it paid for, and the new Job only loads what the old one did not
     (coverage ledger). Until it ends it stays the feed's Job; the drift timer comes back.
+    `listed=False` (a `first_pass`): there is no earlier Job to look for.
     """
     name = builders.backfill_job_name(feed)
     selector = f"{builders.FEED_LABEL}={feed.name},app.kubernetes.io/component=backfill"
     job = None
     running_older = None
-    for existing in api.list("batch/v1", "Job", owner.namespace, selector):
+    for existing in api.list("batch/v1", "Job", owner.namespace, selector) if listed else []:
         refs = existing["metadata"].get("ownerReferences", [])
         if existing["metadata"]["name"] == name:
             job = existing
@@ -251,6 +267,7 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
     generation = int(meta.get("generation", 0))
     owner = builders.Owner(name=name, namespace=namespace, uid=meta["uid"])
     old = old_status(body)
+    first = first_pass(body)
     try:
         feed = parse(body, config.api_key_hosts)
     except SpecCannotWork as exc:
@@ -311,11 +328,11 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
             deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
             spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
             hold = kafka_not_ready(kafka_objects)
-            job = _sync_backfill(api, feed, owner, config, old, hold)
+            job = _sync_backfill(api, feed, owner, config, old, hold, listed=not first)
         except OwnedByOther as exc:
             problems = [str(exc)]
         else:
-            pods = api.list("v1", "Pod", namespace, f"{builders.FEED_LABEL}={feed.name}")
+            pods = [] if first else api.list("v1", "Pod", namespace, f"{builders.FEED_LABEL}={feed.name}")
             problems = pod_problems(
                 pods, feed, namespace, config.kafka_client_secret if config.external_kafka else None
             )
@@ -347,7 +364,12 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
         dt.datetime.now(dt.UTC),
         suspended,
     )
-    stream = StreamReport(None) if suspended else _read_stream(api, feed, owner, config, pods)
+    if suspended:
+        stream = StreamReport(None)
+    elif first:
+        stream = StreamReport(None, "no running Spark driver pod yet")
+    else:
+        stream = _read_stream(api, feed, owner, config, pods)
     observed = Observed(
         topic=topic,
         deployment=deployment,

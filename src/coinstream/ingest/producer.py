@@ -31,6 +31,11 @@ from coinstream.models import Quote
 log = get_logger(__name__)
 
 SeriesKey = tuple[str, str, str, str]
+#: An accepted quote as the producer keeps it until Kafka acknowledges it: (series, source_ts, key,
+#: value). Only atomic values, so the cyclic GC stops tracking it after one collection; a Quote
+#: (object, field dict, fields-set) held that long is promoted to the oldest generation and walked
+#: by every full collection, which cost a bulk sender more than validating and serialising.
+Record = tuple[SeriesKey, dt.datetime, bytes, bytes]
 #: Sends between two checks for acknowledgements outside flush().
 SETTLE_EVERY = 2_000
 
@@ -58,13 +63,6 @@ class SnapshotDedup:
     def series(quote: Quote) -> SeriesKey:
         return (quote.origin, quote.vs_currency, quote.coin_id, quote.source)
 
-    def seen(self, quote: Quote) -> bool:
-        last = self._last.get(self.series(quote))
-        return last is not None and quote.source_ts <= last
-
-    def record(self, quote: Quote) -> None:
-        self.seed(self.series(quote), quote.source_ts)
-
     def seed(self, key: SeriesKey, ts: dt.datetime) -> None:
         last = self._last.get(key)
         if last is None or ts > last:
@@ -72,18 +70,14 @@ class SnapshotDedup:
 
     def is_repeat(self, quote: Quote) -> bool:
         """Check and remember in one step (one key, one lookup: it runs once per record sent)."""
-        key, ts = (quote.origin, quote.vs_currency, quote.coin_id, quote.source), quote.source_ts
+        return self.repeats(self.series(quote), quote.source_ts)
+
+    def repeats(self, key: SeriesKey, ts: dt.datetime) -> bool:
         last = self._last.get(key)
         if last is not None and ts <= last:
             return True
         self._last[key] = ts
         return False
-
-    def newest_of(self, quote: Quote) -> dt.datetime | None:
-        return self._last.get(self.series(quote))
-
-    def newest(self) -> dict[SeriesKey, dt.datetime]:
-        return dict(self._last)
 
 
 class QuoteProducer:
@@ -135,9 +129,13 @@ class QuoteProducer:
         self.dedup = SnapshotDedup()  # acknowledged
         self._accepted = SnapshotDedup()  # acknowledged or still queued
         self._acked = 0
-        self._pending: list[tuple[FutureRecordMetadata, Quote]] = []
+        # Two parallel lists, not a list of pairs: a pair holding a future would stay tracked by
+        # the garbage collector; the records alone are atomic tuples it stops tracking.
+        self._pending_futures: list[FutureRecordMetadata] = []
+        self._pending: list[Record] = []
         self._settle_at = SETTLE_EVERY
-        self._retry: deque[Quote] = deque()
+        self._retry: deque[Record] = deque()
+        self._keys: dict[SeriesKey, bytes] = {}
         self._newest_live: dict[tuple[str, str], float] = {}
         #: Two consecutive acknowledged live quotes of a series further apart than this are a hole.
         self.gap_after: dt.timedelta | None = None
@@ -167,13 +165,18 @@ class QuoteProducer:
 
     def send(self, quote: Quote) -> bool:
         """Accept one quote; False when dropped as a repeat. Never raises on a broker outage."""
-        if self._accepted.is_repeat(quote):
+        series, ts = (quote.origin, quote.vs_currency, quote.coin_id, quote.source), quote.source_ts
+        if self._accepted.repeats(series, ts):
             self.metrics.quotes_deduplicated.labels(quote.origin).inc()
             return False
+        key = self._keys.get(series)
+        if key is None:
+            key = self._keys[series] = quote.key
+        record = (series, ts, key, quote.to_json())
         if self._retry:
-            self._retry.append(quote)  # behind older undelivered quotes, keeping per-series order
+            self._retry.append(record)  # behind older undelivered quotes, keeping per-series order
         else:
-            self._dispatch(quote)
+            self._dispatch(record)
         return True
 
     def send_many(self, quotes: Iterable[Quote]) -> int:
@@ -189,24 +192,24 @@ class QuoteProducer:
         while self.buffered >= self.max_buffered:
             self.flush(timeout=5.0)
 
-    def _dispatch(self, quote: Quote) -> bool:
+    def _dispatch(self, record: Record) -> bool:
         producer = self._connect()
         if producer is None:
-            self._retry.append(quote)
+            self._retry.append(record)
             return False
         try:
             # Futures are checked at flush() rather than with per-record callbacks: a callback
             # runs on the I/O thread for every record and costs throughput for nothing.
-            self._pending.append((producer.send(self.topic, key=quote.key, value=quote.to_json()), quote))
+            self._pending_futures.append(producer.send(self.topic, key=record[2], value=record[3]))
+            self._pending.append(record)
             if len(self._pending) >= self._settle_at:
                 # A bulk sender flushes seldom: settling what Kafka acknowledged as it goes keeps
-                # the pending list to what is in flight, instead of every quote since the last
-                # flush, which the garbage collector would otherwise walk again and again.
+                # the pending lists to what is in flight, instead of every quote since the last flush.
                 self._settle()
                 self._settle_at = len(self._pending) + SETTLE_EVERY
         except KafkaError as exc:  # buffer full or no metadata within max_block_ms
             self._errors.inc()
-            self._retry.append(quote)
+            self._retry.append(record)
             log.warning("kafka.send_failed", topic=self.topic, error=type(exc).__name__)
             return False
         return True
@@ -237,31 +240,39 @@ class QuoteProducer:
                 return
 
     def _settle(self) -> int:
-        still: list[tuple[FutureRecordMetadata, Quote]] = []
-        failed: list[Quote] = []
+        """Move what Kafka answered out of the pending lists: acknowledged quotes into the dedup
+        memory, the gap check and the newest-quote gauge; failed ones back to the retry queue."""
+        still_futures: list[FutureRecordMetadata] = []
+        still: list[Record] = []
+        failed: list[Record] = []
         acked = 0
         reason = ""
-        newest: dict[tuple[str, str], float] = {}
-        for fut, quote in self._pending:
+        memory = self.dedup._last
+        gap_after = self.gap_after
+        newest: dict[SeriesKey, dt.datetime] = {}  # per series, among those acknowledged now
+        for fut, record in zip(self._pending_futures, self._pending, strict=True):
             if not fut.is_done:
-                still.append((fut, quote))
+                still_futures.append(fut)
+                still.append(record)
             elif fut.failed():
-                failed.append(quote)
+                failed.append(record)
                 reason = reason or f"{type(fut.exception).__name__}: {fut.exception}"
             else:
                 acked += 1
-                if quote.origin == "live" and self.gap_after is not None:
-                    self._check_gap(quote)
-                self.dedup.record(quote)
-                if quote.origin == "live":
-                    series, ts = (quote.coin_id, quote.vs_currency), quote.source_ts.timestamp()
-                    if ts > newest.get(series, 0.0):
-                        newest[series] = ts
-        for (coin, vs), ts in newest.items():
-            if ts > self._newest_live.get((coin, vs), 0.0):
-                self._newest_live[(coin, vs)] = ts
-                self.metrics.last_source_ts.labels(coin, vs).set(ts)
-        self._pending = still
+                series, ts = record[0], record[1]
+                before = newest.get(series) or memory.get(series)
+                if before is None or ts > before:
+                    if gap_after is not None and before is not None and series[0] == "live" and ts - before > gap_after:
+                        self.gaps.append(Gap(series[1], series[2], before, ts))
+                    newest[series] = ts
+        for series, ts in newest.items():
+            memory[series] = ts
+            if series[0] == "live":
+                coin_vs, stamp = (series[2], series[1]), ts.timestamp()
+                if stamp > self._newest_live.get(coin_vs, 0.0):
+                    self._newest_live[coin_vs] = stamp
+                    self.metrics.last_source_ts.labels(*coin_vs).set(stamp)
+        self._pending_futures, self._pending = still_futures, still
         if failed:
             self._errors.inc(len(failed))
             log.error("kafka.delivery_failed", topic=self.topic, failed=len(failed), error=reason, retrying=True)
@@ -269,11 +280,6 @@ class QuoteProducer:
         self._acked += acked
         self._produced.inc(acked)
         return acked
-
-    def _check_gap(self, quote: Quote) -> None:
-        before = self.dedup.newest_of(quote)
-        if before is not None and self.gap_after is not None and quote.source_ts - before > self.gap_after:
-            self.gaps.append(Gap(quote.vs_currency, quote.coin_id, before, quote.source_ts))
 
     def remember(self, quote_series: dict[tuple[str, str], dt.datetime], source: str) -> None:
         """Seed the acknowledged memory with what the topic already holds (after a restart)."""

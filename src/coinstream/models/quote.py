@@ -16,11 +16,25 @@ SCHEMA_VERSION = 1
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
+    return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+
+
+#: Wire strings of recent timestamps. A snapshot's quotes share their ingest_ts and mostly their
+#: source_ts, so each quote's two serialiser calls are dictionary hits instead of a conversion and
+#: an isoformat each (the producer's largest serialisation cost). Equal aware datetimes are the
+#: same instant, hence the same UTC string; bounded by clearing it when full.
+_ISO_CACHE: dict[dt.datetime, str] = {}
+_ISO_CACHE_MAX = 4096
 
 
 def _iso_ms(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = _ISO_CACHE.get(value)
+    if text is None:
+        text = value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
+            _ISO_CACHE.clear()
+        _ISO_CACHE[value] = text
+    return text
 
 
 #: Always timezone-aware, normalised to UTC, millisecond ISO-8601 with `Z` on the wire

@@ -131,7 +131,7 @@ def test_topics_are_made_grown_and_deleted_through_the_admin_api(
             items: list[dict[str, Any]] = json.loads(out)["items"]
             return items if len(items) >= 2 else []
 
-        made = env.wait("producer and backfill pods", pods, timeout=60)
+        made = env.wait("producer and backfill pods", pods, timeout=120)
         assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in made} == {"producer", "backfill"}
         for pod in made:
             spec = pod["spec"]
@@ -161,7 +161,7 @@ def test_topics_are_made_grown_and_deleted_through_the_admin_api(
         assert topics.partitions(quotes) == 4
 
         # Deleting the feed deletes its topics, as Strimzi does for the KafkaTopics it owned.
-        env.kubectl("delete", "coinfeed", "byo", "-n", namespace, "--timeout=60s", timeout=90)
+        env.kubectl("delete", "coinfeed", "byo", "-n", namespace, "--timeout=150s", timeout=180)
         env.wait("topics deleted", lambda: topics.partitions(quotes) is None and topics.partitions(ledger) is None)
 
 
@@ -180,9 +180,9 @@ def test_wrong_password_makes_the_feed_degraded_and_creates_nothing(
         assert env.get("deployment", "badpw-producer", namespace) is None
         # A fixed Secret (the mounted files update in place) heals the feed without a restart.
         client_dir(broker, tmp_path / "client")
-        env.wait("topic made after the fix", lambda: topics.partitions("coinstream.quotes.badpw") == 3, timeout=60)
-        env.wait("Degraded cleared", lambda: not _degraded(env, namespace, "badpw"), timeout=30)
-        env.kubectl("delete", "coinfeed", "badpw", "-n", namespace, "--timeout=60s", timeout=90)
+        env.wait("topic made after the fix", lambda: topics.partitions("coinstream.quotes.badpw") == 3, timeout=120)
+        env.wait("Degraded cleared", lambda: not _degraded(env, namespace, "badpw"), timeout=90)
+        env.kubectl("delete", "coinfeed", "badpw", "-n", namespace, "--timeout=150s", timeout=180)
 
 
 def test_unreachable_kafka_is_retried_not_degraded(
@@ -197,7 +197,7 @@ def test_unreachable_kafka_is_retried_not_degraded(
             c = condition(env.get("coinfeed", "away", namespace), "Ready")
             return c if c and "is unreachable" in c["message"] else None
 
-        ready = env.wait("Ready=False saying Kafka is unreachable", not_ready, timeout=60)
+        ready = env.wait("Ready=False saying Kafka is unreachable", not_ready, timeout=120)
         assert ready["status"] == "False" and nobody in ready["message"]
         assert not _degraded(env, namespace, "away")
 
@@ -275,7 +275,7 @@ def test_one_kafka_for_every_namespace_keeps_a_topic_with_its_first_feed(
         assert f"topic {topic} belongs to CoinFeed {namespace}/dup, created first" in degraded["message"]
         assert not _degraded(env, namespace, "dup")
         assert topics.partitions(topic) == 2  # the second spec never touched it
-        env.kubectl("delete", "coinfeed", "dup", "-n", other, "--timeout=60s", timeout=90)
+        env.kubectl("delete", "coinfeed", "dup", "-n", other, "--timeout=150s", timeout=180)
         assert topics.partitions(topic) == 2
-        env.kubectl("delete", "coinfeed", "dup", "-n", namespace, "--timeout=60s", timeout=90)
+        env.kubectl("delete", "coinfeed", "dup", "-n", namespace, "--timeout=150s", timeout=180)
         env.wait("the topic deleted with its own feed", lambda: topics.partitions(topic) is None)

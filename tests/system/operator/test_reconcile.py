@@ -191,10 +191,10 @@ def test_deleted_and_hand_edited_children_are_restored(env: Env, namespace: str,
     env.wait(
         "deployment restored",
         lambda: (d := env.get("deployment", "drift-producer", namespace)) and d["metadata"]["uid"] != old_uid,
-        timeout=15,
+        timeout=60,
     )
-    env.wait("stream restored", lambda: env.get("sparkapplication", "drift-stream", namespace), timeout=15)
-    env.wait("configmap restored", lambda: env.get("configmap", "drift-feed", namespace), timeout=15)
+    env.wait("stream restored", lambda: env.get("sparkapplication", "drift-stream", namespace), timeout=60)
+    env.wait("configmap restored", lambda: env.get("configmap", "drift-feed", namespace), timeout=60)
 
     env.kubectl("scale", "deployment", "drift-producer", "-n", namespace, "--replicas=3")
     env.kubectl("set", "image", "deployment/drift-producer", "-n", namespace, "producer=example.org/evil:1.0")
@@ -205,14 +205,14 @@ def test_deleted_and_hand_edited_children_are_restored(env: Env, namespace: str,
             and d["spec"]["replicas"] == 1
             and d["spec"]["template"]["spec"]["containers"][0]["image"] != "example.org/evil:1.0"
         ),
-        timeout=15,
+        timeout=60,
     )
 
 
 def test_restart_mid_reconcile_leaves_no_duplicates(env: Env, namespace: str) -> None:
     _apply_feed(env, namespace, "restart")
     with run_operator():
-        env.wait("first child", lambda: _children(env, namespace, "restart"), timeout=30)
+        env.wait("first child", lambda: _children(env, namespace, "restart"), timeout=90)
     # Stopped mid-way (or just after): a new operator finishes without duplicating anything.
     with run_operator(), strimzi_standin(env, namespace):
         env.wait("reconciled after restart", lambda: _reconciled(env, namespace, "restart"))
