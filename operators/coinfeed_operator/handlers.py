@@ -75,9 +75,8 @@ def topic_claims(body: kopf.Body, **_: Any) -> dict[str, Claim]:
     """Which feed uses which topic, across every watched namespace: an external Kafka is shared by
     all of them (reconcile refuses a topic an older feed has; cleanup keeps a topic another uses).
     kopf fills it from the watch before any other handler runs."""
-    meta = body["metadata"]
-    mine = Claim(str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"], meta["uid"])
-    return {topic: mine for topic in claimed_topics(meta["name"], body.get("spec") or {})}
+    mine = Claim.of(body)
+    return {topic: mine for topic in claimed_topics(body["metadata"]["name"], body.get("spec") or {})}
 
 
 def _run(

@@ -297,6 +297,7 @@ def compute_status(
         children=children,
         coin_count=coin_count,
         topic_ready=observed.topic_ready,
+        topics_held=True if observed.topics_synced or (old is not None and old.topics_held) else None,
         producer_available_replicas=available_replicas(observed.deployment),
         spark_state=spark_state(observed.spark_app),
         backfill_succeeded=succeeded if children.backfill_job else None,

@@ -213,8 +213,7 @@ def _spark_ref(feed: CoinFeed, owner: builders.Owner, config: OperatorConfig) ->
 
 
 def claim(body: Mapping[str, Any]) -> topics.Claim:
-    meta = body["metadata"]
-    return topics.Claim(str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"], meta["uid"])
+    return topics.Claim.of(body)
 
 
 def cleanup(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], claims: Claims | None = None) -> bool:

@@ -137,12 +137,22 @@ def plan(want: TopicSpec, have: TopicState | None) -> TopicPlan:
 
 @dataclass(frozen=True, order=True)
 class Claim:
-    """A CoinFeed's claim on a topic; claims order by age (then namespace and name)."""
+    """A CoinFeed's claim on a topic. A feed that has made its topics comes first (status
+    `topicsHeld`, never unset); among the others the oldest, then namespace and name. Age alone
+    cannot decide: creation times are kept to the second, and two feeds applied within one second
+    would be ordered by their namespaces' names, taking the topic from the feed that made it."""
 
+    rank: int  # 0: holds its topics already; 1: does not yet
     created: str  # metadata.creationTimestamp: RFC 3339 in UTC, so it sorts by time
     namespace: str
     name: str
     uid: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Claim:
+        meta = body["metadata"]
+        rank = 0 if (body.get("status") or {}).get("topicsHeld") is True else 1
+        return cls(rank, str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"], meta["uid"])
 
 
 def topic_names(name: str, spec: Mapping[str, Any]) -> list[str]:
@@ -169,7 +179,8 @@ def topic_conflicts(mine: Claim, names: Iterable[str], claims: Mapping[str, Iter
                 else "set another spec.kafka.topic"
             )
             problems.append(
-                f"topic {topic} belongs to CoinFeed {older[0].namespace}/{older[0].name}, created first: one "
+                f"topic {topic} belongs to CoinFeed {older[0].namespace}/{older[0].name}, "
+                f"{'which made it' if older[0].rank == 0 else 'created first'}: one "
                 f"Kafka serves every namespace, so topics cannot be shared; {fix}"
             )
     return problems

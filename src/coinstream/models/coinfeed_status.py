@@ -52,6 +52,13 @@ class CoinFeedStatus(_Status):
     topic_ready: bool | None = Field(
         default=None, description="The KafkaTopic's Ready condition; with an external Kafka: its topics match the spec"
     )
+    topics_held: bool | None = Field(
+        default=None,
+        description=(
+            "With an external Kafka: this feed has made its topics, and keeps them against any other feed "
+            "that would share them, whatever their creation times (which the API server keeps to the second)"
+        ),
+    )
     producer_available_replicas: int | None = Field(default=None, ge=0)
     spark_state: str | None = Field(default=None, description="SparkApplication applicationState.state")
     backfill_succeeded: bool | None = Field(

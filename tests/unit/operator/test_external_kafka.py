@@ -213,8 +213,13 @@ def test_missing_client_dir_says_to_mount_the_secret(tmp_path: Path) -> None:
         KafkaAuth.from_client_dir(tmp_path / "absent")
 
 
-OLD = Claim("2026-11-30T10:00:00Z", "team-a", "btc", "uid-a")
-NEW = Claim("2026-11-30T11:00:00Z", "team-b", "btc", "uid-b")
+OLD = Claim(1, "2026-11-30T10:00:00Z", "team-a", "btc", "uid-a")
+NEW = Claim(1, "2026-11-30T11:00:00Z", "team-b", "btc", "uid-b")
+
+
+def _feed_body(namespace: str, created: str, uid: str, held: bool | None) -> dict[str, object]:
+    meta = {"name": "btc", "namespace": namespace, "creationTimestamp": created, "uid": uid}
+    return {"metadata": meta, "spec": {}, "status": {"topicsHeld": held} if held is not None else {}}
 
 
 def test_a_feed_claims_its_ledger_only_with_a_backfill() -> None:
@@ -234,6 +239,21 @@ def test_the_older_feed_keeps_a_shared_topic_and_the_newer_is_told() -> None:
     assert quotes.startswith("topic coinstream.quotes.btc belongs to CoinFeed team-a/btc, created first")
     assert quotes.endswith("set another spec.kafka.topic")
     assert ledger.endswith("rename this CoinFeed (the backfill's coverage ledger is named after the feed)")
+
+
+def test_the_feed_that_made_the_topic_keeps_it_within_the_same_second() -> None:
+    """Creation times are kept to the second: two feeds applied within one second tie, and the
+    namespace names (here "team-a" < "team-z") would give the topic to the feed that did not make it."""
+    same = "2026-11-30T10:00:00Z"
+    maker = Claim.of(_feed_body("team-z", same, "uid-z", held=True))
+    later = Claim.of(_feed_body("team-a", same, "uid-a", held=None))
+    claims = {"coinstream.quotes.btc": [maker, later]}
+    assert topic_conflicts(maker, ["coinstream.quotes.btc"], claims) == []
+    (problem,) = topic_conflicts(later, ["coinstream.quotes.btc"], claims)
+    assert problem.startswith("topic coinstream.quotes.btc belongs to CoinFeed team-z/btc")
+    # Even an older feed that has not made it yet (e.g. Kafka was down when it was applied).
+    older = Claim.of(_feed_body("team-a", "2026-11-30T09:00:00Z", "uid-o", held=False))
+    assert topic_conflicts(older, ["coinstream.quotes.btc"], {"coinstream.quotes.btc": [maker, older]})
 
 
 def test_a_deleted_feed_leaves_topics_another_feed_claims() -> None:

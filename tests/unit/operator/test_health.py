@@ -126,3 +126,14 @@ def test_the_backfill_waits_for_every_kafka_object_strimzi_has_not_made_ready() 
         "KafkaUser f-kafka",
     ]
     assert kafka_not_ready([obj("KafkaTopic", "quotes", ready), None, obj("KafkaUser", "f-kafka", ready)]) == []
+
+
+def test_a_feed_holds_its_topics_once_made_even_while_kafka_is_unreachable() -> None:
+    """`topicsHeld` decides which of two feeds sharing an external Kafka keeps a topic: once
+    set it stays, or a Kafka outage would let the other feed take (and resize) the topic."""
+    assert status(Observed(topics_synced=False)).topics_held is None
+    made = status(Observed(topics_synced=True))
+    assert made.topics_held is True
+    assert made.model_dump(by_alias=True, exclude_none=True)["topicsHeld"] is True
+    assert status(Observed(topics_synced=False), old=made).topics_held is True
+    assert status(Observed(), old=made).topics_held is True
