@@ -9,7 +9,10 @@ realnode-binaries: ## Build kubelet/scheduler/proxy/kubectl, CoreDNS, kube-netwo
 	bash tools/build.sh etcd >/dev/null && bash tools/build.sh kube >/dev/null && bash tools/build.sh node >/dev/null
 	bash tools/build.sh coredns >/dev/null && bash tools/build.sh netpol >/dev/null && bash tools/build.sh spark-operator
 
-test-realnode: venv realnode-packages realnode-binaries ## The real node: pods, Services, DNS, NetworkPolicies, teardown (root)
+test-realnode: venv realnode-packages realnode-binaries ## The real node: pods, Services, DNS, NetworkPolicies, the cluster flow on Strimzi and on an external Kafka, teardown (root)
 	$(PYTEST) tests/system/realnode
 
-.PHONY: realnode-packages realnode-binaries test-realnode
+test-realnode-byo: venv realnode-packages realnode-binaries ## The short cluster flow on the real node against a Kafka outside the cluster (bring your own Kafka; root)
+	$(PYTEST) tests/system/realnode/test_external_kafka.py
+
+.PHONY: realnode-packages realnode-binaries test-realnode test-realnode-byo

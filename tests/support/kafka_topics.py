@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import TopicPartition
 
@@ -57,3 +59,30 @@ def assert_keyed_and_ordered(rows: list[Row]) -> None:
         assert series not in last or ts > last[series], f"out of order at {r}"
         last[series] = ts
     assert all(len(p) == 1 for p in partitions.values()), partitions
+
+
+def read_committed(
+    bootstrap: str, topic: str, timeout: float = 120.0, **config: Any
+) -> tuple[dict[int, int], list[Row]]:
+    """Every committed record (read_committed) below the end offsets seen at the start, and per
+    partition the offset it was read up to: an open transaction (a backfill chunk) holds the
+    consumer at the last stable offset, which then bounds what a check may expect."""
+    consumer = reader(bootstrap, isolation_level="read_committed", **config)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        assert tps, f"no partitions of {topic}"
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        rows: list[Row] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                rows += [
+                    Row(r.partition, r.offset, r.key.decode(), json.loads(r.value))
+                    for r in records
+                    if r.offset < end[tp]
+                ]
+        return {tp.partition: min(consumer.position(tp), end[tp]) for tp in tps}, rows
+    finally:
+        consumer.close()

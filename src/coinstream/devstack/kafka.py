@@ -1,5 +1,8 @@
 """A real single-node Apache Kafka broker (KRaft, combined broker+controller) on 127.0.0.1.
 
+Clients connect on `host` (loopback by default; a test may name another local address, e.g. a
+bridge that pods reach, never a wildcard); the controller listener stays on loopback.
+
 Same Kafka version as the Strimzi 1.2.0 chart deploys, from pinned Maven Central
 jars. Data and logs live under the state dir, so `down` then `up` keeps topics.
 
@@ -14,6 +17,7 @@ groups only) and any `extra_users`.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +48,8 @@ class LocalKafka(JvmService):
     home: Path
     port: int = 9092
     controller_port: int = 9093
+    #: The local address of the client listener (advertised as is).
+    host: str = "127.0.0.1"
     heap: str = "512m"
     secure: bool = False
     #: More SCRAM users (name -> password) to create at format time; they get no ACL.
@@ -51,11 +57,11 @@ class LocalKafka(JvmService):
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def tls(self) -> ServerTLS:
-        return ServerTLS(self.home / "tls")
+        return ServerTLS(self.home / "tls", ips=(self.host,))
 
     def password_file(self, user: str) -> Path:
         return self.home / "users" / f"{user}.password"
@@ -89,8 +95,8 @@ class LocalKafka(JvmService):
             f'username="{ADMIN_USER}" password="{admin_pw}";'
         )
         return {
-            "listeners": f"SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
+            "listeners": f"SASL_SSL://{self.bootstrap},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://{self.bootstrap}",
             # SCRAM cannot guard the controller listener (its credentials live in the metadata the
             # controller serves): mutual TLS with the broker's own certificate does.
             "listener.security.protocol.map": "CONTROLLER:SSL,SASL_SSL:SASL_SSL",
@@ -115,6 +121,8 @@ class LocalKafka(JvmService):
         return Service("kafka", self.home, [self.port, self.controller_port])
 
     def _write_config(self) -> Path:
+        if ipaddress.ip_address(self.host).is_unspecified:
+            raise ServiceError(f"the local broker listens on one address, not on every one ({self.host})")
         data = self.home / "data"
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -122,8 +130,8 @@ class LocalKafka(JvmService):
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -236,7 +244,7 @@ class LocalKafka(JvmService):
             raise ServiceError(f"granting the ACLs of user {APP_USER} failed: {result['failed']}")
 
     def _ready(self) -> bool:
-        if not port_open(self.port):
+        if not port_open(self.port, self.host):
             return False
         try:
             from kafka import KafkaAdminClient

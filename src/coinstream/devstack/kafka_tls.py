@@ -1,9 +1,9 @@
 """Key material of the local TLS servers (the secure broker, Trino), made once into their state
 dirs with the JDK's keytool.
 
-A private CA per service signs its server certificate (SAN 127.0.0.1 and localhost); clients trust
-the CA's PEM. Passwords are random and live in files readable by the user only. Nothing here is
-committed, cached or shared between state dirs.
+A private CA per service signs its server certificate (SAN 127.0.0.1, localhost and any other
+address the server listens on); clients trust the CA's PEM. Passwords are random and live in
+files readable by the user only. Nothing here is committed, cached or shared between state dirs.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class ServerTLS:
     root: Path
     #: The server's alias, file names and CN (`coinstream-local-<name>`).
     name: str = "broker"
+    #: Addresses besides 127.0.0.1 the certificate names (a broker listening on another local
+    #: address for clients that verify the hostname).
+    ips: tuple[str, ...] = ()
 
     @property
     def ca_file(self) -> Path:
@@ -52,6 +55,7 @@ class ServerTLS:
         private_dir(self.root)
         secret = write_secret(self.password_file)
         ca_store = self.root / "ca.p12"
+        san = ",".join(f"ip:{ip}" for ip in dict.fromkeys(("127.0.0.1", *self.ips)))
         name, csr, crt = self.name, str(self.root / f"{self.name}.csr"), str(self.root / f"{self.name}.crt")
         common = ["-storetype", "PKCS12", "-storepass", secret, "-keypass", secret]
         steps = [
@@ -63,7 +67,7 @@ class ServerTLS:
             ["-certreq", "-alias", name, "-keystore", str(self.keystore), "-file", csr, *common],
             ["-gencert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-validity", "825",
              "-infile", csr, "-outfile", crt,
-             "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-ext", "KU=digitalSignature",
+             "-ext", f"SAN={san},dns:localhost", "-ext", "KU=digitalSignature",
              "-ext", "EKU=serverAuth,clientAuth", *common],
             ["-importcert", "-noprompt", "-alias", "ca", "-keystore", str(self.keystore), "-file", str(self.ca_file),
              *common],

@@ -16,8 +16,6 @@ upstream and what does not run yet (the notebook, the dashboard).
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import json
 import os
@@ -31,167 +29,43 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import upstream_charts as upstream
+from tests.support import cluster_flow
+from tests.support.cluster_flow import (
+    FEED,
+    NS,
+    PYTHON_IMAGE,
+    REPO,
+    SPARK_OPERATOR,
+    Timings,
+    check_pods,
+    feed_file,
+    feed_ready_since,
+    query,
+    run_sh,
+    stream_ready_after_first_commit,
+    table_rows,
+    trino_as_analyst,
+    trino_port_forward,
+    wait_for_rows,
+)
 from tests.support.realnode import RealNode
 
-from coinstream.devstack.process import free_port
-from coinstream.platform.trino_auth import TrinoAuth
 from coinstream.platform.trino_rules import ANALYST_CATALOG
 
 # Node, images, Strimzi and a broker on a shared 2-core machine: far beyond the suite's 900 s.
 pytestmark = pytest.mark.timeout(3600)
 
-REPO = Path(__file__).resolve().parents[3]
-NS = "coinstream"
-STANDINS = Path(__file__).with_name("values-standins.yaml")
-PYTHON_IMAGE = "coinstream-local/python:3.11-bookworm"
-#: The images whose tag follows the code (kind/run.sh image-tag).
-PROJECT_REPOSITORIES = ("ghcr.io/coinstream/coinstream", "ghcr.io/coinstream/coinstream-spark")
-TIMINGS: dict[str, float] = {}
-
-
-def _helm_bin() -> Path:
-    out = subprocess.run(["bash", str(REPO / "tools/build.sh"), "helm"], capture_output=True, text=True, check=True)
-    return Path(out.stdout.strip().splitlines()[-1]) / "helm"
-
-
-def run_sh(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    out = subprocess.run(
-        ["bash", str(REPO / "kind/run.sh"), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=True,
-    )
-    return out.stdout.split()
-
-
-class Phase:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> None:
-        self.t0 = time.monotonic()
-
-    def __exit__(self, *exc: object) -> None:
-        TIMINGS[self.name] = round(time.monotonic() - self.t0, 1)
+TIMINGS = Timings()
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealNode, dict[str, Any]]]:
-    work = tmp_path_factory.mktemp("platform")
-    node = RealNode(work / "node")
-    with Phase("node up"):
-        node.start()
-    try:
-        TIMINGS.update({f"node: {k}": v for k, v in node.timings.items()})
-        with Phase("images built"):
-            images = [line for line in tool_lines("images.sh", "app", "spark", "strimzi", "standins") if line]
-        print("superseded images dropped:", node.drop_superseded(images, PROJECT_REPOSITORIES))
-        with Phase("images loaded"):
-            for image in [*images, PYTHON_IMAGE]:
-                node.load_image(image)
-        helm = _helm_bin()
-        kubeconfig = str(node.kubeconfig)
-        env = {
-            **os.environ,
-            "KUBECONFIG": kubeconfig,
-            "HELM_CACHE_HOME": str(work / "hc"),
-            "HELM_CONFIG_HOME": str(work / "hf"),
-            "HELM_DATA_HOME": str(work / "hd"),
-        }
-        context = yaml.safe_load(Path(kubeconfig).read_text())["current-context"]
-        node.apply([restricted_namespace()])
-        chart = upstream.real_chart(work, helm)
-
-        def install(release: str, path: Path, *args: str) -> None:
-            subprocess.run(
-                [str(helm), "upgrade", "--install", release, str(path), "-n", NS, "--wait", "--timeout", "15m", *args],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-
-        with Phase("platform installed"):
-            spark_crds = [c for c in upstream.third_party_crds(helm) if c.parent.name.startswith("spark-operator")]
-            assert spark_crds, "no spark-operator CRDs in the pinned archive"
-            for crd in spark_crds:
-                node.kubectl("apply", "--server-side", "-f", str(crd))
-            install(
-                "coinstream-crds",
-                REPO / "charts/coinstream-crds",
-                "-f",
-                str(REPO / "charts/coinstream-crds/values-kind.yaml"),
-            )
-            api = run_sh("api-server-sets", env={"KUBECONFIG": kubeconfig, "KUBE_CONTEXT": context})
-            install(
-                "coinstream",
-                chart,
-                "-f",
-                str(chart / "values-kind.yaml"),
-                "-f",
-                str(STANDINS),
-                *run_sh("chart-sets", "coinstream"),
-                *api,
-                # `helm test` runs after rows have landed: it must count some.
-                "--set",
-                "test.minRows=1",
-            )
-            install(
-                "coinstream-operator",
-                REPO / "charts/coinstream-operator",
-                "-f",
-                str(REPO / "charts/coinstream-operator/values-kind.yaml"),
-                *run_sh("chart-sets", "coinstream-operator"),
-            )
-        with Phase("kafka ready"):
-            node.kubectl("wait", "kafka/coinstream", "-n", NS, "--for=condition=Ready", "--timeout=900s", timeout=960)
-        app_image = next(i for i in images if i.startswith("ghcr.io/coinstream/coinstream:"))
-        yield node, {"helm": helm, "env": env, "app_image": app_image, "work": work}
-    finally:
-        print("\nphase timings (s):", json.dumps(TIMINGS, indent=1))
-        with Phase("teardown"):
-            node.stop()
-        print("teardown (s):", TIMINGS["teardown"])
+    with cluster_flow.platform(
+        tmp_path_factory.mktemp("platform"), TIMINGS, images=("app", "spark", "strimzi", "standins")
+    ) as run:
+        yield run
 
 
-def tool_lines(script: str, *args: str) -> list[str]:
-    out = subprocess.run(["bash", str(REPO / "tools/realnode" / script), *args], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    print(out.stderr.strip())  # the build times
-    return out.stdout.splitlines()
-
-
-def restricted_namespace() -> dict[str, Any]:
-    labels = {
-        f"pod-security.kubernetes.io/{mode}{suffix}": value
-        for mode in ("enforce", "warn")
-        for suffix, value in (("", "restricted"), ("-version", "latest"))
-    }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": labels}}
-
-
-def pods(node: RealNode) -> list[dict[str, Any]]:
-    return list(node.kubectl_json("get", "pods", "-n", NS)["items"])
-
-
-def peak_memory_mib(node: RealNode) -> dict[str, float]:
-    """Per pod: the cgroup's high-water mark (cgroup v1 memory.max_usage_in_bytes)."""
-    out = {}
-    for pod in pods(node):
-        uid = pod["metadata"]["uid"]
-        for qos in ("", "burstable/", "besteffort/"):
-            f = Path(f"/sys/fs/cgroup/memory/kubepods/{qos}pod{uid}/memory.max_usage_in_bytes")
-            if f.exists():
-                out[pod["metadata"]["name"]] = round(int(f.read_text()) / 2**20, 1)
-    return out
-
-
-FEED = "majors-sim"
-TRINO_SVC = "svc/coinstream-trino"
-SPARK_OPERATOR = "app.kubernetes.io/name=spark-operator"
 READER = "records-reader"
 
 
@@ -364,28 +238,11 @@ def _reader_access(topic: str) -> list[dict[str, Any]]:
     ]
 
 
-#: The example's backfill reaches back 13 years of days. With day partitions its first micro-batch
-#: wrote ~4,750 files: ~30 min on the loaded 2-core node (2.7 files/s to HDFS) before the first
-#: commit (the table is month-partitioned since, ~160 files; not re-measured on the node). The test
-#: loads the last weeks only, to keep the run short; everything else is the example's.
-BACKFILL_DAYS = 30
-
-
-def _feed_file(work: Path) -> Path:
-    path = work / "coinfeed.yaml"
-    if not path.exists():
-        feed = yaml.safe_load((REPO / "examples/coinfeed-simulated.yaml").read_text())
-        since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=BACKFILL_DAYS)
-        feed["spec"]["backfill"]["from"] = since.isoformat()
-        path.write_text(yaml.safe_dump(feed))
-    return path
-
-
 def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
     node, ctx = platform
-    feed = yaml.safe_load(_feed_file(ctx["work"]).read_text())
-    with Phase("coinfeed applied -> topic Ready"):
-        node.kubectl("apply", "-n", NS, "-f", str(_feed_file(ctx["work"])))
+    feed = yaml.safe_load(feed_file(ctx["work"]).read_text())
+    with TIMINGS.phase("coinfeed applied -> topic Ready"):
+        node.kubectl("apply", "-n", NS, "-f", str(feed_file(ctx["work"])))
         topic = node.wait_for(
             "the feed's KafkaTopic Ready",
             lambda: next(
@@ -403,11 +260,11 @@ def test_coinfeed_records_reach_the_strimzi_kafka(platform: tuple[RealNode, dict
             interval=3,
         )
     assert topic == f"coinstream.quotes.{FEED}"
-    with Phase("producer available"):
+    with TIMINGS.phase("producer available"):
         node.kubectl("rollout", "status", f"deployment/{FEED}-producer", "-n", NS, "--timeout=300s", timeout=330)
     _grant_reader(node, topic)
     pod = _reader_pod(ctx["app_image"])
-    with Phase("records read back"):
+    with TIMINGS.phase("records read back"):
 
         def live_records() -> dict[str, Any] | None:
             argv = ["python", "-c", READER_SCRIPT, topic, "coinstream-kafka-bootstrap:9093", READER]
@@ -457,7 +314,7 @@ def test_backfill_job_succeeds_with_its_coverage_ledger(platform: tuple[RealNode
         ]
         return done[0] if done else None
 
-    with Phase("backfill Job finished"):
+    with TIMINGS.phase("backfill Job finished"):
         job = node.wait_for("the backfill Job to finish", finished, timeout=600, interval=5)
     conditions = {c["type"]: c["status"] for c in job["status"].get("conditions", [])}
     # Every try's log: a failed first pod says why it failed.
@@ -540,59 +397,6 @@ def _reader_pod(app_image: str) -> dict[str, Any]:
     return pod
 
 
-@contextlib.contextmanager
-def trino_port_forward(node: RealNode, work: Path) -> Iterator[tuple[int, Path, Path]]:
-    """`kubectl port-forward` from the host to the release's Trino (what `make trino-port-forward`
-    does): (local port, the analyst's password file, the release CA), as a user copies them from
-    the `coinstream-trino-users` Secret and the `coinstream-trino-ca` ConfigMap."""
-    secret = node.kubectl_json("get", "secret", "coinstream-trino-users", "-n", NS)
-    password = work / "trino-analyst"
-    password.write_text(base64.b64decode(secret["data"]["analyst"]).decode())
-    password.chmod(0o600)
-    ca = work / "trino-ca.crt"
-    ca.write_text(node.kubectl_json("get", "configmap", "coinstream-trino-ca", "-n", NS)["data"]["ca.crt"])
-    port = free_port()
-    forward = subprocess.Popen(
-        ["kubectl", f"--kubeconfig={node.kubeconfig}", "port-forward", "-n", NS, TRINO_SVC, f"{port}:8443"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert forward.stdout is not None
-        line = forward.stdout.readline()
-        assert "Forwarding from" in line, line + (forward.stdout.read() if forward.poll() is not None else "")
-        yield port, password, ca
-    finally:
-        forward.terminate()
-        forward.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def trino_as_analyst(node: RealNode, work: Path) -> Iterator[Any]:
-    """A DB-API connection to the release's Trino as `analyst`, over HTTPS (the release CA,
-    hostname `localhost` in the certificate) through the port-forward."""
-    with trino_port_forward(node, work) as (port, password, ca):
-        # The product's client: requests would let REQUESTS_CA_BUNDLE (set on this machine for its
-        # TLS-inspecting proxy) replace a plain session's CA, and the release CA would not be used.
-        auth = TrinoAuth.from_parts("analyst", None, password, ca)
-        yield auth.connect("localhost", port, catalog=ANALYST_CATALOG, schema="coinstream")
-
-
-def _query(conn: Any, sql: str, *params: Any) -> list[Any]:
-    cur = conn.cursor()
-    cur.execute(sql, params or None)
-    return list(cur.fetchall())
-
-
-def _feed_ready_since(node: RealNode) -> dt.datetime | None:
-    feed = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)
-    for c in feed.get("status", {}).get("conditions", []):
-        if c["type"] == "Ready" and c["status"] == "True":
-            return dt.datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00"))
-    return None
-
-
 def test_spark_operator_is_its_pinned_release(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """The stand-in controller is upstream's binary at v2.5.2 (version ldflags), not a dev build."""
     node, _ = platform
@@ -606,33 +410,7 @@ def test_spark_operator_is_its_pinned_release(platform: tuple[RealNode, dict[str
 def test_stream_runs_and_coinfeed_ready_after_first_commit(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """The SparkApplication's driver and executor run (none Pending); the CoinFeed turns Ready,
     and not before the stream's first micro-batch is committed to the Iceberg table."""
-    node, ctx = platform
-    selector = f"coinstream.io/feed={FEED}"
-
-    def spark_pods_running() -> dict[str, str] | None:
-        found = {
-            p["metadata"]["labels"].get("spark-role", ""): p["status"].get("phase", "")
-            for p in node.kubectl_json("get", "pods", "-n", NS, "-l", f"{selector},spark-role")["items"]
-        }
-        return found if found.get("driver") == "Running" and found.get("executor") == "Running" else None
-
-    with Phase("spark driver + executor running"):
-        try:
-            roles = node.wait_for("Spark driver and executor Running", spark_pods_running, timeout=900, interval=5)
-        except Exception:
-            apps = node.kubectl("get", "sparkapplications", "-n", NS, "-o", "yaml", check=False)
-            pods_now = node.kubectl("get", "pods", "-n", NS, "-o", "wide", check=False)
-            ctl = node.kubectl("logs", "-n", NS, "-l", SPARK_OPERATOR, "--tail=60", check=False)
-            raise AssertionError(f"{pods_now}\n{apps[-4000:]}\n{ctl[-4000:]}") from None
-    print(f"\nspark pods: {roles}")
-    with Phase("coinfeed Ready"):
-        ready_since = node.wait_for("the CoinFeed Ready", lambda: _feed_ready_since(node), timeout=900, interval=5)
-    with trino_as_analyst(node, ctx["work"]) as conn:
-        first_commit = _query(conn, 'SELECT min(committed_at) FROM "quotes$snapshots"')[0][0]
-    print(f"first Iceberg commit {first_commit}, CoinFeed Ready since {ready_since}")
-    assert first_commit is not None, "the CoinFeed is Ready but the table has no snapshot"
-    # lastTransitionTime has whole seconds.
-    assert first_commit <= ready_since + dt.timedelta(seconds=1), (first_commit, ready_since)
+    stream_ready_after_first_commit(*platform, TIMINGS)
 
 
 def _kafka_identities(node: RealNode, ctx: dict[str, Any], topic: str) -> tuple[dict[int, int], set[tuple[Any, ...]]]:
@@ -648,44 +426,14 @@ def _kafka_identities(node: RealNode, ctx: dict[str, Any], topic: str) -> tuple[
     return {int(p): e for p, e in kafka["ends"].items()}, acked
 
 
-ROWS_SQL = (
-    "SELECT kafka_partition, kafka_offset, vs_currency, coin_id, source, "
-    "CAST(round(to_unixtime(source_ts) * 1000) AS bigint) FROM quotes WHERE kafka_topic = ?"
-)
-
-
-def _table_rows(node: RealNode, ctx: dict[str, Any], topic: str) -> list[tuple[Any, ...]]:
-    """(partition, offset, *identity) of every row of `topic` in the table, through Trino."""
-    with trino_as_analyst(node, ctx["work"]) as conn:
-        return [tuple(r) for r in _query(conn, ROWS_SQL, topic)]
-
-
-def _wait_for_rows(node: RealNode, ctx: dict[str, Any], topic: str, want: set[tuple[Any, ...]]) -> list[Any]:
-    """The table's rows of `topic` once they hold every identity in `want` (the stream commits
-    every few seconds; a backlog takes a few micro-batches)."""
-
-    def covered() -> list[tuple[Any, ...]] | None:
-        rows = _table_rows(node, ctx, topic)
-        return rows if {r[2:] for r in rows} >= want else None
-
-    try:
-        rows: list[tuple[Any, ...]] = node.wait_for("the table to hold every acked record", covered, 600, 15)
-    except Exception:
-        missing = want - {r[2:] for r in _table_rows(node, ctx, topic)}
-        raise AssertionError(
-            f"{len(missing)} of {len(want)} acked quotes not in the table: {sorted(missing)[:9]}"
-        ) from None
-    return rows
-
-
 def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """Every committed record below the end offsets at the start is one row in the table (read
     through Trino as the analyst): none lost, none twice."""
     node, ctx = platform
     topic = f"coinstream.quotes.{FEED}"
     ends, acked = _kafka_identities(node, ctx, topic)
-    with Phase("rows in Iceberg cover the acked records"):
-        rows = _wait_for_rows(node, ctx, topic, acked)
+    with TIMINGS.phase("rows in Iceberg cover the acked records"):
+        rows = wait_for_rows(node, ctx, topic, acked)
     identities = [r[2:] for r in rows]
     below = {r[2:] for r in rows if r[1] < ends.get(r[0], 0)}
     print(f"\nrows read through Trino: {len(rows)}, {len(below)} below the end offsets {ends}; acked: {len(acked)}")
@@ -702,7 +450,7 @@ def test_the_notebook_runs_against_trino_through_the_port_forward(platform: tupl
     """The quickstart notebook, executed on the host (nbclient, as `make e2e-kind` does) against
     the cluster's Trino through the port-forward, with the settings a user exports."""
     node, ctx = platform
-    with trino_port_forward(node, ctx["work"]) as (port, password, ca), Phase("notebook executed"):
+    with trino_port_forward(node, ctx["work"]) as (port, password, ca), TIMINGS.phase("notebook executed"):
         env = {
             **os.environ,
             "COINSTREAM_TRINO_USER": "analyst",
@@ -724,7 +472,7 @@ def test_helm_test_runs_a_real_query(platform: tuple[RealNode, dict[str, Any]]) 
     and is refused in a `restricted` namespace; its chart offers no value to change that, so the
     filter leaves it out): a count of the table as the analyst, the refusals it checks, `ok`."""
     _, ctx = platform
-    with Phase("helm test"):
+    with TIMINGS.phase("helm test"):
         out = subprocess.run(
             [
                 str(ctx["helm"]),
@@ -747,55 +495,8 @@ def test_helm_test_runs_a_real_query(platform: tuple[RealNode, dict[str, Any]]) 
     assert "\nok" in out.stdout, out.stdout[-3000:]
 
 
-def _quantity(value: str) -> float:
-    """CPU in cores or memory in MiB, from a Kubernetes quantity."""
-    units = {"m": 1e-3, "Ki": 2**-10, "Mi": 1, "Gi": 2**10, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
-    for unit, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
-        if value.endswith(unit):
-            return float(value[: -len(unit)]) * factor
-    return float(value)
-
-
-def _requests(items: list[dict[str, Any]]) -> dict[str, float]:
-    """Summed requests of the running pods (what the laptop profile asks of the node)."""
-    cpu = mem = 0.0
-    for pod in items:
-        if pod["status"].get("phase") != "Running":
-            continue
-        for c in pod["spec"]["containers"]:
-            req = c.get("resources", {}).get("requests", {})
-            cpu += _quantity(req.get("cpu", "0"))
-            mem += _quantity(req.get("memory", "0"))  # the charts give memory with a unit
-    return {"cpu": round(cpu, 2), "memory_mib": round(mem)}
-
-
-def _check_pods(node: RealNode) -> None:
-    """No Pending pod, no Failed pod (a Job's failed try is a new pod, not a restart), no restart;
-    prints every pod's state and peak memory and the running pods' requests."""
-    state = {
-        p["metadata"]["name"]: (
-            p["status"].get("phase"),
-            sum(c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])),
-        )
-        for p in pods(node)
-        if p["metadata"]["name"] not in ("stranger", READER)
-    }
-    print("\npods:", json.dumps(state, indent=1))
-    peaks = peak_memory_mib(node)
-    print("peak memory (MiB):", json.dumps(peaks, indent=1), "sum:", round(sum(peaks.values())))
-    print("requests of the running pods:", json.dumps(_requests(pods(node))))
-    failed = [p for p in pods(node) if p["status"].get("phase") == "Failed"]
-    logs = {
-        p["metadata"]["name"]: node.kubectl("logs", p["metadata"]["name"], "-n", NS, "--tail=30", check=False)
-        for p in failed
-    }
-    assert not [n for n, (phase, _) in state.items() if phase == "Pending"], state
-    assert not failed, (state, logs)
-    assert not [n for n, (_, restarts) in state.items() if restarts], state
-
-
 def test_no_pending_pods_and_no_restarts(platform: tuple[RealNode, dict[str, Any]]) -> None:
-    _check_pods(platform[0])
+    check_pods(platform[0], ignore=("stranger", READER))
 
 
 def _feed_objects(node: RealNode) -> list[str]:
@@ -826,14 +527,14 @@ def test_deleted_and_reapplied_coinfeed_recovers_without_loss_or_duplicates(
     quote is in the table twice."""
     node, ctx = platform
     topic = f"coinstream.quotes.{FEED}"
-    before = {r[2:] for r in _table_rows(node, ctx, topic)}
+    before = {r[2:] for r in table_rows(node, ctx, topic)}
     old_uid = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)["metadata"]["uid"]
-    with Phase("coinfeed deleted, children gone"):
+    with TIMINGS.phase("coinfeed deleted, children gone"):
         node.kubectl("delete", "coinfeed", FEED, "-n", NS, "--timeout=300s", timeout=330)
         node.wait_for("the feed's children gone", lambda: not _feed_objects(node), timeout=600, interval=3)
-    with Phase("coinfeed re-applied -> Ready"):
-        node.kubectl("apply", "-n", NS, "-f", str(_feed_file(ctx["work"])))
-        node.wait_for("the re-created CoinFeed Ready", lambda: _feed_ready_since(node), timeout=900, interval=5)
+    with TIMINGS.phase("coinfeed re-applied -> Ready"):
+        node.kubectl("apply", "-n", NS, "-f", str(feed_file(ctx["work"])))
+        node.wait_for("the re-created CoinFeed Ready", lambda: feed_ready_since(node), timeout=900, interval=5)
     new_uid = node.kubectl_json("get", "coinfeed", FEED, "-n", NS)["metadata"]["uid"]
     assert new_uid != old_uid
     driver = _driver(node)
@@ -845,8 +546,8 @@ def test_deleted_and_reapplied_coinfeed_recovers_without_loss_or_duplicates(
     ]
     assert started and f"/{new_uid}/" in started[-1] and f"/{old_uid}/" not in started[-1], started
     ends, acked = _kafka_identities(node, ctx, topic)
-    with Phase("re-applied: rows cover the new topic's records"):
-        rows = _wait_for_rows(node, ctx, topic, acked | before)
+    with TIMINGS.phase("re-applied: rows cover the new topic's records"):
+        rows = wait_for_rows(node, ctx, topic, acked | before)
     identities = [r[2:] for r in rows]
     print(
         f"\nafter delete + re-apply: {len(rows)} rows ({len(before)} before), {len(acked)} records in the new "
@@ -897,17 +598,17 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
     old_tag = ctx["app_image"].rsplit(":", 1)[1]
     assert tag != old_tag, "a changed source file gives a new image tag"
     app_image, spark_image = f"ghcr.io/coinstream/coinstream:{tag}", f"ghcr.io/coinstream/coinstream-spark:{tag}"
-    with Phase("code change: images rebuilt"):
+    with TIMINGS.phase("code change: images rebuilt"):
         out = subprocess.run(
             ["bash", str(changed / "tools/realnode/images.sh"), "app", "spark"], env=env, capture_output=True, text=True
         )
         assert out.returncode == 0, out.stderr[-3000:]
         print(out.stderr.strip())
         assert out.stdout.split() == [app_image, spark_image], out.stdout
-    with Phase("code change: images loaded"):
+    with TIMINGS.phase("code change: images loaded"):
         for image in (app_image, spark_image):
             node.load_image(image)
-    with Phase("code change: operator release upgraded"):
+    with TIMINGS.phase("code change: operator release upgraded"):
         sets = subprocess.run(
             ["bash", "kind/run.sh", "chart-sets", "coinstream-operator"],
             cwd=changed, env=env, capture_output=True, text=True, check=True,
@@ -929,7 +630,7 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
         done = st.get("updatedReplicas") == st.get("replicas") == st.get("availableReplicas") == 1
         return image == app_image and done and st.get("observedGeneration") == dep["metadata"]["generation"]
 
-    with Phase("code change: producer rolled"):
+    with TIMINGS.phase("code change: producer rolled"):
         node.wait_for("the producer on the new image", producer_rolled, timeout=600, interval=3)
     new_pod = node.kubectl_json(
         "get", "pods", "-n", NS, "-l", f"coinstream.io/feed={FEED},app.kubernetes.io/component=producer"
@@ -947,7 +648,7 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
         d = _driver(node)
         return d if d and d["spec"]["containers"][0]["image"] == spark_image else None
 
-    with Phase("code change: stream on the new image"):
+    with TIMINGS.phase("code change: stream on the new image"):
         try:
             driver = node.wait_for("the stream's driver on the new image", stream_rolled, timeout=900, interval=5)
         except Exception:
@@ -958,10 +659,10 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
 
     def committed_after_roll() -> Any:
         with trino_as_analyst(node, ctx["work"]) as conn:
-            last = _query(conn, 'SELECT max(committed_at) FROM "quotes$snapshots"')[0][0]
+            last = query(conn, 'SELECT max(committed_at) FROM "quotes$snapshots"')[0][0]
         return last if last is not None and last > max(started, rolled_at) else None
 
-    with Phase("code change: first commit on the new image"):
+    with TIMINGS.phase("code change: first commit on the new image"):
         node.wait_for("a commit by the new driver", committed_after_roll, timeout=900, interval=10)
     ops = node.kubectl_json(
         "get",
@@ -977,4 +678,4 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
 
 
 def test_no_pending_pods_and_no_restarts_after_the_rolls(platform: tuple[RealNode, dict[str, Any]]) -> None:
-    _check_pods(platform[0])
+    check_pods(platform[0], ignore=("stranger", READER))
