@@ -49,8 +49,9 @@ class NotWorkableYet(OperationalError):
 class Result:
     status: CoinFeedStatus
     applied: list[str]
-    #: Something is held until Strimzi reports Ready: come back soon, not at the drift interval.
-    retry: bool = False
+    #: The Kafka objects the backfill Job waits for (not Ready yet); empty: nothing is held. The
+    #: handlers register the hold, and the watch on those objects releases it (holds.py).
+    held: tuple[str, ...] = ()
 
 
 def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
@@ -387,4 +388,4 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
     _write_status(api, namespace, name, old, status)
     names = (children.topic, children.config_map, children.deployment, children.spark_application)
     applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
-    return Result(status=status, applied=applied, retry=held)
+    return Result(status=status, applied=applied, held=tuple(hold) if held else ())
