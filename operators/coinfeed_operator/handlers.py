@@ -16,7 +16,7 @@ from prometheus_client import Histogram, start_http_server
 from coinfeed_operator.builders import MANAGED_BY
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import topic_ready
-from coinfeed_operator.holds import Holds, owning_feed
+from coinfeed_operator.holds import Holds, object_key, owning_feed
 from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
 from coinfeed_operator.reconcile import FEED_API, NotWorkableYet, Result, SpecCannotWork, cleanup, reconcile
@@ -137,7 +137,7 @@ def _reconcile_holding(
             holds.release(uid)
             return result.applied
         last = attempt == MAX_PASSES - 1
-        if not holds.hold(uid, feed, float("inf") if last else since):
+        if not holds.hold(uid, feed, float("inf") if last else since, result.held):
             logger.info("backfill Job waits for %s to be Ready", ", ".join(result.held))
             return result.applied
         # One of them turned Ready while the pass ran: its release found no hold yet.
@@ -168,11 +168,13 @@ MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkatopics", labels=MANAGED)
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkausers", labels=MANAGED)
 def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
-    """A feed's KafkaTopic or KafkaUser turned Ready: a feed whose backfill Job waits is reconciled
-    now, not at its next drift pass. Other events cost a dictionary lookup and no API call."""
-    if type == "DELETED" or topic_ready(dict(body)) is not True or (uid := owning_feed(body)) is None:
+    """A feed's KafkaTopic or KafkaUser changed: once every object a held backfill Job waits for
+    is Ready, its feed is reconciled now, not at its next drift pass. Other events cost a
+    dictionary lookup and no API call."""
+    if (uid := owning_feed(body)) is None:
         return
-    feed = memo.holds.ready(uid)
+    obj = dict(body)
+    feed = memo.holds.observe(uid, object_key(obj), topic_ready(obj) is True, gone=type == "DELETED")
     if feed is None:
         return
     current = memo.api.get(FEED_API, KIND, *feed)

@@ -25,6 +25,7 @@ from coinfeed_operator.health import (
     pod_problems,
     topic_ready,
 )
+from coinfeed_operator.holds import object_key
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
 from coinfeed_operator.stream_metrics import StreamReport, read_stream
@@ -135,7 +136,7 @@ def kafka_not_ready(objs: Iterable[dict[str, Any] | None]) -> list[str]:
     credentials and ACLs (KafkaUserOperator.reconcileCredentialsQuotasAndAcls): the Secret can
     exist, and a pod mounting it start, before the broker accepts the password or grants the
     ACLs. Ready is set only once all of them are done."""
-    return [f"{o['kind']} {o['metadata']['name']}" for o in objs if o is not None and topic_ready(o) is not True]
+    return [object_key(o) for o in objs if o is not None and topic_ready(o) is not True]
 
 
 def _sync_backfill(
