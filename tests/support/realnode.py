@@ -57,6 +57,8 @@ SERVICE_CIDR = "10.96.0.0/16"
 DNS_IP = "10.96.0.10"
 CNI_NETWORK = "coinstream"
 RUN = Path(os.environ.get("REALNODE_RUN_DIR", "/run/coinstream-realnode"))
+#: One per machine, not per run directory: the node's bridges, addresses and chains are global.
+NODE_LOCK = Path("/run/lock/coinstream-realnode.lock")
 #: How long a run waits for another run's node to go before it gives up.
 LOCK_PATIENCE = 45 * 60.0
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -160,7 +162,7 @@ class RealNode:
             except BlockingIOError as exc:
                 if time.monotonic() > deadline:
                     raise RealNodeError(
-                        f"another real node has run on this machine for over {patience:.0f} s ({RUN / 'node.lock'})"
+                        f"another real node has run on this machine for over {patience:.0f} s ({NODE_LOCK})"
                     ) from exc
                 time.sleep(5)
 
@@ -168,7 +170,7 @@ class RealNode:
         if os.geteuid() != 0:
             raise RealNodeError("the real node needs root (containerd, kubelet, iptables)")
         RUN.mkdir(parents=True, exist_ok=True)
-        self._lock = (RUN / "node.lock").open("w")
+        self._lock = NODE_LOCK.open("w")
         self._wait_for_the_machine()
         t0 = time.monotonic()
         tool("install-packages.sh")
