@@ -20,6 +20,7 @@ realnode-binaries: ## Build kubelet/scheduler/proxy/kubectl, CoreDNS, kube-netwo
 # Built before pytest starts, so a cold build (two debootstraps, the Spark and app images) is not
 # counted against a test's timeout and shows as its own step in the log. Warm: every layer reused.
 realnode-images: realnode-packages ## Build the base images and every image the platform runs (no registry)
+	bash tools/realnode/dockerd.sh start
 	bash tools/realnode/base-images.sh >/dev/null
 	bash tools/realnode/images.sh app spark strimzi standins >/dev/null
 
