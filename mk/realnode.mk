@@ -27,10 +27,10 @@ realnode-images: realnode-packages ## Build the base images and every image the 
 realnode-ready: venv realnode-packages realnode-binaries realnode-images
 
 test-realnode-check: realnode-ready ## The real node, then the real charts with one CoinFeed to rows in Trino (part of make test)
-	$(PYTEST) tests/system/realnode/test_node.py tests/system/realnode/test_platform.py -m "not full_e2e"
+	$(PYTEST) -s tests/system/realnode/test_node.py tests/system/realnode/test_platform.py -m "not full_e2e"
 
 e2e: realnode-ready ## The whole cluster flow on the real node: the check plus delete/re-apply and a code-change roll
-	$(PYTEST) tests/system/realnode
+	$(PYTEST) -s tests/system/realnode
 
 test-realnode: e2e
 
