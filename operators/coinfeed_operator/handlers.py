@@ -1,4 +1,5 @@
-"""kopf wiring, deliberately thin: every event and the drift timer run the same reconcile pass.
+"""kopf wiring, deliberately thin: every event, the drift timer and a held backfill's release
+(a feed's KafkaTopic or KafkaUser turning Ready, see holds.py) run the same reconcile pass.
 
 Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 (or `python -m coinfeed_operator`).
@@ -12,13 +13,16 @@ from typing import Any
 import kopf
 from prometheus_client import Histogram, start_http_server
 
+from coinfeed_operator.builders import MANAGED_BY
 from coinfeed_operator.config import OperatorConfig
+from coinfeed_operator.health import topic_ready
+from coinfeed_operator.holds import Holds, object_key, owning_feed
 from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
-from coinfeed_operator.reconcile import NotWorkableYet, SpecCannotWork, cleanup, reconcile
+from coinfeed_operator.reconcile import FEED_API, NotWorkableYet, Result, SpecCannotWork, cleanup, reconcile
 from coinfeed_operator.storage import MemoryDiffBaseStorage, UnbrandedProgressStorage
 from coinfeed_operator.topics import Claim, claimed_topics
-from coinstream.models import API_GROUP, API_VERSION, PLURAL
+from coinstream.models import API_GROUP, API_VERSION, KIND, PLURAL
 
 # Only the timer interval is read at import (the decorator needs it); everything else is read
 # again at each start-up into memo.config.
@@ -51,6 +55,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.enabled = False
     if config.serve_metrics:
         start_http_server(config.metrics_port)
+    memo.holds = Holds()
     memo.api = KubeClient(load_credentials(config.kubeconfig), config.field_manager, pool=config.max_workers)
 
 
@@ -80,17 +85,18 @@ def topic_claims(body: kopf.Body, **_: Any) -> dict[str, Claim]:
 
 
 def _run(
-    memo: kopf.Memo, body: kopf.Body, retry: int, claims: kopf.Index[str, Claim], timer: bool = False
-) -> dict[str, Any]:
-    trigger, outcome, started = ("timer" if timer else "change"), "ok", time.monotonic()
+    memo: kopf.Memo, body: kopf.Body | dict[str, Any], retry: int, claims: kopf.Index[str, Claim], trigger: str
+) -> Result | None:
+    """One reconcile pass, its outcome mapped to kopf's retry semantics. None: a spec that cannot
+    work, already Degraded in status; only a change reports it (the timer and a release re-check
+    it each time, since a backfill start in the future becomes valid, but do not re-report it)."""
+    outcome, started = "ok", time.monotonic()
     try:
-        result = reconcile(memo.api, memo.config, body, claims)
+        return reconcile(memo.api, memo.config, body, claims)
     except SpecCannotWork as exc:
         outcome = "spec_cannot_work"
-        if timer:
-            # Already Degraded in status and reported by the change handler; re-checked each
-            # interval (a backfill start in the future becomes valid), but not re-reported.
-            return {"applied": []}
+        if trigger != "change":
+            return None
         raise kopf.PermanentError(str(exc)) from None
     except (NotWorkableYet, KafkaUnreachable) as exc:
         outcome = "not_workable_yet" if isinstance(exc, NotWorkableYet) else "kafka_unreachable"
@@ -100,24 +106,82 @@ def _run(
         raise
     finally:
         RECONCILE_SECONDS.labels(trigger, outcome).observe(time.monotonic() - started)
-    if result.retry and not timer:
-        # Strimzi makes topics and users Ready within seconds: look again soon (status says why).
-        raise kopf.TemporaryError("waiting for Kafka objects to be Ready", delay=min(MAX_BACKOFF, 2.0 * 2**retry))
-    return {"applied": result.applied}
+
+
+#: Passes one call makes at most when Kafka objects keep turning Ready while they run.
+MAX_PASSES = 3
+
+
+def _reconcile_holding(
+    memo: kopf.Memo,
+    body: kopf.Body | dict[str, Any],
+    retry: int,
+    claims: kopf.Index[str, Claim],
+    trigger: str,
+    logger: Any,
+) -> list[str]:
+    """A pass; when it holds the backfill Job, the hold is registered for `release_backfill`.
+
+    A held Job is a normal wait (Strimzi makes topics and users Ready within seconds), not a
+    failure: the handler succeeds and logs it at INFO, and the watch brings the feed back."""
+    meta = body["metadata"]
+    uid, feed = str(meta["uid"]), (str(meta["namespace"]), str(meta["name"]))
+    holds: Holds = memo.holds
+    result = None
+    for attempt in range(MAX_PASSES):
+        since = holds.now()
+        result = _run(memo, body, retry, claims, trigger)
+        if result is None:
+            return []
+        if not result.held:
+            holds.release(uid)
+            return result.applied
+        last = attempt == MAX_PASSES - 1
+        if not holds.hold(uid, feed, float("inf") if last else since, result.held):
+            logger.info("backfill Job waits for %s to be Ready", ", ".join(result.held))
+            return result.applied
+        # One of them turned Ready while the pass ran: its release found no hold yet.
+        fresh = memo.api.get(FEED_API, KIND, *feed)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp") or fresh["metadata"]["uid"] != uid:
+            return result.applied
+        body, trigger = fresh, "release"
+    return result.applied if result is not None else []
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 def reconcile_feed(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **kw: Any) -> None:
-    out = _run(memo, body, retry, kw["topic_claims"])
-    logger.info("reconciled %s", ", ".join(out["applied"]))
+    applied = _reconcile_holding(memo, body, retry, kw["topic_claims"], "change", logger)
+    logger.info("reconciled %s", ", ".join(applied))
 
 
 @kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_seconds, initial_delay=CONFIG.drift_interval_seconds)
-def repair_drift(body: kopf.Body, memo: kopf.Memo, **kw: Any) -> None:
+def repair_drift(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
     """Re-apply desired state: restores deleted or hand-edited children, refreshes health."""
-    _run(memo, body, retry=0, claims=kw["topic_claims"], timer=True)
+    _reconcile_holding(memo, body, 0, kw["topic_claims"], "timer", logger)
+
+
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.event("kafka.strimzi.io", "v1", "kafkatopics", labels=MANAGED)
+@kopf.on.event("kafka.strimzi.io", "v1", "kafkausers", labels=MANAGED)
+def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
+    """A feed's KafkaTopic or KafkaUser changed: once every object a held backfill Job waits for
+    is Ready, its feed is reconciled now, not at its next drift pass. Other events cost a
+    dictionary lookup and no API call."""
+    if (uid := owning_feed(body)) is None:
+        return
+    obj = dict(body)
+    feed = memo.holds.observe(uid, object_key(obj), topic_ready(obj) is True, gone=type == "DELETED")
+    if feed is None:
+        return
+    current = memo.api.get(FEED_API, KIND, *feed)
+    if current is None or current["metadata"].get("deletionTimestamp") or current["metadata"]["uid"] != uid:
+        return
+    applied = _reconcile_holding(memo, current, 0, kw["topic_claims"], "release", logger)
+    logger.info("%s/%s released: reconciled %s", *feed, ", ".join(applied))
 
 
 @kopf.on.delete(*RESOURCE)
@@ -126,5 +190,6 @@ def delete_outside_children(body: kopf.Body, memo: kopf.Memo, retry: int, **kw: 
     needs is the timer's anyway. (Every handler gets kopf's index as `topic_claims`.)"""
     try:
         cleanup(memo.api, memo.config, body, kw["topic_claims"])
+        memo.holds.forget(str(body.metadata.uid))
     except KafkaUnreachable as exc:
         raise kopf.TemporaryError(str(exc), delay=min(MAX_BACKOFF, 5.0 * 2**retry)) from None

@@ -14,8 +14,9 @@ import yaml
 from coinstream.platform.generated import write_generated
 
 RULES: list[dict[str, Any]] = [
-    # kopf: watch every CoinFeed, store handler progress in annotations.
-    {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds"], "verbs": ["list", "watch", "patch"]},
+    # kopf: watch every CoinFeed, store handler progress in annotations; get: a held backfill's
+    # release reads its feed afresh (holds.py).
+    {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds"], "verbs": ["list", "watch", "patch", "get"]},
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/status"], "verbs": ["patch"]},
     # ownerReferences with blockOwnerDeletion need this (OwnerReferencesPermissionEnforcement).
     {"apiGroups": ["coinstream.io"], "resources": ["coinfeeds/finalizers"], "verbs": ["update"]},
@@ -23,9 +24,18 @@ RULES: list[dict[str, Any]] = [
     # is refused, to name the controller that owns the object already.
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "get"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "patch", "get"]},
-    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkatopics"], "verbs": ["create", "patch", "get"]},
+    # list, watch: a feed's backfill Job is released when Strimzi marks its topics and user Ready.
+    {
+        "apiGroups": ["kafka.strimzi.io"],
+        "resources": ["kafkatopics"],
+        "verbs": ["create", "patch", "get", "list", "watch"],
+    },
     # One SCRAM user per feed with ACLs on its own topic; Strimzi's User Operator makes its Secret.
-    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkausers"], "verbs": ["create", "patch", "get"]},
+    {
+        "apiGroups": ["kafka.strimzi.io"],
+        "resources": ["kafkausers"],
+        "verbs": ["create", "patch", "get", "list", "watch"],
+    },
     # delete: only a SparkApplication in a shared Spark namespace (owner references can't reach it).
     {
         "apiGroups": ["sparkoperator.k8s.io"],

@@ -25,6 +25,7 @@ from coinfeed_operator.health import (
     pod_problems,
     topic_ready,
 )
+from coinfeed_operator.holds import object_key
 from coinfeed_operator.kube import KubeClient, KubeError
 from coinfeed_operator.producer_metrics import read_producers
 from coinfeed_operator.stream_metrics import StreamReport, read_stream
@@ -49,8 +50,9 @@ class NotWorkableYet(OperationalError):
 class Result:
     status: CoinFeedStatus
     applied: list[str]
-    #: Something is held until Strimzi reports Ready: come back soon, not at the drift interval.
-    retry: bool = False
+    #: The Kafka objects the backfill Job waits for (not Ready yet); empty: nothing is held. The
+    #: handlers register the hold, and the watch on those objects releases it (holds.py).
+    held: tuple[str, ...] = ()
 
 
 def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
@@ -134,7 +136,7 @@ def kafka_not_ready(objs: Iterable[dict[str, Any] | None]) -> list[str]:
     credentials and ACLs (KafkaUserOperator.reconcileCredentialsQuotasAndAcls): the Secret can
     exist, and a pod mounting it start, before the broker accepts the password or grants the
     ACLs. Ready is set only once all of them are done."""
-    return [f"{o['kind']} {o['metadata']['name']}" for o in objs if o is not None and topic_ready(o) is not True]
+    return [object_key(o) for o in objs if o is not None and topic_ready(o) is not True]
 
 
 def _sync_backfill(
@@ -387,4 +389,4 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
     _write_status(api, namespace, name, old, status)
     names = (children.topic, children.config_map, children.deployment, children.spark_application)
     applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
-    return Result(status=status, applied=applied, retry=held)
+    return Result(status=status, applied=applied, held=tuple(hold) if held else ())

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from tests.support.operator_env import (
     KAFKA_CLUSTER,
     OPERATOR_NS,
@@ -54,8 +55,16 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     ready = condition(cf, "Ready")
     assert ready and "backfill Job waits for KafkaTopic coinstream.quotes.majors" in ready["message"], ready
     assert "KafkaUser majors-kafka" in ready["message"]
+
+    def released() -> float:
+        labels = {"trigger": "release", "outcome": "ok"}
+        return REGISTRY.get_sample_value("coinstream_operator_reconcile_seconds_count", labels) or 0
+
+    before = released()
     mark_strimzi_ready(env, namespace)
     env.wait("the backfill Job", lambda: env.get("job", cf["status"]["children"]["backfillJob"], namespace))
+    # Released by the watch on its KafkaTopics and KafkaUser, not by a retry or the drift timer.
+    env.wait("a release pass", lambda: released() > before)
     uid = cf["metadata"]["uid"]
     children = cf["status"]["children"]
     assert children["topic"] == "coinstream.quotes.majors"
@@ -119,8 +128,6 @@ def test_create_makes_every_child_valid_and_owned(env: Env, namespace: str, oper
     assert progressing and progressing["status"] == "True"
     assert degraded and degraded["status"] == "False"
     assert all(c["observedGeneration"] == cf["metadata"]["generation"] for c in cf["status"]["conditions"])
-
-    from prometheus_client import REGISTRY
 
     labels = {"trigger": "change", "outcome": "ok"}
     assert (REGISTRY.get_sample_value("coinstream_operator_reconcile_seconds_count", labels) or 0) >= 1
