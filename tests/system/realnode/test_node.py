@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.realnode import NODE_LINK, POD_BRIDGE, RealNode
+from tests.support.realnode import NODE_LINK, POD_BRIDGE, RUN, RealNode
 
 PYTHON_IMAGE = "coinstream-local/python:3.11-bookworm"
 NS = "node-check"
@@ -77,7 +77,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert "kube-network-policies" not in nft, nft
     mounts = Path("/proc/self/mounts").read_text()
-    assert str(n.kubelet_root) not in mounts and "/run/coinstream-realnode/node" not in mounts
+    assert str(n.kubelet_root) not in mounts and f"{RUN}/node" not in mounts
     assert not list(Path("/sys/fs/cgroup").glob("*/kubepods")), "pod cgroups left behind"
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "cni-" not in netns, netns
