@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.realnode import NODE_LINK, POD_BRIDGE, RealNode
+from tests.support.realnode import NODE_LINK, POD_BRIDGE, RUN, RealNode
 
 PYTHON_IMAGE = "coinstream-local/python:3.11-bookworm"
 NS = "node-check"
@@ -21,18 +21,30 @@ HARDENED = {
     "readOnlyRootFilesystem": True,
 }
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+# Tries until it gets through or its patience (argv[2], seconds) runs out: kube-proxy writes a new
+# Service's rules a moment after its endpoints, longer on a loaded node, so an allowed client may
+# need a second try; a refused client fails every try.
 CLIENT = """
-import socket, sys, urllib.request
-host = sys.argv[1]
+import socket, sys, time, urllib.request
+host, patience = sys.argv[1], float(sys.argv[2])
 try:
     print("resolved", socket.gethostbyname(host))
 except OSError as exc:
     print("dns-failed", exc); sys.exit(3)
-try:
-    print(urllib.request.urlopen(f"http://{host}:8080/", timeout=5).status)
-except OSError as exc:
-    print("connect-failed", exc); sys.exit(4)
+deadline = time.monotonic() + patience
+while True:
+    try:
+        print(urllib.request.urlopen(f"http://{host}:8080/", timeout=5).status)
+        break
+    except OSError as exc:
+        print("connect-failed", exc, flush=True)
+        if time.monotonic() > deadline:
+            sys.exit(4)
+        time.sleep(1)
 """
+#: An allowed client's patience; a refused one tries for REFUSED_PATIENCE and must fail each time.
+ALLOWED_PATIENCE = 60
+REFUSED_PATIENCE = 15
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +77,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert "kube-network-policies" not in nft, nft
     mounts = Path("/proc/self/mounts").read_text()
-    assert str(n.kubelet_root) not in mounts and "/run/coinstream-realnode/node" not in mounts
+    assert str(n.kubelet_root) not in mounts and f"{RUN}/node" not in mounts
     assert not list(Path("/sys/fs/cgroup").glob("*/kubepods")), "pod cgroups left behind"
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "cni-" not in netns, netns
@@ -103,9 +115,11 @@ def _finished(node: RealNode, name: str) -> tuple[str, str]:
     return result, node.kubectl("logs", name, "-n", NS, check=False)
 
 
-def _client(node: RealNode, name: str, labels: dict[str, str], host: str) -> tuple[str, str]:
+def _client(
+    node: RealNode, name: str, labels: dict[str, str], host: str, patience: int = ALLOWED_PATIENCE
+) -> tuple[str, str]:
     node.kubectl("delete", "pod", name, "-n", NS, "--ignore-not-found", "--wait=true")
-    node.apply([_pod(name, labels, ["python3", "-c", CLIENT, host])])
+    node.apply([_pod(name, labels, ["python3", "-c", CLIENT, host, str(patience)])])
     return _finished(node, name)
 
 
@@ -190,7 +204,7 @@ def test_service_dns_and_network_policies(node: RealNode) -> None:
     time.sleep(2)  # the policy engine syncs asynchronously
     phase, logs = _client(node, "allowed", {"role": "client"}, "server")
     assert phase == "Succeeded" and "200" in logs, logs
-    phase, logs = _client(node, "stranger", {"role": "other"}, "server")
+    phase, logs = _client(node, "stranger", {"role": "other"}, "server", REFUSED_PATIENCE)
     assert phase == "Failed" and "connect-failed" in logs, logs  # DNS allowed, the server not
 
 

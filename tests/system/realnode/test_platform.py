@@ -12,6 +12,10 @@ Then `helm test` (the platform's own test pod), the CoinFeed deleted and applied
 checkpoint, no row lost or twice), and a code change rolled out (new image tag, the operator, the
 producer and the stream roll). values-standins.yaml says how the stand-in images differ from
 upstream and what does not run yet (the notebook, the dashboard).
+
+`make test` runs this module without the `full_e2e` tests (the delete/re-apply and the code
+change, ~8 min of the ~25 min warm run): the real charts installed, one CoinFeed to rows in
+Trino, the notebook and `helm test`. `make e2e` runs all of it.
 """
 
 from __future__ import annotations
@@ -816,6 +820,7 @@ def _driver(node: RealNode) -> dict[str, Any] | None:
     return running[0] if running else None
 
 
+@pytest.mark.full_e2e
 def test_deleted_and_reapplied_coinfeed_recovers_without_loss_or_duplicates(
     platform: tuple[RealNode, dict[str, Any]],
 ) -> None:
@@ -884,6 +889,7 @@ def _changed_checkout(work: Path) -> Path:
 ROLL_MARK = "code change rolled out by the realnode test"
 
 
+@pytest.mark.full_e2e
 def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """Edit a source file, rebuild the images (their tag follows the code), upgrade the operator
     release: the operator rolls, it rolls the producer and the stream onto the new images, and the
@@ -976,5 +982,6 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
     }
 
 
+@pytest.mark.full_e2e
 def test_no_pending_pods_and_no_restarts_after_the_rolls(platform: tuple[RealNode, dict[str, Any]]) -> None:
     _check_pods(platform[0])
