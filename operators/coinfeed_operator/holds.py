@@ -52,7 +52,7 @@ class Holds:
 
     A feed is released once every object its pass waited for is Ready: one release pass per
     feed, not one per object. Handlers run in kopf's worker threads: one lock guards both maps,
-    which are bounded by the feeds and objects that exist (`forget`, `observe(..., gone)`)."""
+    which are bounded by the feeds and objects that exist (`forget` on the feed's deletion)."""
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._lock = threading.Lock()
@@ -81,15 +81,12 @@ class Holds:
         with self._lock:
             self._held.pop(uid, None)
 
-    def observe(self, uid: str, key: str, ready: bool, gone: bool = False) -> FeedRef | None:
-        """An event of feed `uid`'s Kafka object `key`. Returns the held feed to reconcile now:
-        the last object it waited for is Ready."""
+    def ready(self, uid: str, key: str) -> FeedRef | None:
+        """Feed `uid`'s Kafka object `key` is Ready. Returns the held feed to reconcile now: the
+        last object it waited for is Ready. (A Ready seen before a pass started and lost since
+        releases nothing: `hold` keeps waiting for whatever that pass found not Ready.)"""
         with self._lock:
-            seen = self._ready_at.setdefault(uid, {})
-            if not ready or gone:
-                seen.pop(key, None)
-                return None
-            seen[key] = self.now()
+            self._ready_at.setdefault(uid, {})[key] = self.now()
             held = self._held.get(uid)
             if held is None:
                 return None

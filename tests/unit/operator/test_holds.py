@@ -37,42 +37,41 @@ def test_the_feed_is_released_once_when_the_last_object_it_waits_for_is_ready() 
     since = holds.now()
     assert holds.hold("u1", ("ns", "f"), since, [TOPIC, USER]) is False  # nothing turned Ready during the pass
     assert holds.held() == {"u1": (("ns", "f"), {TOPIC, USER})}
-    assert holds.observe("u2", TOPIC, ready=True) is None  # another feed's object
-    assert holds.observe("u1", USER, ready=False) is None  # created, not Ready yet
-    assert holds.observe("u1", TOPIC, ready=True) is None, "the user is not Ready yet: no pass"
-    assert holds.observe("u1", USER, ready=True) == ("ns", "f")
-    assert holds.observe("u1", USER, ready=True) is None, "released once; a release pass holds again if needed"
+    assert holds.ready("u2", TOPIC) is None  # another feed's object
+    assert holds.ready("u1", TOPIC) is None, "the user is not Ready yet: no pass"
+    assert holds.ready("u1", USER) == ("ns", "f")
+    assert holds.ready("u1", USER) is None, "released once; a release pass holds again if needed"
     assert holds.held() == {}
 
 
 def test_objects_that_turn_ready_during_the_pass_make_the_pass_run_again() -> None:
     holds = Holds(Clock())
-    holds.observe("u1", USER, ready=True)  # Ready before the pass: the pass read it as Ready
+    holds.ready("u1", USER)  # Ready before the pass: the pass read it as Ready
     since = holds.now()
-    assert holds.observe("u1", TOPIC, ready=True) is None  # arrives mid-pass: no hold registered yet
+    assert holds.ready("u1", TOPIC) is None  # arrives mid-pass: no hold registered yet
     assert holds.hold("u1", ("ns", "f"), since, [TOPIC]) is True
     assert holds.held() == {}, "the caller runs the pass again instead of waiting for an event"
     # One turned Ready during the pass, one did not: wait for the other one only.
     since = holds.now()
-    holds.observe("u1", TOPIC, ready=True)
+    holds.ready("u1", TOPIC)
     assert holds.hold("u1", ("ns", "f"), since, [TOPIC, USER]) is False
     assert holds.held() == {"u1": (("ns", "f"), {USER})}
 
 
-def test_an_object_that_is_no_longer_ready_is_waited_for_again() -> None:
+def test_a_ready_seen_before_the_pass_does_not_release_what_the_pass_found_not_ready() -> None:
+    """Ready once, then not (a broker lost the topic): the pass that finds it not Ready waits for it."""
     holds = Holds(Clock())
-    holds.observe("u1", TOPIC, ready=True)
-    holds.observe("u1", TOPIC, ready=False)
-    assert holds.hold("u1", ("ns", "f"), 0.0, [TOPIC]) is False
-    holds.observe("u1", TOPIC, ready=True, gone=True)  # deleted: no release
+    holds.ready("u1", TOPIC)
+    assert holds.hold("u1", ("ns", "f"), holds.now(), [TOPIC]) is False
     assert holds.held() == {"u1": (("ns", "f"), {TOPIC})}
+    assert holds.ready("u1", TOPIC) == ("ns", "f")
 
 
 def test_a_pass_that_holds_nothing_and_a_deleted_feed_leave_no_entry() -> None:
     holds = Holds(Clock())
     holds.hold("u1", ("ns", "f"), holds.now(), [TOPIC])
     holds.release("u1")
-    assert holds.held() == {} and holds.observe("u1", TOPIC, ready=True) is None
+    assert holds.held() == {} and holds.ready("u1", TOPIC) is None
     holds.hold("u1", ("ns", "f"), holds.now(), [USER])
     holds.forget("u1")
     assert holds.held() == {}
