@@ -60,8 +60,10 @@ class Scope:
 
 
 class Investor:
-    """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (0: every
-    call rescans; a report or a dashboard refresh that asks many questions of one moment sets it).
+    """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (a report
+    or a dashboard refresh that asks many questions of one moment sets it). 0: rescanned whenever the
+    data may have changed: over an engine's pinned snapshots (`BarsView.version`) once per version,
+    else on every call.
     `bars`: read the daily bars where the engine has them (False: every quote, the reference)."""
 
     def __init__(self, engine: Engine, *, source: str | None = None, tolerance: Tolerance | None = None,
@@ -131,7 +133,7 @@ class Investor:
             return self._cached(("series", source, vs_currency), queries.SERIES, [source, vs_currency])
         sql = bars.SERIES.format(quotes=view.quotes, bars=view.bars)
         params = bars.bq_all_params(view, source, vs_currency)
-        if view.version is not None:
+        if view.version is not None and self.series_ttl <= 0:
             # Over pinned snapshots the answer cannot change: kept while they are current, so a
             # question costs its own query (and the engine's bars check), not the per-coin scan too.
             return self._pinned(("series", source, vs_currency, view.version), sql, params)

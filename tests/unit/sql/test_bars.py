@@ -132,3 +132,7 @@ def test_the_per_coin_scan_is_kept_while_the_pinned_snapshots_hold(quotes: list[
     assert scans(pinned)[0] == 0, "same snapshots: nothing to scan"
     engine.view = BarsView(version="quotes@2,quotes_daily@1")
     assert scans(pinned)[0] == 1, "new snapshots: scanned again"
+    moment = Investor(engine, source="simulated", series_ttl=3600)
+    assert scans(moment)[0] == 1
+    engine.view = BarsView(version="quotes@3,quotes_daily@1")
+    assert scans(moment)[0] == 0, "a report's one moment (series_ttl) holds across new snapshots"
