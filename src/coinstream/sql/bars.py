@@ -53,6 +53,9 @@ class BarsView:
     quotes: str = "quotes"
     bars: str = "quotes" + BARS_SUFFIX
     dirty_from: dt.datetime | None = None
+    #: The snapshots both references read, when they are pinned: equal versions, equal answers
+    #: (the Investor keeps an answer over the view for as long as the version holds). None: unpinned.
+    version: str | None = None
 
     def cut(self, hi: dt.datetime) -> dt.datetime:
         """First day bucket read from the quotes: the bucket holding `hi`, or an earlier changed one."""

@@ -60,6 +60,7 @@ def iceberg_bars_view(quotes: Any, bars: Any, cache: dict[int, int | None], view
         return None
     field_id = quotes.schema().find_field("source_ts").field_id
     snap = quotes.current_snapshot()
+    version = f"{views[0]}@{snap.snapshot_id if snap is not None else None},{views[1]}@{folded.snapshot_id}"
     low: int | None = None
     while snap is not None and str(snap.snapshot_id) != wanted:
         if snap.snapshot_id not in cache:
@@ -74,7 +75,7 @@ def iceberg_bars_view(quotes: Any, bars: Any, cache: dict[int, int | None], view
     if snap is None:
         return None
     dirty = None if low is None else EPOCH + dt.timedelta(microseconds=low)
-    return BarsView(quotes=views[0], bars=views[1], dirty_from=dirty)
+    return BarsView(quotes=views[0], bars=views[1], dirty_from=dirty, version=version)
 
 
 def trino_bars_view(query: Any, table: str = "quotes") -> BarsView | None:
@@ -110,4 +111,5 @@ def trino_bars_view(query: Any, table: str = "quotes") -> BarsView | None:
     if snap is None:
         return None
     pinned = {kind: f"{name} FOR VERSION AS OF {refs[kind]}" for kind, name in (("quotes", table), ("bars", bars))}
-    return BarsView(quotes=pinned["quotes"], bars=pinned["bars"])
+    version = f"{table}@{refs['quotes']},{bars}@{refs['bars']}"
+    return BarsView(quotes=pinned["quotes"], bars=pinned["bars"], version=version)

@@ -30,6 +30,8 @@ from coinstream.sql.engines import Engine
 from coinstream.sql.windows import INTERVALS, WINDOWS, Tolerance, window_bounds
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Answers kept per pinned snapshot version (a few currencies; older versions drop out first).
+PINNED_ANSWERS = 8
 #: Days of daily history read before the first output day, per query (calendar windows' lead-in).
 _LEAD_DAYS = {"volatility": 31, "moving_averages": 200, "correlation": 1, "cap_index": 1, "closes": 0}
 
@@ -58,8 +60,10 @@ class Scope:
 
 
 class Investor:
-    """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (0: every
-    call rescans; a report or a dashboard refresh that asks many questions of one moment sets it).
+    """`series_ttl`: seconds to reuse the per-coin scan that validates coins and finds "now" (a report
+    or a dashboard refresh that asks many questions of one moment sets it). 0: rescanned whenever the
+    data may have changed: over an engine's pinned snapshots (`BarsView.version`) once per version,
+    else on every call.
     `bars`: read the daily bars where the engine has them (False: every quote, the reference)."""
 
     def __init__(self, engine: Engine, *, source: str | None = None, tolerance: Tolerance | None = None,
@@ -72,6 +76,7 @@ class Investor:
         self.series_ttl = series_ttl
         self.bars = bars
         self._cache: dict[tuple[str, ...], tuple[float, pd.DataFrame]] = {}
+        self._versions: dict[tuple[str, ...], pd.DataFrame] = {}
 
     def bars_view(self) -> bars.BarsView | None:
         """The engine's daily bars and how current they are, if it has any and they are wanted."""
@@ -85,6 +90,14 @@ class Investor:
             return self.engine.query(s.sql(raw), [*s.params(lo), *rest])
         sql = s.sql(routed, quotes=view.quotes, bars=view.bars)
         return self.engine.query(sql, [*s.bars_params(view, lo), *rest])
+
+    def _pinned(self, key: tuple[str, ...], sql: str, params: list[Any]) -> pd.DataFrame:
+        hit = self._versions.get(key)
+        if hit is None:
+            hit = self._versions[key] = self.engine.query(sql, params)
+            while len(self._versions) > PINNED_ANSWERS:
+                del self._versions[next(iter(self._versions))]  # the oldest: snapshots move forward
+        return hit
 
     def _cached(self, key: tuple[str, ...], sql: str, params: list[Any]) -> pd.DataFrame:
         hit = self._cache.get(key)
@@ -119,7 +132,12 @@ class Investor:
         if view is None:
             return self._cached(("series", source, vs_currency), queries.SERIES, [source, vs_currency])
         sql = bars.SERIES.format(quotes=view.quotes, bars=view.bars)
-        return self._cached(("series", source, vs_currency), sql, bars.bq_all_params(view, source, vs_currency))
+        params = bars.bq_all_params(view, source, vs_currency)
+        if view.version is not None and self.series_ttl <= 0:
+            # Over pinned snapshots the answer cannot change: kept while they are current, so a
+            # question costs its own query (and the engine's bars check), not the per-coin scan too.
+            return self._pinned(("series", source, vs_currency, view.version), sql, params)
+        return self._cached(("series", source, vs_currency), sql, params)
 
     def coins(self, vs_currency: str) -> list[str]:
         return [str(c) for c in self.series(vs_currency)["coin_id"]]

@@ -13,9 +13,11 @@ Conventions, kept in one place:
   tolerance of D+1 00:00 (`daily`); daily series are keyed by calendar day, so a missing
   day is a missing row, never silently bridged: a daily return needs the day before.
 - Each query scans the table as few times as it can (one pass where possible): on Trino
-  every scan is a split per data file. A nullable column "as of" a row is taken with
-  `last(col)` below, never with a bare max_by: DuckDB's arg_max skips NULL values, Trino's
-  does not; the sentinel (-1e300, never a price, cap, volume or percentage) makes both agree.
+  every scan is a split per data file, and a WITH query is inlined at each reference, so a
+  CTE used twice is read twice (hence window functions and lag() instead of self-joins).
+- A nullable column "as of" a row is taken with `last(col)` below, never with a bare
+  max_by: DuckDB's arg_max skips NULL values, Trino's does not; the sentinel (-1e300,
+  never a price, cap, volume or percentage) makes both agree.
 
 `{coins}` is replaced by as many `?` placeholders as coins were asked for, `{windows}` and
 `{coin_rows}` by rows of placeholders; values are still bound by the driver.
@@ -99,33 +101,32 @@ qw AS (
          q.source_ts <= w.start_target AS at_start, q.source_ts >= w.end_lo AS at_end
   FROM q JOIN w ON q.source_ts >= w.start_lo AND q.source_ts <= w.end_hi
 ),
+qr AS (
+  SELECT *, max(CASE WHEN at_start THEN source_ts END) OVER (PARTITION BY window_name, coin_id) AS ref_start,
+         max(CASE WHEN at_end THEN source_ts END) OVER (PARTITION BY window_name, coin_id) AS ref_end
+  FROM qw
+),
 refs AS (
   SELECT window_name, coin_id,
          max(CASE WHEN at_start THEN source_ts END) AS start_ts,
          max_by(price, CASE WHEN at_start THEN source_ts END) AS start_price,
          max(CASE WHEN at_end THEN source_ts END) AS end_ts,
          max_by(price, CASE WHEN at_end THEN source_ts END) AS end_price,
-         {last("price_change_pct_24h", "CASE WHEN at_end THEN source_ts END")} AS source_pct_24h
-  FROM qw GROUP BY window_name, coin_id
-),
-counted AS (
-  SELECT x.window_name, x.coin_id, count(*) AS quotes
-  FROM qw x JOIN refs r ON r.window_name = x.window_name AND r.coin_id = x.coin_id
-  WHERE x.source_ts >= r.start_ts AND x.source_ts <= r.end_ts
-  GROUP BY x.window_name, x.coin_id
+         {last("price_change_pct_24h", "CASE WHEN at_end THEN source_ts END")} AS source_pct_24h,
+         count(CASE WHEN source_ts >= ref_start AND source_ts <= ref_end THEN 1 END) AS quotes
+  FROM qr GROUP BY window_name, coin_id
 ),
 r AS (
   SELECT c.coin_id, w.window_name, w.ord, w.seconds AS window_seconds, w.tolerance_seconds, w.start_target,
          f.start_ts, CASE WHEN f.start_ts IS NOT NULL THEN f.start_price END AS start_price,
          f.end_ts, CASE WHEN f.end_ts IS NOT NULL THEN f.end_price END AS end_price,
          to_unixtime(f.end_ts) - to_unixtime(f.start_ts) AS elapsed_seconds,
-         CASE WHEN f.start_ts IS NOT NULL AND f.end_ts IS NOT NULL THEN coalesce(k.quotes, 0) END AS quotes,
+         CASE WHEN f.start_ts IS NOT NULL AND f.end_ts IS NOT NULL THEN f.quotes END AS quotes,
          f.end_price / f.start_price - 1 AS pct_return,
          CASE WHEN f.end_ts IS NULL THEN '{STALE}' WHEN f.start_ts IS NULL THEN '{NO_START}' END AS reason,
          CASE WHEN f.end_ts IS NOT NULL THEN f.source_pct_24h END AS source_pct_24h
   FROM c CROSS JOIN w
   LEFT JOIN refs f ON f.coin_id = c.coin_id AND f.window_name = w.window_name
-  LEFT JOIN counted k ON k.coin_id = c.coin_id AND k.window_name = w.window_name
 )"""
 
 RETURNS = (
@@ -209,9 +210,15 @@ daily AS (
   WHERE date_add('day', 1, day_start) <= ?
     AND to_unixtime(date_add('day', 1, day_start)) - to_unixtime(close_ts) <= ?
 ),
+prevd AS (
+  SELECT *, lag(dn) OVER (PARTITION BY coin_id ORDER BY dn) AS prev_dn,
+         lag(close) OVER (PARTITION BY coin_id ORDER BY dn) AS prev_close,
+         lag(market_cap) OVER (PARTITION BY coin_id ORDER BY dn) AS prev_cap
+  FROM daily
+),
 rets AS (
-  SELECT d.coin_id, d.day, d.dn, d.close / p.close - 1 AS r, ln(d.close / p.close) AS lr
-  FROM daily d JOIN daily p ON p.coin_id = d.coin_id AND p.dn = d.dn - 1
+  SELECT coin_id, day, dn, close / prev_close - 1 AS r, ln(close / prev_close) AS lr
+  FROM prevd WHERE prev_dn = dn - 1
 )"""
 )
 
@@ -303,9 +310,8 @@ ORDER BY i.coin_id, i.day
 CAP_INDEX = f"""
 WITH {Q},{_DAILY},
 contrib AS (
-  SELECT d.day, d.coin_id, p.market_cap AS weight, d.close / p.close - 1 AS r
-  FROM daily d JOIN daily p ON p.coin_id = d.coin_id AND p.dn = d.dn - 1
-  WHERE p.market_cap > 0 AND d.day >= ?
+  SELECT day, coin_id, prev_cap AS weight, close / prev_close - 1 AS r
+  FROM prevd WHERE prev_dn = dn - 1 AND prev_cap > 0 AND day >= ?
 ),
 idx AS (SELECT day, sum(weight * r) / sum(weight) AS index_return, count(*) AS coins FROM contrib GROUP BY day)
 SELECT day, index_return,

@@ -14,6 +14,7 @@ from tests.support.bars_questions import routed_questions, same_frames
 from tests.support.known_market import known_quotes
 from tests.unit.sql.test_known_market import MemoryDuckDB
 
+import coinstream.sql.bars as bars
 from coinstream.sql import Investor
 from coinstream.sql.bars import BarsView
 
@@ -107,3 +108,31 @@ def test_stale_bars_taken_as_current_would_change_answers(quotes: list[Any]) -> 
 def test_known_market_through_the_bars(quotes: list[Any], case: str) -> None:
     engine = BarsDuckDB(quotes)
     CASES[case](Investor(engine, source="simulated", series_ttl=3600), quotes)
+
+
+def test_the_per_coin_scan_is_kept_while_the_pinned_snapshots_hold(quotes: list[Any]) -> None:
+    """Over pinned snapshots (Trino's `FOR VERSION AS OF`) a question costs its own query only; an
+    unpinned view, or new snapshots, scan again."""
+    engine = BarsDuckDB(quotes)
+    series_sql = bars.SERIES.format(quotes="quotes", bars="quotes_daily")
+
+    def scans(inv: Investor) -> tuple[int, list[pd.DataFrame]]:
+        engine.asked.clear()
+        answers = [inv.volatility("usd", days=5), inv.latest("usd"), inv.total_return("usd")]
+        return sum(sql == series_sql for sql in engine.asked), answers
+
+    unpinned, want = scans(Investor(engine, source="simulated"))
+    assert unpinned == 4  # scope() of each question, and latest() reads the series once more
+    pinned = Investor(engine, source="simulated")
+    engine.view = BarsView(version="quotes@1,quotes_daily@1")
+    count, got = scans(pinned)
+    assert count == 1
+    for a, b in zip(got, want, strict=True):
+        same_frames("pinned", a, b)
+    assert scans(pinned)[0] == 0, "same snapshots: nothing to scan"
+    engine.view = BarsView(version="quotes@2,quotes_daily@1")
+    assert scans(pinned)[0] == 1, "new snapshots: scanned again"
+    moment = Investor(engine, source="simulated", series_ttl=3600)
+    assert scans(moment)[0] == 1
+    engine.view = BarsView(version="quotes@3,quotes_daily@1")
+    assert scans(moment)[0] == 0, "a report's one moment (series_ttl) holds across new snapshots"
