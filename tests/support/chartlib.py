@@ -38,6 +38,23 @@ PROFILES: dict[str, list[str | None]] = {
 CASES = [(chart, profile) for chart, profiles in PROFILES.items() for profile in profiles]
 
 
+def kind_run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """`kind/run.sh <args>` of the checkout at `cwd`: the same script users run, so the tests use
+    its image tag and `--set`s instead of repeating how they are made."""
+    out = subprocess.run(
+        ["bash", str(cwd / "kind/run.sh"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        timeout=timeout,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"kind/run.sh {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return out.stdout.strip()
+
+
 def case_id(case: tuple[str, str | None]) -> str:
     return f"{case[0]}[{case[1] or 'defaults'}]"
 

@@ -27,6 +27,7 @@ from coinstream.devstack.process import free_port
 from coinstream.platform.trino_auth import TrinoAuth
 from coinstream.platform.trino_rules import ANALYST_CATALOG
 from tests.support import upstream_charts as upstream
+from tests.support.chartlib import kind_run
 from tests.support.realnode import RealNode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,15 +63,7 @@ def helm_bin() -> Path:
 
 
 def run_sh(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    out = subprocess.run(
-        ["bash", str(REPO / "kind/run.sh"), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=True,
-    )
-    return out.stdout.split()
+    return kind_run(*args, env=env).split()
 
 
 def tool_lines(script: str, *args: str) -> list[str]:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.support.chartlib import REPO, Helm, by_kind_name, pod_specs
+from tests.support.chartlib import REPO, Helm, by_kind_name, kind_run, pod_specs
 
 
 def run_sh(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
-    out = subprocess.run(
-        ["bash", str(cwd / "kind/run.sh"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
+    return kind_run(*args, cwd=cwd, env=env, timeout=60)
 
 
 def _git(cwd: Path, *args: str) -> None:
