@@ -6,8 +6,9 @@ Measured in one run, one broker, one Spark session, rounds alternating which sid
   * freshness at `--rate` quotes/s: source_ts → the commit of the Iceberg snapshot that made
     the row visible to SQL (baseline: the mtime of the Parquet file an external table lists),
     p50/p95/p99 over the quotes after a warm-up, and where that time goes: waiting for the
-    trigger (source_ts → batch start), read + parse + dedup, table write + commit, the rest
-    of the trigger (offset log, planning) — from the query progress and the sink's timings.
+    trigger (source_ts → batch start), offsets + planning before the batch's Spark job, Kafka
+    read + parse (the job's first stage), dedup + Parquet write (the rest), Iceberg commit —
+    from the query progress and Spark's job and stage times (the driver's status store).
 Baseline = the original W205 job: every column a string, an unpartitioned Parquet file sink,
 10 s trigger (for throughput: the same micro-batch size as ours). Medians of `--rounds` rounds;
 results and the machine's load go to bench/README.md ("Stream").
@@ -162,25 +163,79 @@ def pct(a: np.ndarray) -> dict[str, float]:
     return {f"p{p}": float(np.percentile(a, p)) for p in (50, 95, 99)} | {"rows": len(a)}
 
 
-def breakdown(lags: list[tuple[float, float, int]], query: Any, sink: Any) -> dict[str, float]:
-    """Median seconds per row: trigger wait, read+parse+dedup, write+commit, rest of the trigger."""
+def _opt(jvm_option: Any) -> Any:
+    return jvm_option.get() if jvm_option.isDefined() else None
+
+
+def _ms(jvm_date_option: Any) -> float | None:
+    date = _opt(jvm_date_option)
+    return date.getTime() / 1000 if date is not None else None
+
+
+def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
+    """The first Spark job of each micro-batch of `query_name`, from the driver's status store
+    (there with the UI off): submitted, its first stage (Kafka read + parse) done, finished."""
+    jvm = spark.sparkContext._jvm
+    store = spark.sparkContext._jsc.sc().statusStore()
+    as_java = jvm.scala.jdk.javaapi.CollectionConverters.asJava
+    stage_end = {}
+    for st in as_java(store.stageList(None)):
+        end = _ms(st.completionTime())
+        if end is not None:
+            stage_end[st.stageId()] = end
+    out: dict[int, dict[str, Any]] = {}
+    for job in as_java(store.jobsList(None)):
+        desc = _opt(job.description()) or ""
+        m = re.search(r"batch = (\d+)", desc)
+        if not desc.startswith(query_name) or not m:
+            continue
+        batch, submitted, ended = int(m.group(1)), _ms(job.submissionTime()), _ms(job.completionTime())
+        if submitted is None or ended is None or (batch in out and out[batch]["job_id"] < job.jobId()):
+            continue
+        stages = sorted(as_java(job.stageIds()))
+        first = stage_end.get(stages[0], ended) if len(stages) > 1 else ended
+        out[batch] = {"job_id": job.jobId(), "submitted": submitted, "read_parsed": first, "ended": ended}
+    return out
+
+
+def breakdown(lags: list[tuple[float, float, int]], query: Any, jobs: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per row from source_ts to visible: waiting for its micro-batch to start,
+    the batch's offsets/planning/registry before its Spark job, Kafka read + parse + validation
+    (the job's first stage), dedup + Parquet write (the rest of the job), Iceberg commit."""
     starts = {p["batchId"]: dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
               for p in query.recentProgress}  # fmt: skip
-    timing = {t["batch"]: t for t in sink.timings}
-    wait, read, write, other = [], [], [], []
+    parts: dict[str, list[float]] = {k: [] for k in ("trigger_wait_s", "before_job_s", "read_parse_s",
+                                                       "dedup_write_s", "commit_s")}  # fmt: skip
     for src, vis, batch in lags:
-        if batch not in starts or batch not in timing:
+        if batch not in starts or batch not in jobs:
             continue
-        t = timing[batch]
-        wait.append(starts[batch] - src)
-        read.append(t["read_parse_s"] + t["registry_s"])
-        write.append(t["write_commit_s"])
-        other.append(vis - starts[batch] - t["read_parse_s"] - t["registry_s"] - t["write_commit_s"])
-    med = statistics.median
-    return {
-        "trigger_wait_s": med(wait), "read_parse_dedup_s": med(read), "write_commit_s": med(write),
-        "offsets_planning_s": med(other), "rows": len(wait),
-    } if wait else {}  # fmt: skip
+        j = jobs[batch]
+        parts["trigger_wait_s"].append(starts[batch] - src)
+        parts["before_job_s"].append(j["submitted"] - starts[batch])
+        parts["read_parse_s"].append(j["read_parsed"] - j["submitted"])
+        parts["dedup_write_s"].append(j["ended"] - j["read_parsed"])
+        parts["commit_s"].append(vis - j["ended"])
+    if not parts["commit_s"]:
+        return {}
+    return {k: statistics.median(v) for k, v in parts.items()} | {"rows": len(parts["commit_s"])}
+
+
+def drain_profile(query: Any, sink: Any, jobs: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Seconds summed over a drain's batches: before the Spark job, read + parse, dedup + write,
+    and after the job (Iceberg commit, quarantine, late-row checks)."""
+    starts = {p["batchId"]: dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
+              for p in query.recentProgress if p["numInputRows"]}  # fmt: skip
+    ended = {t["batch"]: t["written_at"] + t["quarantine_s"] for t in sink.timings}
+    out = {"before_job_s": 0.0, "read_parse_s": 0.0, "dedup_write_s": 0.0, "after_job_s": 0.0}
+    for batch, start in starts.items():
+        if batch not in jobs or batch not in ended:
+            continue
+        j = jobs[batch]
+        out["before_job_s"] += j["submitted"] - start
+        out["read_parse_s"] += j["read_parsed"] - j["submitted"]
+        out["dedup_write_s"] += j["ended"] - j["read_parsed"]
+        out["after_job_s"] += ended[batch] - j["ended"]
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,7 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             q.awaitTermination()
             n = spark.sql(f"SELECT count(*) FROM {c.quotes}").collect()[0][0]
             assert n == args.rows, f"drain round {r}: {n} rows in the table, want {args.rows}"
-            return drain_rates(q) | {"wall_s": time.monotonic() - t, "sink": list(sink.timings)}
+            profile = drain_profile(q, sink, spark_jobs(spark, q.name))
+            return drain_rates(q) | {"wall_s": time.monotonic() - t, "profile": profile}
 
         def base_drain(r: int) -> dict[str, Any]:
             t = time.monotonic()
@@ -232,8 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 entry[name] = fn(r)
             entry["load_after"] = load()
             out["drain"].append(entry)
-            print(json.dumps({k: v for k, v in entry.items() if k != "ours"} | {"ours": {
-                k: v for k, v in entry["ours"].items() if k != "sink"}}, default=float))  # fmt: skip
+            print(json.dumps(entry, default=float))
 
         for r in range(args.rounds):
             topic = f"coinstream.quotes.live{r}"
@@ -245,7 +300,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             q.stop()
             lags = iceberg_lags(spark, f"lake.coinstream.bench_live{r}", start + args.warmup)
             entry["ours"] = pct(np.array([v - s for s, v, _ in lags])) | {"sent": sent}
-            entry["ours_breakdown"] = breakdown(lags, q, sink)
+            entry["ours_breakdown"] = breakdown(lags, q, spark_jobs(spark, q.name))
+            entry["ours_batches"] = len([t for t in sink.timings if t["fresh"] + t["late"]])
             base_topic = f"coinstream.quotes.blive{r}"
             kafka.ensure_topic(base_topic, 3)
             b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None)
@@ -283,10 +339,8 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             s[f"{side}_{p}"] = med(f[side][p] for f in fresh)
     parts = [f["ours_breakdown"] for f in fresh if f["ours_breakdown"]]
     s["breakdown"] = {k: med(p[k] for p in parts) for k in parts[0] if k != "rows"} if parts else {}
-    last = drain[len(drain) // 2]["ours"]["sink"]
-    s["drain_profile"] = {
-        k: round(sum(t[k] for t in last), 2) for k in ("registry_s", "read_parse_s", "write_commit_s", "quarantine_s")
-    }
+    mid = sorted(drain, key=lambda d: d["ours"]["drain_rows_per_s"])[len(drain) // 2]
+    s["drain_profile"] = mid["ours"]["profile"]
     return s
 
 
@@ -329,12 +383,14 @@ validation, no dedup, no exactly-once).
 {p50}
 {tail}
 
-Where a row's freshness goes (median per row, trigger `{a["trigger"]}`): waiting for its micro-batch
-to start {b.get("trigger_wait_s", float("nan")):.2f} s (producer linger + trigger interval + the previous batch
-still running), read from Kafka + parse + validate + in-stream dedup {b.get("read_parse_dedup_s", float("nan")):.2f} s,
-Iceberg write + commit {b.get("write_commit_s", float("nan")):.2f} s, offset log and planning
-{b.get("offsets_planning_s", float("nan")):.2f} s. Drain profile of the median round (seconds summed over its
-batches): {s["drain_profile"]}.
+Where a row's freshness goes (median per row, trigger `{a["trigger"]}`; Spark's own job and stage
+times from the driver's status store): waiting for its micro-batch to start
+{b.get("trigger_wait_s", float("nan")):.2f} s (producer linger + trigger interval + the previous batch still
+running); offsets, planning and the writer registry before the batch's Spark job
+{b.get("before_job_s", float("nan")):.2f} s; Kafka read + JSON parse + validation (the job's first stage)
+{b.get("read_parse_s", float("nan")):.2f} s; in-stream dedup + Parquet write (the rest of the job)
+{b.get("dedup_write_s", float("nan")):.2f} s; Iceberg commit {b.get("commit_s", float("nan")):.2f} s.
+Drain profile of the median round (seconds summed over its batches): {s["drain_profile"]}.
 
 Raw results: see `bench/results/stream.json` (written by the run).
 """
@@ -343,8 +399,7 @@ Raw results: see `bench/results/stream.json` (written by the run).
     README.write_text(text)
     results = README.parent / "results"
     results.mkdir(exist_ok=True)
-    slim = {**r, "drain": [{**d, "ours": {k: v for k, v in d["ours"].items() if k != "sink"}} for d in r["drain"]]}
-    (results / "stream.json").write_text(json.dumps(slim | {"summary": s}, indent=1, default=float) + "\n")
+    (results / "stream.json").write_text(json.dumps(r | {"summary": s}, indent=1, default=float) + "\n")
 
 
 def main() -> None:
@@ -354,7 +409,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=40.0, help="measured live period per round")
     parser.add_argument("--warmup", type=float, default=20.0, help="live quotes before measuring")
-    parser.add_argument("--trigger", default="1 second")
+    parser.add_argument("--trigger", default="500 milliseconds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true", help="print only (profiling runs)")
     args = parser.parse_args()
