@@ -8,6 +8,8 @@ Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from typing import Any
 
@@ -51,6 +53,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = True
     config = memo.config = OperatorConfig()
     settings.execution.max_workers = config.max_workers
+    memo.executor = settings.execution.executor  # where an async handler runs its blocking calls
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.
     settings.posting.enabled = False
@@ -198,24 +201,34 @@ def _ready(body: kopf.Body, **_: Any) -> bool:
     return topic_ready(dict(body)) is True
 
 
-# Only Ready objects reach the handler: kopf drops every other event in its filter, before a
-# worker thread, the handler call and its log line.
+def _finish_release(
+    memo: kopf.Memo, uid: str, released: Released[Result], claims: kopf.Index[str, Claim], logger: Any
+) -> None:
+    fresh, applied = _release(memo, uid, released)
+    if applied is None and fresh is not None:
+        applied = _reconcile_holding(memo, fresh, 0, claims, "release", logger)
+    if applied is not None:
+        logger.info("%s/%s released: %s", *released.feed, ", ".join(applied))
+
+
+# Only Ready objects reach the handler: kopf drops every other event in its filter, before the
+# handler call and its log line.
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkatopics", labels=MANAGED, when=_ready)
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkausers", labels=MANAGED, when=_ready)
-def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
+async def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
     """A feed's KafkaTopic or KafkaUser is Ready: once every object a held backfill Job waits for
     is, its Job is applied now, not at its next drift pass. Other Ready events (Strimzi's
-    periodic status updates) cost a dictionary update and no API call."""
+    periodic status updates) cost a dictionary update and no API call.
+
+    Recorded on the event loop, not behind the passes queued for a worker thread: a pass that is
+    running now sees the Ready at once (`Holds.seen_ready`) and applies the Job itself."""
     if type == "DELETED" or (uid := owning_feed(body)) is None:
         return
     released = memo.holds.ready(uid, body)
     if released is None:
         return
-    fresh, applied = _release(memo, uid, released)
-    if applied is None and fresh is not None:
-        applied = _reconcile_holding(memo, fresh, 0, kw["topic_claims"], "release", logger)
-    if applied is not None:
-        logger.info("%s/%s released: %s", *released.feed, ", ".join(applied))
+    job = functools.partial(_finish_release, memo, uid, released, kw["topic_claims"], logger)
+    await asyncio.get_running_loop().run_in_executor(memo.executor, job)
 
 
 @kopf.on.delete(*RESOURCE)
