@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -32,6 +33,8 @@ from coinstream.models import API_GROUP, API_VERSION, KIND, PLURAL
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 MAX_BACKOFF = 300.0
+#: Threads for the releases of held backfill Jobs, besides kopf's `max_workers` for the passes.
+RELEASE_WORKERS = 2
 RECONCILE_SECONDS = Histogram(
     "coinstream_operator_reconcile_seconds",
     "One reconcile pass of a CoinFeed",
@@ -53,7 +56,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = True
     config = memo.config = OperatorConfig()
     settings.execution.max_workers = config.max_workers
-    memo.executor = settings.execution.executor  # where an async handler runs its blocking calls
+    # Releases get threads of their own: each is a few requests that complete a feed, and behind
+    # the passes queued for kopf's workers (a burst of new feeds) they would wait for all of them.
+    memo.release_executor = ThreadPoolExecutor(RELEASE_WORKERS, thread_name_prefix="coinfeed-release")
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.
     settings.posting.enabled = False
@@ -61,6 +66,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         start_http_server(config.metrics_port)
     memo.holds = Holds[Result]()
     memo.api = KubeClient(load_credentials(config.kubeconfig), config.field_manager, pool=config.max_workers)
+
+
+@kopf.on.cleanup()
+def stop_releases(memo: kopf.Memo, **_: Any) -> None:
+    memo.release_executor.shutdown(wait=True, cancel_futures=True)
 
 
 @kopf.on.login()
@@ -228,7 +238,7 @@ async def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, l
     if released is None:
         return
     job = functools.partial(_finish_release, memo, uid, released, kw["topic_claims"], logger)
-    await asyncio.get_running_loop().run_in_executor(memo.executor, job)
+    await asyncio.get_running_loop().run_in_executor(memo.release_executor, job)
 
 
 @kopf.on.delete(*RESOURCE)
