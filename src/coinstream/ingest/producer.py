@@ -144,10 +144,10 @@ class QuoteProducer:
             "delivery.timeout.ms": delivery_timeout_ms,
             "logger": logging.getLogger(LIBRDKAFKA_LOG),
             "error_cb": self._client_error,
-            **{k.replace("_", "."): v for k, v in kafka_config.items()},
             **get_settings().kafka_auth().librdkafka(),
+            **{k.replace("_", "."): v for k, v in kafka_config.items()},
         }
-        self._fatal: str | None = None
+        self._fatal: RdKafkaError | None = None
         self._closed = False
         self._producer = self._connect()
         self.dedup = SnapshotDedup()  # acknowledged
@@ -180,10 +180,27 @@ class QuoteProducer:
         """librdkafka's client-wide errors (all brokers down, authentication): records stay queued
         and are answered by their delivery reports; a fatal one makes this client unusable."""
         if err.fatal():
-            self._fatal = err.str()
-            log.error("kafka.client_fatal", topic=self.topic, error=err.str())
+            self._fatal = err
+            log.error("kafka.client_fatal", topic=self.topic, error=err.name(), reason=err.str())
         elif err.code() != RdKafkaError._TRANSPORT:  # each failed connection is logged by librdkafka already
             log.warning("kafka.client_error", topic=self.topic, error=err.name(), reason=err.str())
+
+    def _serve(self, timeout: float | None = 0.0, *, flush: bool = False) -> None:
+        """Serve delivery reports (poll, or flush: until all are answered or `timeout`).
+
+        confluent-kafka raises a fatal error (e.g. the broker refused the idempotent producer its id)
+        once, from whichever call serves it, instead of through error_cb."""
+        try:
+            if not flush:
+                self._producer.poll(timeout or 0.0)
+            elif timeout is None:
+                self._producer.flush()
+            else:
+                self._producer.flush(timeout)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._client_error(exc.args[0])
 
     # -- accepting ---------------------------------------------------------------------------------
 
@@ -242,7 +259,7 @@ class QuoteProducer:
                 # librdkafka's queue is full: serve reports for up to max_block_ms, as kafka-python blocked.
                 deadline = time.monotonic() + self._max_block
                 while True:
-                    producer.poll(0.05)
+                    self._serve(0.05)
                     try:
                         producer.produce(self.topic, record[3], record[2], on_delivery=report)
                         break
@@ -258,7 +275,7 @@ class QuoteProducer:
         if self._inflight >= self._settle_at:
             # A bulk sender flushes seldom: serving the reports as it goes keeps what it holds to
             # what is in flight, instead of every quote since the last flush.
-            producer.poll(0)
+            self._serve()
             self._settle()
             self._settle_at = self._inflight + SETTLE_EVERY
         return True
@@ -273,12 +290,11 @@ class QuoteProducer:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._fatal is not None:
             self._reconnect()
-        self._producer.poll(0)
+        self._serve()
         acked = self._settle()  # what is answered already, so failures are resent now
         self._resend(deadline)
         if self._inflight:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._producer.flush() if left is None else self._producer.flush(left)
+            self._serve(None if deadline is None else max(0.0, deadline - time.monotonic()), flush=True)
         acked += self._settle()
         self._buffered.set(self.buffered)
         return acked
@@ -286,11 +302,13 @@ class QuoteProducer:
     def _reconnect(self) -> None:
         """After a fatal error (e.g. the idempotent producer's state lost) librdkafka takes nothing more:
         fail what it holds back to the retry queue and start a new client (a new producer id)."""
-        log.error("kafka.producer_restarted", topic=self.topic, error=self._fatal)
-        self._producer.purge()
-        self._producer.flush(5.0)  # serves the purged records' reports: each one failed
-        self._settle()
+        assert self._fatal is not None
+        log.error("kafka.producer_restarted", topic=self.topic, error=self._fatal.name())
         self._fatal = None
+        self._producer.purge()
+        self._serve(5.0, flush=True)  # the purged records' reports: each one failed
+        self._settle()
+        self._producer.close()
         self._producer = self._connect()
 
     def _resend(self, deadline: float | None) -> None:
@@ -369,18 +387,25 @@ class QuoteProducer:
         every send would only be counted as a delivery error. A topic not there yet is not an error
         here (Strimzi may still be creating it). The denial is raised as kafka-python's error of the
         same code, which the CLI's boundary turns into a message naming the user and the fix."""
-        try:
-            meta = self._producer.list_topics(self.topic, timeout=max(self._max_block, 1.0))
-        except KafkaException as exc:
-            log.warning("kafka.unavailable", topic=self.topic, error=exc.args[0].name())
-            return  # the broker is down: an outage, handled like any other
-        found = meta.topics.get(self.topic)
+        meta = None
+        for _ in range(2):  # a fatal error is raised once, by whichever call serves it first
+            try:
+                meta = self._producer.list_topics(self.topic, timeout=max(self._max_block, 1.0))
+                break
+            except KafkaException as exc:
+                if not exc.args[0].fatal():
+                    log.warning("kafka.unavailable", topic=self.topic, error=exc.args[0].name())
+                    return  # the broker is down: an outage, handled like any other
+                self._client_error(exc.args[0])
+        denied = {e.errno for e in AUTHORIZATION_ERRORS}
+        found = None if meta is None else meta.topics.get(self.topic)
         err = None if found is None else found.error
-        if err is None:
-            return
-        if err.code() in {e.errno for e in AUTHORIZATION_ERRORS}:
+        if err is not None and err.code() in denied:
             raise kafka_errors.for_code(err.code())(self.topic)
-        log.warning("kafka.topic_not_ready", topic=self.topic, error=err.name())
+        if self._fatal is not None and self._fatal.code() in denied:
+            raise kafka_errors.for_code(self._fatal.code())(self._fatal.str())
+        if err is not None:
+            log.warning("kafka.topic_not_ready", topic=self.topic, error=err.name())
 
     def close(self, timeout: float = 30.0) -> None:
         """Deliver what is queued within `timeout`, then close; DeliveryError with the count if not."""
