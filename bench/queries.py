@@ -356,7 +356,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def write_readme(res: dict[str, Any], args: argparse.Namespace) -> str:
+def render(res: dict[str, Any], args: argparse.Namespace) -> str:
     s = res["stack"]
     lines = [
         "## Queries",
@@ -404,14 +404,16 @@ def write_readme(res: dict[str, Any], args: argparse.Namespace) -> str:
         f"DuckDB memory_limit {args.memory_limit}.",
         "",
     ]
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
     old = README.read_text() if README.exists() else "# Benchmarks\n"
     if "## Queries" in old:
         old = re.sub(r"## Queries\n.*?(?=\n## |\Z)", lambda _: text, old, flags=re.S)
     else:
         old = old.rstrip("\n") + "\n\n" + text
     README.write_text(old)
-    return text
 
 
 def main() -> None:
@@ -437,9 +439,12 @@ def main() -> None:
         duckdb_child(args)
         return
     res = run(args)
-    text = write_readme(res, args) if not args.no_readme else ""
+    text = render(res, args)
+    if not args.no_readme:
+        write_readme(text)
     skip = ("duckdb", "raw", "trino", "trino_raw", "arrow")
-    print(text or json.dumps({k: v for k, v in res.items() if k not in skip}, default=str))
+    print(text)
+    print(json.dumps({k: v for k, v in res.items() if k not in skip}, default=str))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def access_denied(exc: BaseException, user: str | None, what: str) -> KafkaAcces
 
 
 class KeyPartitioner:
-    """kafka-python's default partitioner (murmur2 of the key), remembered per key.
+    """kafka-python's default partitioner (murmur2 of the key), remembered per key: the backfill's.
+    The live producer's librdkafka is set to the same murmur2 (`murmur2_random`).
 
     Its murmur2 is pure Python, ~15-20 µs a record; a feed has one key per series, so the same
     few hundred keys come back for every record. Same answer as the default, hence the same

@@ -6,24 +6,34 @@ retries within a session; acks=all survives a broker restart; the key
 and CoinGecko answers are cached for up to a minute, so a repeated snapshot (same
 coin and source_ts) is dropped here instead of becoming a duplicate row.
 Duplicates across producer restarts are removed downstream on the same identity.
+
+The client is librdkafka (confluent-kafka): kafka-python's pure-Python send() cost ~90 µs a
+record, most of a bulk sender's time (bench/README.md, "Produce"). Only this hot path moved. The
+backfill's transactional writer stays on kafka-python: it is bound by the source's rate limit, not
+by send(), and its fencing and ledger are tested as they are; so do topic admin, the readers and
+`check_access` (one handshake that tells a refused password from an unreachable broker).
+Both clients place a key on the same partition (murmur2, as the Java client), so live and
+backfilled quotes of one series share a partition.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
-from kafka.producer.future import FutureRecordMetadata
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import KafkaException, Message, Producer
+from kafka import errors as kafka_errors
 
 from coinstream.errors import OperationalError
 from coinstream.ingest.gaps import Gap
-from coinstream.ingest.kafka import KeyPartitioner, client_config
+from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, KafkaAccessError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
 from coinstream.models import Quote
@@ -36,8 +46,11 @@ SeriesKey = tuple[str, str, str, str]
 #: (object, field dict, fields-set) held that long is promoted to the oldest generation and walked
 #: by every full collection, which cost a bulk sender more than validating and serialising.
 Record = tuple[SeriesKey, dt.datetime, bytes, bytes]
-#: Sends between two checks for acknowledgements outside flush().
-SETTLE_EVERY = 2_000
+#: Sends between two servings of delivery reports (and settles) outside flush().
+SETTLE_EVERY = 1_000
+#: librdkafka's own narration goes to this stdlib logger: under "kafka", so coinstream.logs keeps
+#: it at WARNING and above like kafka-python's.
+LIBRDKAFKA_LOG = "kafka.librdkafka"
 
 
 class DeliveryError(OperationalError):
@@ -89,6 +102,10 @@ class QuoteProducer:
     `room()` tells a live loop to stop polling instead of piling up quotes it cannot
     hold. The dedup memory and the newest-quote gauge move only on acknowledgement,
     so a quote that failed is neither forgotten nor reported as delivered.
+
+    librdkafka answers each record with a delivery report, served on this thread by
+    `poll()`/`flush()` only; `_settle()` then applies the answers in one pass.
+    `kafka_config`: more librdkafka properties, `_` standing for `.` (`request_timeout_ms`).
     """
 
     def __init__(
@@ -105,34 +122,41 @@ class QuoteProducer:
         max_buffered: int = 200_000,
         **kafka_config: Any,
     ) -> None:
+        from coinstream.settings import get_settings
+
         self.topic = topic
         self.metrics = metrics or Metrics()
         self.max_buffered = max_buffered
-        self._config = dict(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            # kafka-python guarantees idempotent ordering only with one request in flight.
-            max_in_flight_requests_per_connection=1,
-            linger_ms=linger_ms,
-            batch_size=batch_size,
-            delivery_timeout_ms=delivery_timeout_ms,
-            max_block_ms=max_block_ms,
-            partitioner=KeyPartitioner(),
-            # A broker that is slow to answer at start is ridden out as an outage (`_connect` again
-            # on the next send), so the live loop keeps kafka-python's short version probe.
-            **client_config(**{"api_version_auto_timeout_ms": 2_000, **kafka_config}),
-        )
-        self._producer: KafkaProducer | None = None
-        self._connect()
+        self._max_block = max_block_ms / 1000
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            # Idempotence keeps per-partition order with up to 5 requests in flight (librdkafka's
+            # sequence numbers); kafka-python needed 1.
+            "max.in.flight.requests.per.connection": 5,
+            # The Java client's and kafka-python's partitioner (librdkafka's default is CRC32): a
+            # series lands where the backfill writes it.
+            "partitioner": "murmur2_random",
+            "linger.ms": linger_ms,
+            "batch.size": batch_size,
+            "delivery.timeout.ms": delivery_timeout_ms,
+            "logger": logging.getLogger(LIBRDKAFKA_LOG),
+            "error_cb": self._client_error,
+            **get_settings().kafka_auth().librdkafka(),
+            **{k.replace("_", "."): v for k, v in kafka_config.items()},
+        }
+        self._fatal: RdKafkaError | None = None
+        self._closed = False
+        self._producer = self._connect()
         self.dedup = SnapshotDedup()  # acknowledged
         self._accepted = SnapshotDedup()  # acknowledged or still queued
         self._acked = 0
-        # Two parallel lists, not a list of pairs: a pair holding a future would stay tracked by
-        # the garbage collector; the records alone are atomic tuples it stops tracking.
-        self._pending_futures: list[FutureRecordMetadata] = []
-        self._pending: list[Record] = []
+        self._inflight = 0  # handed to librdkafka, not yet settled
+        self._delivered: list[Record] = []  # reported acknowledged, not yet settled
+        self._failed: list[Record] = []  # reported failed, not yet settled
+        self._reason = ""
         self._settle_at = SETTLE_EVERY
         self._retry: deque[Record] = deque()
         self._keys: dict[SeriesKey, bytes] = {}
@@ -144,21 +168,46 @@ class QuoteProducer:
         self._errors = self.metrics.delivery_errors.labels(topic)
         self._buffered = self.metrics.delivery_buffered.labels(topic)
 
-    def _connect(self) -> KafkaProducer | None:
-        """The Kafka client, created on first use: a broker that is down at start is an outage too."""
-        if self._producer is None:
-            try:
-                self._producer = KafkaProducer(**self._config)
-            except NoBrokersAvailable:
-                log.warning("kafka.unavailable", topic=self.topic, bootstrap=self._config["bootstrap_servers"])
-        return self._producer
+    def _connect(self) -> Producer:
+        """librdkafka connects in the background: a broker down at start is an outage like any other.
+        Only settings it cannot use (a CA file that is not one) fail here."""
+        try:
+            return Producer(self._config)
+        except KafkaException as exc:
+            raise KafkaAccessError(f"cannot set up the Kafka producer: {exc.args[0].str()}") from None
+
+    def _client_error(self, err: RdKafkaError) -> None:
+        """librdkafka's client-wide errors (all brokers down, authentication): records stay queued
+        and are answered by their delivery reports; a fatal one makes this client unusable."""
+        if err.fatal():
+            self._fatal = err
+            log.error("kafka.client_fatal", topic=self.topic, error=err.name(), reason=err.str())
+        elif err.code() != RdKafkaError._TRANSPORT:  # each failed connection is logged by librdkafka already
+            log.warning("kafka.client_error", topic=self.topic, error=err.name(), reason=err.str())
+
+    def _serve(self, timeout: float | None = 0.0, *, flush: bool = False) -> None:
+        """Serve delivery reports (poll, or flush: until all are answered or `timeout`).
+
+        confluent-kafka raises a fatal error (e.g. the broker refused the idempotent producer its id)
+        once, from whichever call serves it, instead of through error_cb."""
+        try:
+            if not flush:
+                self._producer.poll(timeout or 0.0)
+            elif timeout is None:
+                self._producer.flush()
+            else:
+                self._producer.flush(timeout)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._client_error(exc.args[0])
 
     # -- accepting ---------------------------------------------------------------------------------
 
     @property
     def buffered(self) -> int:
         """Quotes accepted but not yet acknowledged."""
-        return len(self._pending) + len(self._retry)
+        return self._inflight + len(self._retry)
 
     def room(self) -> int:
         return max(0, self.max_buffered - self.buffered)
@@ -192,26 +241,43 @@ class QuoteProducer:
         while self.buffered >= self.max_buffered:
             self.flush(timeout=5.0)
 
+    def _report(self, record: Record, err: RdKafkaError | None, _msg: Message) -> None:
+        """One record's delivery report (from poll/flush): collected here, applied by `_settle`."""
+        if err is None:
+            self._delivered.append(record)
+        else:
+            self._failed.append(record)
+            self._reason = self._reason or f"{err.name()}: {err.str()}"
+
     def _dispatch(self, record: Record) -> bool:
-        producer = self._connect()
-        if producer is None:
-            self._retry.append(record)
-            return False
+        producer = self._producer
+        report = functools.partial(self._report, record)
         try:
-            # Futures are checked at flush() rather than with per-record callbacks: a callback
-            # runs on the I/O thread for every record and costs throughput for nothing.
-            self._pending_futures.append(producer.send(self.topic, key=record[2], value=record[3]))
-            self._pending.append(record)
-            if len(self._pending) >= self._settle_at:
-                # A bulk sender flushes seldom: settling what Kafka acknowledged as it goes keeps
-                # the pending lists to what is in flight, instead of every quote since the last flush.
-                self._settle()
-                self._settle_at = len(self._pending) + SETTLE_EVERY
-        except KafkaError as exc:  # buffer full or no metadata within max_block_ms
+            try:
+                producer.produce(self.topic, record[3], record[2], on_delivery=report)
+            except BufferError:
+                # librdkafka's queue is full: serve reports for up to max_block_ms, as kafka-python blocked.
+                deadline = time.monotonic() + self._max_block
+                while True:
+                    self._serve(0.05)
+                    try:
+                        producer.produce(self.topic, record[3], record[2], on_delivery=report)
+                        break
+                    except BufferError:
+                        if time.monotonic() >= deadline:
+                            raise KafkaException(RdKafkaError(RdKafkaError._QUEUE_FULL)) from None
+        except KafkaException as exc:  # queue full for max_block_ms, or the client failed fatally
             self._errors.inc()
             self._retry.append(record)
-            log.warning("kafka.send_failed", topic=self.topic, error=type(exc).__name__)
+            log.warning("kafka.send_failed", topic=self.topic, error=exc.args[0].name())
             return False
+        self._inflight += 1
+        if self._inflight >= self._settle_at:
+            # A bulk sender flushes seldom: serving the reports as it goes keeps what it holds to
+            # what is in flight, instead of every quote since the last flush.
+            self._serve()
+            self._settle()
+            self._settle_at = self._inflight + SETTLE_EVERY
         return True
 
     # -- acknowledging -----------------------------------------------------------------------------
@@ -222,17 +288,34 @@ class QuoteProducer:
         Never raises for an outage: what is not acknowledged stays queued (see `buffered`).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._fatal is not None:
+            self._reconnect()
+        self._serve()
+        acked = self._settle()  # what is answered already, so failures are resent now
         self._resend(deadline)
-        producer = self._producer
-        if producer is not None and self._pending:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with contextlib.suppress(KafkaError):  # not all acknowledged in time: the rest stay pending
-                producer.flush(timeout=left)
-        acked = self._settle()
+        if self._inflight:
+            self._serve(None if deadline is None else max(0.0, deadline - time.monotonic()), flush=True)
+        acked += self._settle()
         self._buffered.set(self.buffered)
         return acked
 
+    def _reconnect(self) -> None:
+        """After a fatal error (e.g. the idempotent producer's state lost) librdkafka takes nothing more:
+        fail what it holds back to the retry queue and start a new client (a new producer id)."""
+        assert self._fatal is not None
+        log.error("kafka.producer_restarted", topic=self.topic, error=self._fatal.name())
+        self._fatal = None
+        self._producer.purge()
+        self._serve(5.0, flush=True)  # the purged records' reports: each one failed
+        self._settle()
+        self._producer.close()
+        self._producer = self._connect()
+
     def _resend(self, deadline: float | None) -> None:
+        # Only once nothing older is in flight: a failed record resent while a later one of its series
+        # is still on its way would land behind it.
+        if self._inflight:
+            return
         while self._retry and (deadline is None or time.monotonic() < deadline):
             if not self._dispatch(self._retry.popleft()):
                 # It went back to the end of the queue; restore the order and wait for the next flush.
@@ -240,31 +323,21 @@ class QuoteProducer:
                 return
 
     def _settle(self) -> int:
-        """Move what Kafka answered out of the pending lists: acknowledged quotes into the dedup
-        memory, the gap check and the newest-quote gauge; failed ones back to the retry queue."""
-        still_futures: list[FutureRecordMetadata] = []
-        still: list[Record] = []
-        failed: list[Record] = []
-        acked = 0
-        reason = ""
+        """Apply the delivery reports served so far: acknowledged quotes into the dedup memory, the gap
+        check and the newest-quote gauge; failed ones back to the front of the retry queue."""
+        delivered, failed = self._delivered, self._failed
+        if not delivered and not failed:
+            return 0
+        self._delivered, self._failed = [], []
         memory = self.dedup._last
         gap_after = self.gap_after
         newest: dict[SeriesKey, dt.datetime] = {}  # per series, among those acknowledged now
-        for fut, record in zip(self._pending_futures, self._pending, strict=True):
-            if not fut.is_done:
-                still_futures.append(fut)
-                still.append(record)
-            elif fut.failed():
-                failed.append(record)
-                reason = reason or f"{type(fut.exception).__name__}: {fut.exception}"
-            else:
-                acked += 1
-                series, ts = record[0], record[1]
-                before = newest.get(series) or memory.get(series)
-                if before is None or ts > before:
-                    if gap_after is not None and before is not None and series[0] == "live" and ts - before > gap_after:
-                        self.gaps.append(Gap(series[1], series[2], before, ts))
-                    newest[series] = ts
+        for series, ts, _key, _value in delivered:
+            before = newest.get(series) or memory.get(series)
+            if before is None or ts > before:
+                if gap_after is not None and before is not None and series[0] == "live" and ts - before > gap_after:
+                    self.gaps.append(Gap(series[1], series[2], before, ts))
+                newest[series] = ts
         for series, ts in newest.items():
             memory[series] = ts
             if series[0] == "live":
@@ -272,10 +345,15 @@ class QuoteProducer:
                 if stamp > self._newest_live.get(coin_vs, 0.0):
                     self._newest_live[coin_vs] = stamp
                     self.metrics.last_source_ts.labels(*coin_vs).set(stamp)
-        self._pending_futures, self._pending = still_futures, still
+        acked = len(delivered)
+        self._inflight -= acked + len(failed)
         if failed:
             self._errors.inc(len(failed))
-            log.error("kafka.delivery_failed", topic=self.topic, failed=len(failed), error=reason, retrying=True)
+            log.error("kafka.delivery_failed", topic=self.topic, failed=len(failed), error=self._reason, retrying=True)
+            self._reason = ""
+            # Reports come per partition; a series' quotes are in source_ts order (the dedup admits only
+            # newer ones), so sorting on it restores each series' order.
+            failed.sort(key=itemgetter(1))
             self._retry.extendleft(reversed(failed))
         self._acked += acked
         self._produced.inc(acked)
@@ -307,22 +385,40 @@ class QuoteProducer:
     def check_topic(self) -> None:
         """Fail before the first poll if the broker denies this client the topic (ACLs): otherwise
         every send would only be counted as a delivery error. A topic not there yet is not an error
-        here (Strimzi may still be creating it)."""
-        producer = self._connect()
-        if producer is None:
-            return  # the broker is down: an outage, handled like any other
-        try:
-            producer.partitions_for(self.topic)
-        except KafkaTimeoutError:
-            log.warning("kafka.topic_not_ready", topic=self.topic)
+        here (Strimzi may still be creating it). The denial is raised as kafka-python's error of the
+        same code, which the CLI's boundary turns into a message naming the user and the fix."""
+        meta = None
+        for _ in range(2):  # a fatal error is raised once, by whichever call serves it first
+            try:
+                meta = self._producer.list_topics(self.topic, timeout=max(self._max_block, 1.0))
+                break
+            except KafkaException as exc:
+                if not exc.args[0].fatal():
+                    log.warning("kafka.unavailable", topic=self.topic, error=exc.args[0].name())
+                    return  # the broker is down: an outage, handled like any other
+                self._client_error(exc.args[0])
+        denied = {e.errno for e in AUTHORIZATION_ERRORS}
+        found = None if meta is None else meta.topics.get(self.topic)
+        err = None if found is None else found.error
+        if err is not None and err.code() in denied:
+            raise kafka_errors.for_code(err.code())(self.topic)
+        if self._fatal is not None and self._fatal.code() in denied:
+            raise kafka_errors.for_code(self._fatal.code())(self._fatal.str())
+        if err is not None:
+            log.warning("kafka.topic_not_ready", topic=self.topic, error=err.name())
 
     def close(self, timeout: float = 30.0) -> None:
         """Deliver what is queued within `timeout`, then close; DeliveryError with the count if not."""
+        if self._closed:
+            return
         try:
             self.flush_all(timeout)
         finally:
-            if self._producer is not None:
-                self._producer.close(timeout=min(timeout, 5.0))
+            self._closed = True
+            # What was not delivered in time is dropped (DeliveryError counted it): librdkafka's
+            # close() would otherwise wait for it.
+            self._producer.purge()
+            self._producer.close()
 
     def __enter__(self) -> QuoteProducer:
         return self

@@ -32,6 +32,10 @@ from coinstream.sql.bars_state import iceberg_bars_view, trino_bars_view
 
 TABLES = ("quotes",)
 
+#: How long a query waits out a Trino that has no worker yet (its node list refreshes every few
+#: seconds after a start or restart: trinodb/trino#2214) before the error reaches the caller.
+NO_NODES_PATIENCE_S = 15.0
+
 
 class Engine(Protocol):
     name: str
@@ -62,18 +66,30 @@ class TrinoEngine:
         self.bars_ttl = bars_ttl
         self._bars: tuple[float, BarsView | None] | None = None
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """A cursor holding the answer; a query refused for want of a worker node is sent again."""
+        from trino.exceptions import TrinoQueryError
+
+        deadline = time.monotonic() + NO_NODES_PATIENCE_S
+        while True:
+            cur = self._conn.cursor()
+            try:
+                cur.execute(sql, list(params) if params else None)
+                return cur
+            except TrinoQueryError as e:
+                if e.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        cur = self._conn.cursor()
-        cur.execute(sql, list(params) if params else None)
+        cur = self._execute(sql, params)
         rows = cur.fetchall()
         cols = [d[0] for d in cur.description]
         return pd.DataFrame(rows, columns=cols)
 
     def rows(self, sql: str) -> list[Any]:
         """The rows as the driver gives them (64-bit ids stay ints; a DataFrame would make them floats)."""
-        cur = self._conn.cursor()
-        cur.execute(sql)
-        return list(cur.fetchall())
+        return list(self._execute(sql).fetchall())
 
     def bars_view(self) -> BarsView | None:
         """The daily bars, pinned with the quotes to the snapshots checked, when no rows changed since the

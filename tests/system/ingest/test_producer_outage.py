@@ -1,4 +1,5 @@
-"""The live producer rides out a broker outage: nothing escapes, nothing is lost or doubled."""
+"""The live producer rides out a broker outage (and a fatal client error in it): nothing escapes,
+nothing is lost or doubled."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from confluent_kafka import KafkaError as RdKafkaError
 from tests.support.kafka_topics import duplicates, read_all
 from tests.system.ingest.test_produce import Clock, make_feed
 
@@ -64,6 +66,12 @@ def test_broker_outage_is_ridden_out_with_backpressure_and_nothing_lost(tmp_path
             metrics.value("coinstream_last_source_timestamp_seconds", coin="bitcoin", vs_currency="usd") == last_seen
         ), "the last-quote metric moves only on acknowledgement"
         stuck = producer.buffered
+        # librdkafka reports an unrecoverable client error through error_cb (its idempotence state
+        # lost): the next flush hands what the client held back to the retry queue and starts anew.
+        first_client = producer._producer
+        producer._client_error(RdKafkaError(RdKafkaError._FATAL, "injected", fatal=True))
+        cycle()
+        assert producer._producer is not first_client and producer.buffered == stuck
 
         broker.up()
         deadline = time.monotonic() + 60

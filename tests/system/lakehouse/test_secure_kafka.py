@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from kafka.errors import NoBrokersAvailable
 
 from coinstream.devstack.kafka import LocalKafka
 from coinstream.devstack.process import free_port
-from coinstream.ingest.kafka import reader
+from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, reader
+from coinstream.ingest.producer import DeliveryError, QuoteProducer
+from coinstream.ingest.sources.simulated import SimulatedMarket
 
 from .conftest import Lake
 
@@ -101,6 +104,33 @@ def test_a_user_without_acls_is_refused(broker: LocalKafka, tmp_path: Path) -> N
     assert res.returncode == 1, res.stderr
     said = " ".join(res.stderr.split())
     assert "error: Kafka denied user 'guest'" in said and "TopicAuthorizationFailedError" in said, said
+    assert count(broker) == before
+
+
+def test_a_fatal_client_error_keeps_every_quote_and_starts_a_new_client(
+    broker: LocalKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker refuses a user without ACLs the idempotent producer's id, which is fatal to a
+    librdkafka client: the producer names the denial, keeps what it accepted, starts a new client."""
+    password = tmp_path / "guest"
+    password.write_text(GUEST_PASSWORD)
+    env = {**broker.client_env(), "COINSTREAM_KAFKA_SASL_USERNAME": "guest",
+           "COINSTREAM_KAFKA_SASL_PASSWORD_FILE": str(password)}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    before = count(broker)
+    producer = QuoteProducer(broker.bootstrap, TOPIC, max_block_ms=2000)
+    with pytest.raises(AUTHORIZATION_ERRORS):
+        producer.check_topic()
+    first = producer._producer
+    assert producer.send_many(SimulatedMarket(3).markets(["bitcoin", "ethereum"], "usd", "secure")) == 2
+    deadline = time.monotonic() + 60
+    while producer._producer is first and time.monotonic() < deadline:
+        producer.flush(timeout=1)
+    assert producer._producer is not first, "the fatal error was not seen"
+    assert (producer.buffered, producer.acked) == (2, 0)
+    with pytest.raises(DeliveryError, match="2 quote"):
+        producer.close(timeout=3)
     assert count(broker) == before
 
 

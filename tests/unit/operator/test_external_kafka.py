@@ -175,6 +175,24 @@ def test_client_dir_defaults_to_sasl_ssl_scram_512_and_system_trust(tmp_path: Pa
     assert kw["sasl_plain_password"] == PASSWORD
 
 
+def test_the_librdkafka_dialect_verifies_the_host_and_carries_the_secret(tmp_path: Path) -> None:
+    """The live producer's properties (confluent-kafka): TLS with hostname checks, the CA, SCRAM."""
+    d = client_dir(tmp_path, username="feeds", password=PASSWORD)
+    (d / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    props = KafkaAuth.from_client_dir(d).librdkafka()
+    assert props == {
+        "security.protocol": "SASL_SSL",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(d / "ca.crt"),
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "feeds",
+        "sasl.password": PASSWORD,
+    }
+    assert KafkaAuth().librdkafka() == {}
+    tls_only = KafkaAuth.from_parts("SSL", None, None, None, None).librdkafka()
+    assert tls_only == {"security.protocol": "SSL", "ssl.endpoint.identification.algorithm": "https"}
+
+
 def test_client_dir_for_confluent_uses_plain_in_both_dialects(tmp_path: Path) -> None:
     d = client_dir(tmp_path, **{"sasl.mechanism": "PLAIN", "username": "APIKEY", "password": "API-SECRET"})
     (d / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
