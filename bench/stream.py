@@ -178,11 +178,6 @@ def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
     jvm = spark.sparkContext._jvm
     store = spark.sparkContext._jsc.sc().statusStore()
     as_java = jvm.scala.jdk.javaapi.CollectionConverters.asJava
-    stage_end = {}
-    for st in as_java(store.stageList(None)):
-        end = _ms(st.completionTime())
-        if end is not None:
-            stage_end[st.stageId()] = end
     out: dict[int, dict[str, Any]] = {}
     for job in as_java(store.jobsList(None)):
         desc = _opt(job.description()) or ""
@@ -193,7 +188,13 @@ def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
         if submitted is None or ended is None or (batch in out and out[batch]["job_id"] < job.jobId()):
             continue
         stages = sorted(as_java(job.stageIds()))
-        first = stage_end.get(stages[0], ended) if len(stages) > 1 else ended
+        first = None
+        if len(stages) > 1:
+            try:
+                first = _ms(store.lastStageAttempt(stages[0]).completionTime())
+            except Exception:  # Py4JJavaError: the stage aged out of the status store
+                first = None
+        first = ended if first is None else first
         out[batch] = {"job_id": job.jobId(), "submitted": submitted, "read_parsed": first, "ended": ended}
     return out
 
