@@ -101,7 +101,9 @@ def produce_live(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple
 # -- the original project's job (baseline) ---------------------------------------------------------
 
 
-def start_baseline(spark: Any, bootstrap: str, topic: str, out: Path, trigger: str, max_offsets: int | None) -> Any:
+def start_baseline(
+    spark: Any, bootstrap: str, topic: str, out: Path, trigger: str, max_offsets: int | None, name: str = "baseline"
+) -> Any:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -113,7 +115,7 @@ def start_baseline(spark: Any, bootstrap: str, topic: str, out: Path, trigger: s
     if max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
     df = reader.load().select(F.from_json(F.col("value").cast("string"), strings).alias("j")).select("j.*")
-    writer = df.writeStream.format("parquet").option("path", str(out / "data"))
+    writer = df.writeStream.queryName(name).format("parquet").option("path", str(out / "data"))
     writer = writer.option("checkpointLocation", str(out / "checkpoint"))
     writer = writer.trigger(availableNow=True) if trigger == "availableNow" else writer.trigger(processingTime=trigger)
     return writer.start()
@@ -172,6 +174,13 @@ def _ms(jvm_date_option: Any) -> float | None:
     return date.getTime() / 1000 if date is not None else None
 
 
+def _stage(store: Any, stage_id: int) -> Any:
+    try:
+        return store.lastStageAttempt(stage_id)
+    except Exception:  # Py4JJavaError: the stage aged out of the status store
+        return None
+
+
 def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
     """The first Spark job of each micro-batch of `query_name`, from the driver's status store
     (there with the UI off): submitted, its first stage (Kafka read + parse) done, finished."""
@@ -188,15 +197,33 @@ def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
         if submitted is None or ended is None or (batch in out and out[batch]["job_id"] < job.jobId()):
             continue
         stages = sorted(as_java(job.stageIds()))
-        first = None
-        if len(stages) > 1:
-            try:
-                first = _ms(store.lastStageAttempt(stages[0]).completionTime())
-            except Exception:  # Py4JJavaError: the stage aged out of the status store
-                first = None
-        first = ended if first is None else first
-        out[batch] = {"job_id": job.jobId(), "submitted": submitted, "read_parsed": first, "ended": ended}
+        first, cpu_first, cpu_all = None, 0.0, 0.0
+        for i, stage_id in enumerate(stages):
+            stage = _stage(store, stage_id)
+            if stage is None:
+                continue
+            cpu = stage.executorCpuTime() / 1e9
+            cpu_all += cpu
+            if i == 0:
+                cpu_first = cpu
+                first = _ms(stage.completionTime()) if len(stages) > 1 else None
+        out[batch] = {
+            "job_id": job.jobId(), "submitted": submitted, "read_parsed": ended if first is None else first,
+            "ended": ended, "cpu_read_parse_s": cpu_first, "cpu_s": cpu_all,
+        }  # fmt: skip
     return out
+
+
+def job_profile(jobs: dict[int, dict[str, Any]], rows: int) -> dict[str, float]:
+    """Every batch's Spark job summed: wall seconds, executor CPU seconds, CPU microseconds per row
+    (CPU time is what the work costs, whatever else the machine runs)."""
+    wall = sum(j["ended"] - j["submitted"] for j in jobs.values())
+    cpu = sum(j["cpu_s"] for j in jobs.values())
+    first = sum(j["cpu_read_parse_s"] for j in jobs.values())
+    return {
+        "job_wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cpu_us_per_row": round(cpu / rows * 1e6, 1),
+        "cpu_first_stage_us_per_row": round(first / rows * 1e6, 1),
+    }  # fmt: skip
 
 
 def breakdown(lags: list[tuple[float, float, int]], query: Any, jobs: dict[int, dict[str, Any]]) -> dict[str, float]:
@@ -270,15 +297,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             q.awaitTermination()
             n = spark.sql(f"SELECT count(*) FROM {c.quotes}").collect()[0][0]
             assert n == args.rows, f"drain round {r}: {n} rows in the table, want {args.rows}"
-            profile = drain_profile(q, sink, spark_jobs(spark, q.name))
+            jobs = spark_jobs(spark, q.name)
+            profile = drain_profile(q, sink, jobs) | job_profile(jobs, args.rows)
             return drain_rates(q) | {"wall_s": time.monotonic() - t, "profile": profile}
 
         def base_drain(r: int) -> dict[str, Any]:
             t = time.monotonic()
             q = start_baseline(spark, kafka.bootstrap, "coinstream.quotes.backlog", home / f"base-drain{r}",
-                               "availableNow", args.batch)  # fmt: skip
+                               "availableNow", args.batch, f"baseline-drain{r}")  # fmt: skip
             q.awaitTermination()
-            return drain_rates(q) | {"wall_s": time.monotonic() - t}
+            profile = job_profile(spark_jobs(spark, q.name), args.rows)
+            return drain_rates(q) | {"wall_s": time.monotonic() - t, "profile": profile}
 
         for r in range(args.rounds):
             order = [("ours", ours_drain), ("baseline", base_drain)]
@@ -305,7 +334,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["ours_batches"] = len([t for t in sink.timings if t["fresh"] + t["late"]])
             base_topic = f"coinstream.quotes.blive{r}"
             kafka.ensure_topic(base_topic, 3)
-            b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None)
+            b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None,
+                               f"baseline-live{r}")  # fmt: skip
             start, sent = produce_live(kafka.bootstrap, base_topic, args.rate, args.warmup + args.seconds)
             time.sleep(15)
             b.stop()
@@ -342,6 +372,7 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
     s["breakdown"] = {k: med(p[k] for p in parts) for k in parts[0] if k != "rows"} if parts else {}
     mid = sorted(drain, key=lambda d: d["ours"]["drain_rows_per_s"])[len(drain) // 2]
     s["drain_profile"] = mid["ours"]["profile"]
+    s["baseline_drain_profile"] = mid["baseline"]["profile"]
     return s
 
 
@@ -374,8 +405,12 @@ def write_readme(r: dict[str, Any], s: dict[str, Any]) -> None:
 `make bench-stream` (bench/stream.py), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, local[2] on the shared 2-core
 machine, load average {min(s["loads"])} to {max(s["loads"])} during the run.
 Both sides in the same run, same broker, same Spark session, order alternating per round; medians of
-{a["rounds"]} rounds. Baseline = the original project's job (all-string columns, Parquet file sink, no
-validation, no dedup, no exactly-once).
+{a["rounds"]} rounds of a {a["rows"]:,}-quote backlog and {a["seconds"]:.0f} s of live quotes
+(after {a["warmup"]:.0f} s of warm-up).
+Baseline = the original project's job (all-string columns, Parquet file sink, no validation, no dedup,
+no exactly-once; 10 s trigger live, the same micro-batch size draining). coinstream = the job's own code
+(`launch`: validation, quarantine, in-stream dedup, idempotent Iceberg commits), trigger `{a["trigger"]}`,
+driver JVM profile `throughput` (C2); the Spark session (and so the JIT) is shared by both sides.
 
 | goal | coinstream | baseline | ratio | target |
 |---|---:|---:|---:|---|
@@ -391,7 +426,8 @@ running); offsets, planning and the writer registry before the batch's Spark job
 {b.get("before_job_s", float("nan")):.2f} s; Kafka read + JSON parse + validation (the job's first stage)
 {b.get("read_parse_s", float("nan")):.2f} s; in-stream dedup + Parquet write (the rest of the job)
 {b.get("dedup_write_s", float("nan")):.2f} s; Iceberg commit {b.get("commit_s", float("nan")):.2f} s.
-Drain profile of the median round (seconds summed over its batches): {s["drain_profile"]}.
+Drain profile of the median round (seconds summed over its batches; executor CPU from Spark's stage
+metrics): coinstream {s["drain_profile"]}; baseline {s["baseline_drain_profile"]}.
 
 Raw results: see `bench/results/stream.json` (written by the run).
 """
