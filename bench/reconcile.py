@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,23 +130,39 @@ def api_requests(env: Env) -> dict[str, float]:
     return out
 
 
+@dataclass
+class StandIn:
+    """What the Strimzi stand-in did, filled as it goes."""
+
+    #: feed -> monotonic time the Ready patch of its last Kafka object was answered
+    marked: dict[str, float] = field(default_factory=dict)
+    #: seconds each Ready patch took (the stand-in patches one object at a time per kind)
+    patch_seconds: list[float] = field(default_factory=list)
+
+
 @contextlib.contextmanager
-def strimzi_standin(env: Env, ns: str) -> Iterator[None]:
+def strimzi_standin(env: Env, ns: str) -> Iterator[StandIn]:
     """What Strimzi's topic and user operators write once a topic exists and a user's credentials
     are in the broker: a Ready condition, here as soon as the object appears (one status PATCH
     each, on the same API server). Watches, not polling, so its own load is what Strimzi's is."""
     session, server = _session(env)
     stop = threading.Event()
     ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    done = StandIn()
 
     def mark(obj: dict[str, Any]) -> None:
         conditions = (obj.get("status") or {}).get("conditions") or []
         if any(c.get("type") == "Ready" for c in conditions):
             return
+        started = time.monotonic()
         plural = {"KafkaTopic": "kafkatopics", "KafkaUser": "kafkausers"}[obj["kind"]]
         url = f"{server}/apis/kafka.strimzi.io/v1/namespaces/{ns}/{plural}/{obj['metadata']['name']}/status"
         headers = {"Content-Type": "application/merge-patch+json"}
         session.patch(url, data=json.dumps(ready), headers=headers, timeout=(5, 30))
+        now = time.monotonic()
+        done.patch_seconds.append(now - started)
+        feed_name = (obj["metadata"].get("labels") or {}).get(FEED_LABEL, "")
+        done.marked[feed_name] = max(done.marked.get(feed_name, 0.0), now)
 
     threads = [
         threading.Thread(
@@ -159,11 +175,24 @@ def strimzi_standin(env: Env, ns: str) -> Iterator[None]:
     for t in threads:
         t.start()
     try:
-        yield
+        yield done
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
+
+
+def passes() -> dict[tuple[str, str], float]:
+    """The in-process operator's own count of its passes and releases, by (trigger, outcome)."""
+    from prometheus_client import REGISTRY
+
+    out: dict[tuple[str, str], float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "coinstream_operator_reconcile_seconds":
+            for sample in metric.samples:
+                if sample.name.endswith("_count"):
+                    out[(sample.labels["trigger"], sample.labels["outcome"])] = sample.value
+    return out
 
 
 def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: float = 300) -> Measured:
@@ -186,10 +215,10 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
             if len(jobs) == n:
                 all_jobs.set()
 
-    before = api_requests(env)
+    before, passes_before = api_requests(env), passes()
     job_url = f"{server}/apis/batch/v1/namespaces/{ns}/jobs"
     watchers = [threading.Thread(target=_watch, args=(_session(env)[0], job_url, stop, job_seen), daemon=True)]
-    with strimzi_standin(env, ns) if strimzi else contextlib.nullcontext():
+    with strimzi_standin(env, ns) if strimzi else contextlib.nullcontext(StandIn()) as standin:
         for w in watchers:
             w.start()
         t0 = time.monotonic()
@@ -224,6 +253,7 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
             raise TimeoutError(f"only {len(jobs)}/{n} backfill Jobs after {timeout}s")
         stop.set()
     after = api_requests(env)
+    counted = {k: v - passes_before.get(k, 0.0) for k, v in passes().items() if v > passes_before.get(k, 0.0)}
     requests_per_feed = {k: (v - before.get(k, 0.0)) / n for k, v in after.items() if v > before.get(k, 0.0)}
     for w in watchers:
         w.join(timeout=30)
@@ -237,7 +267,16 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
     assert len(children["items"]) == per_feed * n, f"expected {per_feed * n} children, found {len(children['items'])}"
     if not strimzi:
         assert not jobs, f"{len(jobs)} backfill Jobs made before their Kafka objects were Ready"
-    return Measured(sorted(seen.values()), sorted(jobs.values()), requests_per_feed)
+    ready = {f: t - t0 for f, t in standin.marked.items()}
+    return Measured(
+        sorted(seen.values()),
+        sorted(jobs.values()),
+        requests_per_feed,
+        ready=sorted(ready.values()),
+        reaction=sorted(jobs[f] - ready[f] for f in jobs if f in ready),
+        patch_seconds=sorted(standin.patch_seconds),
+        passes=counted,
+    )
 
 
 @dataclass(frozen=True)
@@ -246,6 +285,14 @@ class Measured:
     jobs: list[float]  # per feed, sorted: apply -> its backfill Job exists (with the Strimzi stand-in)
     #: API requests served per feed from the apply to the last completion, per resource (all clients)
     requests: dict[str, float]
+    #: With the stand-in, per feed, sorted: apply -> its last Kafka object marked Ready...
+    ready: list[float] = field(default_factory=list)
+    #: ...and from then to its backfill Job (the operator's reaction).
+    reaction: list[float] = field(default_factory=list)
+    #: Each Ready patch of the stand-in (one at a time per kind).
+    patch_seconds: list[float] = field(default_factory=list)
+    #: The operator's passes and releases in the run, by (trigger, outcome).
+    passes: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def requests_total(self) -> float:
@@ -331,6 +378,17 @@ def main() -> None:
                         f"{run.requests:.1f} alone, {run.requests_strimzi:.1f} with the stand-in",
                         flush=True,
                     )
+                    med = statistics.median
+                    print(
+                        f"    with the stand-in: last Kafka object of a feed Ready p50 {med(standin.ready):.2f}s "
+                        f"after the apply (max {standin.ready[-1]:.2f}s), its Job p50 {med(standin.reaction):.2f}s "
+                        f"after that (max {standin.reaction[-1]:.2f}s); a Ready patch p50 "
+                        f"{med(standin.patch_seconds) * 1000:.0f} ms, {sum(standin.patch_seconds):.2f}s in all"
+                    )
+                    print(
+                        "    operator passes with the stand-in: "
+                        + ", ".join(f"{t}/{o} {v:.0f}" for (t, o), v in sorted(standin.passes.items()))
+                    )
                     top = sorted(standin.requests.items(), key=lambda kv: -kv[1])[:8]
                     print("    per feed, with the stand-in: " + ", ".join(f"{k or '-'} {v:.1f}" for k, v in top))
     section = render(runs, startup, args.rounds)
@@ -409,11 +467,12 @@ def render(runs: dict[int, list[Run]], startup: float, rounds: int) -> str:
         "",
         "A new feed's first pass makes 7 API calls (6 server-side applies: the quotes and ledger",
         "KafkaTopics, KafkaUser, ConfigMap, Deployment, SparkApplication; 1 status patch; the Kafka lookup",
-        "is cached per namespace) and kopf 1 (the finalizer its timer needs). The pass then ends with the",
-        "backfill Job held (no kopf retry, no retry annotation); the operator watches KafkaTopics and",
-        "KafkaUsers, and when the last object a held feed waits for turns Ready, one more pass (a GET of the",
-        "feed, the Job and Pod lists, 6 applies, the Job's apply, the status patch) applies the Job",
-        "(operators/coinfeed_operator/holds.py). kopf's diff-base stays in memory",
+        "is cached per namespace) and kopf 1 (the finalizer its timer needs). When the operator's watch",
+        "reports the feed's Kafka objects Ready while that pass runs, the pass applies the backfill Job",
+        "too (8 calls). Otherwise the pass holds the Job (no kopf retry, no retry annotation), and when",
+        "the last object it waits for turns Ready the release (on threads of its own) reads the feed,",
+        "applies the Job and patches the status, conditional on the feed's resourceVersion: 3 calls, no",
+        "whole pass (operators/coinfeed_operator/holds.py, reconcile.release). kopf's diff-base stays in memory",
         "(operators/coinfeed_operator/storage.py). The kube-controller-manager adds its own ~13 requests",
         "per feed (ReplicaSet, pods, status updates, events) on the same API server; the API requests",
         "column is the API server's own count (apiserver_request_total) over the run, every client included.",

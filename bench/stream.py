@@ -6,8 +6,9 @@ Measured in one run, one broker, one Spark session, rounds alternating which sid
   * freshness at `--rate` quotes/s: source_ts → the commit of the Iceberg snapshot that made
     the row visible to SQL (baseline: the mtime of the Parquet file an external table lists),
     p50/p95/p99 over the quotes after a warm-up, and where that time goes: waiting for the
-    trigger (source_ts → batch start), read + parse + dedup, table write + commit, the rest
-    of the trigger (offset log, planning) — from the query progress and the sink's timings.
+    trigger (source_ts → batch start), offsets + planning before the batch's Spark job, Kafka
+    read + parse (the job's first stage), dedup + Parquet write (the rest), Iceberg commit —
+    from the query progress and Spark's job and stage times (the driver's status store).
 Baseline = the original W205 job: every column a string, an unpartitioned Parquet file sink,
 10 s trigger (for throughput: the same micro-batch size as ours). Medians of `--rounds` rounds;
 results and the machine's load go to bench/README.md ("Stream").
@@ -100,7 +101,9 @@ def produce_live(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple
 # -- the original project's job (baseline) ---------------------------------------------------------
 
 
-def start_baseline(spark: Any, bootstrap: str, topic: str, out: Path, trigger: str, max_offsets: int | None) -> Any:
+def start_baseline(
+    spark: Any, bootstrap: str, topic: str, out: Path, trigger: str, max_offsets: int | None, name: str = "baseline"
+) -> Any:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -112,7 +115,7 @@ def start_baseline(spark: Any, bootstrap: str, topic: str, out: Path, trigger: s
     if max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
     df = reader.load().select(F.from_json(F.col("value").cast("string"), strings).alias("j")).select("j.*")
-    writer = df.writeStream.format("parquet").option("path", str(out / "data"))
+    writer = df.writeStream.queryName(name).format("parquet").option("path", str(out / "data"))
     writer = writer.option("checkpointLocation", str(out / "checkpoint"))
     writer = writer.trigger(availableNow=True) if trigger == "availableNow" else writer.trigger(processingTime=trigger)
     return writer.start()
@@ -162,25 +165,105 @@ def pct(a: np.ndarray) -> dict[str, float]:
     return {f"p{p}": float(np.percentile(a, p)) for p in (50, 95, 99)} | {"rows": len(a)}
 
 
-def breakdown(lags: list[tuple[float, float, int]], query: Any, sink: Any) -> dict[str, float]:
-    """Median seconds per row: trigger wait, read+parse+dedup, write+commit, rest of the trigger."""
+def _opt(jvm_option: Any) -> Any:
+    return jvm_option.get() if jvm_option.isDefined() else None
+
+
+def _ms(jvm_date_option: Any) -> float | None:
+    date = _opt(jvm_date_option)
+    return date.getTime() / 1000 if date is not None else None
+
+
+def _stage(store: Any, stage_id: int) -> Any:
+    try:
+        return store.lastStageAttempt(stage_id)
+    except Exception:  # Py4JJavaError: the stage aged out of the status store
+        return None
+
+
+def spark_jobs(spark: Any, query_name: str) -> dict[int, dict[str, Any]]:
+    """The first Spark job of each micro-batch of `query_name`, from the driver's status store
+    (there with the UI off): submitted, its first stage (Kafka read + parse) done, finished."""
+    jvm = spark.sparkContext._jvm
+    store = spark.sparkContext._jsc.sc().statusStore()
+    as_java = jvm.scala.jdk.javaapi.CollectionConverters.asJava
+    out: dict[int, dict[str, Any]] = {}
+    for job in as_java(store.jobsList(None)):
+        desc = _opt(job.description()) or ""
+        m = re.search(r"batch = (\d+)", desc)
+        if not desc.startswith(query_name) or not m:
+            continue
+        batch, submitted, ended = int(m.group(1)), _ms(job.submissionTime()), _ms(job.completionTime())
+        if submitted is None or ended is None or (batch in out and out[batch]["job_id"] < job.jobId()):
+            continue
+        stages = sorted(as_java(job.stageIds()))
+        first, cpu_first, cpu_all = None, 0.0, 0.0
+        for i, stage_id in enumerate(stages):
+            stage = _stage(store, stage_id)
+            if stage is None:
+                continue
+            cpu = stage.executorCpuTime() / 1e9
+            cpu_all += cpu
+            if i == 0:
+                cpu_first = cpu
+                first = _ms(stage.completionTime()) if len(stages) > 1 else None
+        out[batch] = {
+            "job_id": job.jobId(), "submitted": submitted, "read_parsed": ended if first is None else first,
+            "ended": ended, "cpu_read_parse_s": cpu_first, "cpu_s": cpu_all,
+        }  # fmt: skip
+    return out
+
+
+def job_profile(jobs: dict[int, dict[str, Any]], rows: int) -> dict[str, float]:
+    """Every batch's Spark job summed: wall seconds, executor CPU seconds, CPU microseconds per row
+    (CPU time is what the work costs, whatever else the machine runs)."""
+    wall = sum(j["ended"] - j["submitted"] for j in jobs.values())
+    cpu = sum(j["cpu_s"] for j in jobs.values())
+    first = sum(j["cpu_read_parse_s"] for j in jobs.values())
+    return {
+        "job_wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cpu_us_per_row": round(cpu / rows * 1e6, 1),
+        "cpu_first_stage_us_per_row": round(first / rows * 1e6, 1),
+    }  # fmt: skip
+
+
+def breakdown(lags: list[tuple[float, float, int]], query: Any, jobs: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per row from source_ts to visible: waiting for its micro-batch to start,
+    the batch's offsets/planning/registry before its Spark job, Kafka read + parse + validation
+    (the job's first stage), dedup + Parquet write (the rest of the job), Iceberg commit."""
     starts = {p["batchId"]: dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
               for p in query.recentProgress}  # fmt: skip
-    timing = {t["batch"]: t for t in sink.timings}
-    wait, read, write, other = [], [], [], []
+    parts: dict[str, list[float]] = {k: [] for k in ("trigger_wait_s", "before_job_s", "read_parse_s",
+                                                       "dedup_write_s", "commit_s")}  # fmt: skip
     for src, vis, batch in lags:
-        if batch not in starts or batch not in timing:
+        if batch not in starts or batch not in jobs:
             continue
-        t = timing[batch]
-        wait.append(starts[batch] - src)
-        read.append(t["read_parse_s"] + t["registry_s"])
-        write.append(t["write_commit_s"])
-        other.append(vis - starts[batch] - t["read_parse_s"] - t["registry_s"] - t["write_commit_s"])
-    med = statistics.median
-    return {
-        "trigger_wait_s": med(wait), "read_parse_dedup_s": med(read), "write_commit_s": med(write),
-        "offsets_planning_s": med(other), "rows": len(wait),
-    } if wait else {}  # fmt: skip
+        j = jobs[batch]
+        parts["trigger_wait_s"].append(starts[batch] - src)
+        parts["before_job_s"].append(j["submitted"] - starts[batch])
+        parts["read_parse_s"].append(j["read_parsed"] - j["submitted"])
+        parts["dedup_write_s"].append(j["ended"] - j["read_parsed"])
+        parts["commit_s"].append(vis - j["ended"])
+    if not parts["commit_s"]:
+        return {}
+    return {k: statistics.median(v) for k, v in parts.items()} | {"rows": len(parts["commit_s"])}
+
+
+def drain_profile(query: Any, sink: Any, jobs: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Seconds summed over a drain's batches: before the Spark job, read + parse, dedup + write,
+    and after the job (Iceberg commit, quarantine, late-row checks)."""
+    starts = {p["batchId"]: dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
+              for p in query.recentProgress if p["numInputRows"]}  # fmt: skip
+    ended = {t["batch"]: t["written_at"] + t["quarantine_s"] for t in sink.timings}
+    out = {"before_job_s": 0.0, "read_parse_s": 0.0, "dedup_write_s": 0.0, "after_job_s": 0.0}
+    for batch, start in starts.items():
+        if batch not in jobs or batch not in ended:
+            continue
+        j = jobs[batch]
+        out["before_job_s"] += j["submitted"] - start
+        out["read_parse_s"] += j["read_parsed"] - j["submitted"]
+        out["dedup_write_s"] += j["ended"] - j["read_parsed"]
+        out["after_job_s"] += ended[batch] - j["ended"]
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,7 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return LakeConfig(
                 bootstrap=kafka.bootstrap, topics=re.escape(topic), warehouse=metastore.warehouse,
                 metastore_uri=metastore.uri, table=f"bench_{name}", quarantine_table=f"bench_{name}_bad",
-                checkpoint=(home / "ckpt" / name).as_uri(), master="local[2]", **kw,
+                checkpoint=(home / "ckpt" / name).as_uri(), master="local[2]", driver_memory="2g", **kw,
             )  # fmt: skip
 
         spark = get_spark(cfg("x", "x"), "coinstream-bench-stream")
@@ -214,14 +297,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             q.awaitTermination()
             n = spark.sql(f"SELECT count(*) FROM {c.quotes}").collect()[0][0]
             assert n == args.rows, f"drain round {r}: {n} rows in the table, want {args.rows}"
-            return drain_rates(q) | {"wall_s": time.monotonic() - t, "sink": list(sink.timings)}
+            jobs = spark_jobs(spark, q.name)
+            profile = drain_profile(q, sink, jobs) | job_profile(jobs, args.rows)
+            return drain_rates(q) | {"wall_s": time.monotonic() - t, "profile": profile}
 
         def base_drain(r: int) -> dict[str, Any]:
             t = time.monotonic()
             q = start_baseline(spark, kafka.bootstrap, "coinstream.quotes.backlog", home / f"base-drain{r}",
-                               "availableNow", args.batch)  # fmt: skip
+                               "availableNow", args.batch, f"baseline-drain{r}")  # fmt: skip
             q.awaitTermination()
-            return drain_rates(q) | {"wall_s": time.monotonic() - t}
+            profile = job_profile(spark_jobs(spark, q.name), args.rows)
+            return drain_rates(q) | {"wall_s": time.monotonic() - t, "profile": profile}
 
         for r in range(args.rounds):
             order = [("ours", ours_drain), ("baseline", base_drain)]
@@ -232,8 +318,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 entry[name] = fn(r)
             entry["load_after"] = load()
             out["drain"].append(entry)
-            print(json.dumps({k: v for k, v in entry.items() if k != "ours"} | {"ours": {
-                k: v for k, v in entry["ours"].items() if k != "sink"}}, default=float))  # fmt: skip
+            print(json.dumps(entry, default=float))
 
         for r in range(args.rounds):
             topic = f"coinstream.quotes.live{r}"
@@ -245,10 +330,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             q.stop()
             lags = iceberg_lags(spark, f"lake.coinstream.bench_live{r}", start + args.warmup)
             entry["ours"] = pct(np.array([v - s for s, v, _ in lags])) | {"sent": sent}
-            entry["ours_breakdown"] = breakdown(lags, q, sink)
+            entry["ours_breakdown"] = breakdown(lags, q, spark_jobs(spark, q.name))
+            entry["ours_batches"] = len([t for t in sink.timings if t["fresh"] + t["late"]])
             base_topic = f"coinstream.quotes.blive{r}"
             kafka.ensure_topic(base_topic, 3)
-            b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None)
+            b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None,
+                               f"baseline-live{r}")  # fmt: skip
             start, sent = produce_live(kafka.bootstrap, base_topic, args.rate, args.warmup + args.seconds)
             time.sleep(15)
             b.stop()
@@ -283,10 +370,9 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             s[f"{side}_{p}"] = med(f[side][p] for f in fresh)
     parts = [f["ours_breakdown"] for f in fresh if f["ours_breakdown"]]
     s["breakdown"] = {k: med(p[k] for p in parts) for k in parts[0] if k != "rows"} if parts else {}
-    last = drain[len(drain) // 2]["ours"]["sink"]
-    s["drain_profile"] = {
-        k: round(sum(t[k] for t in last), 2) for k in ("registry_s", "read_parse_s", "write_commit_s", "quarantine_s")
-    }
+    mid = sorted(drain, key=lambda d: d["ours"]["drain_rows_per_s"])[len(drain) // 2]
+    s["drain_profile"] = mid["ours"]["profile"]
+    s["baseline_drain_profile"] = mid["baseline"]["profile"]
     return s
 
 
@@ -319,8 +405,13 @@ def write_readme(r: dict[str, Any], s: dict[str, Any]) -> None:
 `make bench-stream` (bench/stream.py), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, local[2] on the shared 2-core
 machine, load average {min(s["loads"])} to {max(s["loads"])} during the run.
 Both sides in the same run, same broker, same Spark session, order alternating per round; medians of
-{a["rounds"]} rounds. Baseline = the original project's job (all-string columns, Parquet file sink, no
-validation, no dedup, no exactly-once).
+{a["rounds"]} rounds of a {a["rows"]:,}-quote backlog and {a["seconds"]:.0f} s of live quotes
+(after {a["warmup"]:.0f} s of warm-up).
+Baseline = the original project's job (all-string columns, Parquet file sink, no validation, no dedup,
+no exactly-once; 10 s trigger live, the same micro-batch size draining). coinstream = the job's own code
+(`launch`: validation, quarantine, in-stream dedup, idempotent Iceberg commits), trigger `{a["trigger"]}`,
+driver JVM profile `throughput` (C2), 2 GiB driver heap (three 1 M-key dedup states in one session); the
+Spark session (and so the JIT and heap) is shared by both sides.
 
 | goal | coinstream | baseline | ratio | target |
 |---|---:|---:|---:|---|
@@ -329,12 +420,15 @@ validation, no dedup, no exactly-once).
 {p50}
 {tail}
 
-Where a row's freshness goes (median per row, trigger `{a["trigger"]}`): waiting for its micro-batch
-to start {b.get("trigger_wait_s", float("nan")):.2f} s (producer linger + trigger interval + the previous batch
-still running), read from Kafka + parse + validate + in-stream dedup {b.get("read_parse_dedup_s", float("nan")):.2f} s,
-Iceberg write + commit {b.get("write_commit_s", float("nan")):.2f} s, offset log and planning
-{b.get("offsets_planning_s", float("nan")):.2f} s. Drain profile of the median round (seconds summed over its
-batches): {s["drain_profile"]}.
+Where a row's freshness goes (median per row, trigger `{a["trigger"]}`; Spark's own job and stage
+times from the driver's status store): waiting for its micro-batch to start
+{b.get("trigger_wait_s", float("nan")):.2f} s (producer linger + trigger interval + the previous batch still
+running); offsets, planning and the writer registry before the batch's Spark job
+{b.get("before_job_s", float("nan")):.2f} s; Kafka read + JSON parse + validation (the job's first stage)
+{b.get("read_parse_s", float("nan")):.2f} s; in-stream dedup + Parquet write (the rest of the job)
+{b.get("dedup_write_s", float("nan")):.2f} s; Iceberg commit {b.get("commit_s", float("nan")):.2f} s.
+Drain profile of the median round (seconds summed over its batches; executor CPU from Spark's stage
+metrics): coinstream {s["drain_profile"]}; baseline {s["baseline_drain_profile"]}.
 
 Raw results: see `bench/results/stream.json` (written by the run).
 """
@@ -343,8 +437,7 @@ Raw results: see `bench/results/stream.json` (written by the run).
     README.write_text(text)
     results = README.parent / "results"
     results.mkdir(exist_ok=True)
-    slim = {**r, "drain": [{**d, "ours": {k: v for k, v in d["ours"].items() if k != "sink"}} for d in r["drain"]]}
-    (results / "stream.json").write_text(json.dumps(slim | {"summary": s}, indent=1, default=float) + "\n")
+    (results / "stream.json").write_text(json.dumps(r | {"summary": s}, indent=1, default=float) + "\n")
 
 
 def main() -> None:
@@ -354,7 +447,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=40.0, help="measured live period per round")
     parser.add_argument("--warmup", type=float, default=20.0, help="live quotes before measuring")
-    parser.add_argument("--trigger", default="1 second")
+    parser.add_argument("--trigger", default="500 milliseconds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true", help="print only (profiling runs)")
     args = parser.parse_args()

@@ -137,7 +137,8 @@ def main() -> None:
         rounds = " / ".join(
             f"{a:,.0f}:{b:,.0f}" for a, b in zip(results[("file", batch)], results[("hdfs", batch)], strict=True)
         )
-        rows.append(f"| {batch:,} | {f:,.0f} | {h:,.0f} | **{h / f:.2f}x** | {rounds} |")
+        verdict = "met" if h / f >= 0.85 else "not met"
+        rows.append(f"| {batch:,} | {f:,.0f} | {h:,.0f} | **{h / f:.2f}x** ({verdict}) | {rounds} |")
         print(f"batch {batch}: file {f:,.0f} quotes/s, hdfs {h:,.0f} quotes/s, ratio {h / f:.2f}x")
     section = f"""## HDFS
 
@@ -157,7 +158,9 @@ with other engineers' runs, load average {min(loads):.1f} to {max(loads):.1f} du
 
 The lever measured is the micro-batch size: HDFS costs are per file (each data file, manifest,
 manifest list, metadata JSON and checkpoint file is a NameNode RPC and a DataNode write pipeline),
-local disk costs are per byte, so fewer, larger batches close the gap.
+local disk costs are per byte, so fewer, larger batches close the gap. The local HDFS starts each
+daemon with its own time budget, extended while its log still grows (`LocalHDFS.up`): an earlier
+run at load ~50 failed when the NameNode's slow start left the DataNode 25 s.
 """
     text = README.read_text()
     text = re.sub(r"## HDFS\n.*?(?=\n## |\Z)", "", text, flags=re.S).rstrip() + "\n\n" + section

@@ -1,5 +1,6 @@
-"""kopf wiring, deliberately thin: every event, the drift timer and a held backfill's release
-(a feed's KafkaTopic or KafkaUser turning Ready, see holds.py) run the same reconcile pass.
+"""kopf wiring, deliberately thin: every event and the drift timer run the same reconcile pass; a
+held backfill Job's release (a feed's KafkaTopic or KafkaUser turning Ready, see holds.py) applies
+the Job and updates the status from that pass's reads (reconcile.release).
 
 Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 (or `python -m coinfeed_operator`).
@@ -7,7 +8,10 @@ Run: `kopf run --standalone --all-namespaces -m coinfeed_operator.handlers`
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -16,10 +20,10 @@ from prometheus_client import Histogram, start_http_server
 from coinfeed_operator.builders import MANAGED_BY
 from coinfeed_operator.config import OperatorConfig
 from coinfeed_operator.health import topic_ready
-from coinfeed_operator.holds import Holds, object_key, owning_feed
+from coinfeed_operator.holds import FeedRef, Holds, Released, owning_feed
 from coinfeed_operator.kafka_admin import KafkaUnreachable
 from coinfeed_operator.kube import KubeClient, load_credentials
-from coinfeed_operator.reconcile import FEED_API, NotWorkableYet, Result, SpecCannotWork, cleanup, reconcile
+from coinfeed_operator.reconcile import FEED_API, NotWorkableYet, Result, SpecCannotWork, cleanup, reconcile, release
 from coinfeed_operator.storage import MemoryDiffBaseStorage, UnbrandedProgressStorage
 from coinfeed_operator.topics import Claim, claimed_topics
 from coinstream.models import API_GROUP, API_VERSION, KIND, PLURAL
@@ -29,6 +33,8 @@ from coinstream.models import API_GROUP, API_VERSION, KIND, PLURAL
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 MAX_BACKOFF = 300.0
+#: Threads for the releases of held backfill Jobs, besides kopf's `max_workers` for the passes.
+RELEASE_WORKERS = 2
 RECONCILE_SECONDS = Histogram(
     "coinstream_operator_reconcile_seconds",
     "One reconcile pass of a CoinFeed",
@@ -50,13 +56,21 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = True
     config = memo.config = OperatorConfig()
     settings.execution.max_workers = config.max_workers
+    # Releases get threads of their own: each is a few requests that complete a feed, and behind
+    # the passes queued for kopf's workers (a burst of new feeds) they would wait for all of them.
+    memo.release_executor = ThreadPoolExecutor(RELEASE_WORKERS, thread_name_prefix="coinfeed-release")
     # Conditions on the CoinFeed are the user-facing signal; kopf's Events would repeat them
     # every drift interval and need one more permission.
     settings.posting.enabled = False
     if config.serve_metrics:
         start_http_server(config.metrics_port)
-    memo.holds = Holds()
+    memo.holds = Holds[Result]()
     memo.api = KubeClient(load_credentials(config.kubeconfig), config.field_manager, pool=config.max_workers)
+
+
+@kopf.on.cleanup()
+def stop_releases(memo: kopf.Memo, **_: Any) -> None:
+    memo.release_executor.shutdown(wait=True, cancel_futures=True)
 
 
 @kopf.on.login()
@@ -91,8 +105,10 @@ def _run(
     work, already Degraded in status; only a change reports it (the timer and a release re-check
     it each time, since a backfill start in the future becomes valid, but do not re-report it)."""
     outcome, started = "ok", time.monotonic()
+    holds: Holds[Result] = memo.holds
+    uid, since = str(body["metadata"]["uid"]), holds.now()
     try:
-        return reconcile(memo.api, memo.config, body, claims)
+        return reconcile(memo.api, memo.config, body, claims, seen_ready=lambda obj: holds.seen_ready(uid, obj, since))
     except SpecCannotWork as exc:
         outcome = "spec_cannot_work"
         if trigger != "change":
@@ -108,8 +124,16 @@ def _run(
         RECONCILE_SECONDS.labels(trigger, outcome).observe(time.monotonic() - started)
 
 
-#: Passes one call makes at most when Kafka objects keep turning Ready while they run.
+#: Passes one call makes at most when a release finds the feed changed and the next pass holds again.
 MAX_PASSES = 3
+
+
+def _current(memo: kopf.Memo, feed: FeedRef, uid: str) -> dict[str, Any] | None:
+    """The feed as it is now; None once it is deleted, being deleted, or replaced by a namesake."""
+    fresh = memo.api.get(FEED_API, KIND, *feed)
+    if fresh is None or fresh["metadata"].get("deletionTimestamp") or fresh["metadata"]["uid"] != uid:
+        return None
+    return fresh
 
 
 def _reconcile_holding(
@@ -126,26 +150,44 @@ def _reconcile_holding(
     failure: the handler succeeds and logs it at INFO, and the watch brings the feed back."""
     meta = body["metadata"]
     uid, feed = str(meta["uid"]), (str(meta["namespace"]), str(meta["name"]))
-    holds: Holds = memo.holds
-    result = None
-    for attempt in range(MAX_PASSES):
+    holds: Holds[Result] = memo.holds
+    applied: list[str] = []
+    for _ in range(MAX_PASSES):
         since = holds.now()
         result = _run(memo, body, retry, claims, trigger)
         if result is None:
             return []
+        applied = result.applied
         if not result.held:
             holds.release(uid)
-            return result.applied
-        last = attempt == MAX_PASSES - 1
-        if not holds.hold(uid, feed, float("inf") if last else since, result.held):
+            return applied
+        released = holds.hold(uid, feed, since, result.held, result)
+        if released is None:
             logger.info("backfill Job waits for %s to be Ready", ", ".join(result.held))
-            return result.applied
-        # One of them turned Ready while the pass ran: its release found no hold yet.
-        fresh = memo.api.get(FEED_API, KIND, *feed)
-        if fresh is None or fresh["metadata"].get("deletionTimestamp") or fresh["metadata"]["uid"] != uid:
-            return result.applied
+            return applied
+        # They turned Ready while the pass ran: their events found no hold yet.
+        fresh, outcome = _release(memo, uid, released)
+        if outcome is not None:
+            return outcome
+        if fresh is None:
+            return applied
         body, trigger = fresh, "release"
-    return result.applied if result is not None else []
+    return applied
+
+
+def _release(memo: kopf.Memo, uid: str, released: Released[Result]) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """Apply a released feed's Job and update its status (reconcile.release). Returns the
+    children applied, or (the feed read afresh, None) when it changed since the holding pass
+    and needs a whole pass, or (None, None) when it is gone."""
+    fresh = _current(memo, released.feed, uid)
+    if fresh is None:
+        return None, None
+    started = time.monotonic()
+    result = release(memo.api, memo.config, fresh, released.payload, released.ready)
+    if result is not None:
+        RECONCILE_SECONDS.labels("release", "released").observe(time.monotonic() - started)
+        return None, result.applied
+    return _current(memo, released.feed, uid), None
 
 
 @kopf.on.resume(*RESOURCE)
@@ -169,24 +211,34 @@ def _ready(body: kopf.Body, **_: Any) -> bool:
     return topic_ready(dict(body)) is True
 
 
-# Only Ready objects reach the handler: kopf drops every other event in its filter, before a
-# worker thread, the handler call and its log line.
+def _finish_release(
+    memo: kopf.Memo, uid: str, released: Released[Result], claims: kopf.Index[str, Claim], logger: Any
+) -> None:
+    fresh, applied = _release(memo, uid, released)
+    if applied is None and fresh is not None:
+        applied = _reconcile_holding(memo, fresh, 0, claims, "release", logger)
+    if applied is not None:
+        logger.info("%s/%s released: %s", *released.feed, ", ".join(applied))
+
+
+# Only Ready objects reach the handler: kopf drops every other event in its filter, before the
+# handler call and its log line.
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkatopics", labels=MANAGED, when=_ready)
 @kopf.on.event("kafka.strimzi.io", "v1", "kafkausers", labels=MANAGED, when=_ready)
-def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
+async def release_backfill(type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kw: Any) -> None:
     """A feed's KafkaTopic or KafkaUser is Ready: once every object a held backfill Job waits for
-    is, its feed is reconciled now, not at its next drift pass. Other Ready events (Strimzi's
-    periodic status updates) cost a dictionary lookup and no API call."""
+    is, its Job is applied now, not at its next drift pass. Other Ready events (Strimzi's
+    periodic status updates) cost a dictionary update and no API call.
+
+    Recorded on the event loop, not behind the passes queued for a worker thread: a pass that is
+    running now sees the Ready at once (`Holds.seen_ready`) and applies the Job itself."""
     if type == "DELETED" or (uid := owning_feed(body)) is None:
         return
-    feed = memo.holds.ready(uid, object_key(dict(body)))
-    if feed is None:
+    released = memo.holds.ready(uid, body)
+    if released is None:
         return
-    current = memo.api.get(FEED_API, KIND, *feed)
-    if current is None or current["metadata"].get("deletionTimestamp") or current["metadata"]["uid"] != uid:
-        return
-    applied = _reconcile_holding(memo, current, 0, kw["topic_claims"], "release", logger)
-    logger.info("%s/%s released: reconciled %s", *feed, ", ".join(applied))
+    job = functools.partial(_finish_release, memo, uid, released, kw["topic_claims"], logger)
+    await asyncio.get_running_loop().run_in_executor(memo.release_executor, job)
 
 
 @kopf.on.delete(*RESOURCE)

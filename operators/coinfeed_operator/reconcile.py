@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +53,12 @@ class Result:
     #: The Kafka objects the backfill Job waits for (not Ready yet); empty: nothing is held. The
     #: handlers register the hold, and the watch on those objects releases it (holds.py).
     held: tuple[str, ...] = ()
+    #: What the pass read back, for the release of a held Job (`release`).
+    observed: Observed | None = None
+
+
+#: The watch's Ready copy of an applied Kafka object, if one arrived while the pass ran (holds.py).
+SeenReady = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def old_status(body: Mapping[str, Any]) -> CoinFeedStatus | None:
@@ -261,8 +267,23 @@ def _apply_child(api: KubeClient, obj: dict[str, Any], owner: builders.Owner) ->
         ) from None
 
 
-def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], claims: Claims | None = None) -> Result:
-    """`claims`: every watched feed's topics (handlers.topic_claims), for an external Kafka."""
+def _with_seen(objs: list[dict[str, Any] | None], seen_ready: SeenReady | None) -> list[dict[str, Any] | None]:
+    """Each object as the pass read it, or the watch's Ready copy of it that came in since."""
+    if seen_ready is None:
+        return objs
+    return [o if o is None or topic_ready(o) is True else (seen_ready(o) or o) for o in objs]
+
+
+def reconcile(
+    api: KubeClient,
+    config: OperatorConfig,
+    body: Mapping[str, Any],
+    claims: Claims | None = None,
+    seen_ready: SeenReady | None = None,
+) -> Result:
+    """`claims`: every watched feed's topics (handlers.topic_claims), for an external Kafka.
+    `seen_ready`: the watch's word on Kafka objects that turned Ready after this pass applied
+    them (Strimzi is often that quick): then the backfill Job is applied in this pass."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = int(meta.get("generation", 0))
@@ -328,6 +349,10 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
             _apply_child(api, builders.config_map(feed, owner), owner)
             deployment = _apply_child(api, builders.producer_deployment(feed, owner, config), owner)
             spark_app = _apply_child(api, builders.spark_application(feed, owner, config), owner)
+            # Last, so that Strimzi had the other applies' time to mark them Ready.
+            kafka_objects = _with_seen(kafka_objects, seen_ready)
+            if not config.external_kafka:
+                topic = kafka_objects[0]
             hold = kafka_not_ready(kafka_objects)
             job = _sync_backfill(api, feed, owner, config, old, hold, listed=not first)
         except OwnedByOther as exc:
@@ -389,4 +414,68 @@ def reconcile(api: KubeClient, config: OperatorConfig, body: Mapping[str, Any], 
     _write_status(api, namespace, name, old, status)
     names = (children.topic, children.config_map, children.deployment, children.spark_application)
     applied = [n for n in names if n] + ([children.backfill_job] if job and children.backfill_job else [])
-    return Result(status=status, applied=applied, held=tuple(hold) if held else ())
+    return Result(status=status, applied=applied, held=tuple(hold) if held else (), observed=observed)
+
+
+def release(
+    api: KubeClient,
+    config: OperatorConfig,
+    body: Mapping[str, Any],
+    held: Result,
+    ready: Mapping[str, dict[str, Any]],
+) -> Result | None:
+    """Apply a held backfill Job now that its Kafka objects are Ready (`ready`: their Ready
+    copies from the watch), and update the status the holding pass wrote: one apply and one
+    status patch, where a whole pass would re-apply and re-read every child.
+
+    Only while nothing changed since that pass (`body`, read afresh, has the status `held` wrote,
+    so the same generation; the status patch is conditional on `body`'s resourceVersion): the
+    children the status reports on are the pass's reads of a few seconds ago, as in any status.
+    None: the feed changed (spec, status, owner of the Job's name): the caller runs a whole pass.
+    """
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    old = old_status(body)
+    observed = held.observed
+    if observed is None or old is None or old.model_dump() != held.status.model_dump():
+        return None
+    generation = int(meta.get("generation", 0))
+    if old.observed_generation != generation:
+        return None
+    try:
+        feed = parse(body, config.api_key_hosts)
+    except SpecCannotWork:
+        return None
+    owner = builders.Owner(name=name, namespace=namespace, uid=meta["uid"])
+    manifest = builders.backfill_job(feed, owner, config)
+    if manifest is None or manifest["metadata"]["name"] != old.children.backfill_job:
+        return None
+    try:
+        job = _apply_child(api, manifest, owner)
+    except OwnedByOther:
+        return None  # a whole pass reports it (Degraded)
+    topic = observed.topic
+    if topic is not None and topic_ready(topic) is not True:
+        fresh = ready.get(object_key(topic))
+        if fresh is not None and fresh["metadata"].get("uid") == topic["metadata"].get("uid"):
+            topic = fresh
+    # The holding pass's only wait was the hold itself: a Job of an earlier spec still running
+    # is never held (it is the feed's Job until it ends).
+    observed = replace(observed, topic=topic, job=job, waiting=[])
+    status = compute_status(
+        old=old, generation=generation, children=old.children, coin_count=old.coin_count, observed=observed
+    )
+    # Conditional on the read: a pass that wrote the status since would be overwritten.
+    patch = {
+        "metadata": {"resourceVersion": meta["resourceVersion"]},
+        "status": status.model_dump(by_alias=True, mode="json"),
+    }
+    try:
+        api.merge_patch(FEED_API, KIND, namespace, name, patch, status=True)
+    except KubeError as exc:
+        if exc.status in {404, 409}:
+            return None  # changed or deleted since it was read: a whole pass on a fresh read
+        raise
+    names = (old.children.topic, old.children.config_map, old.children.deployment, old.children.spark_application)
+    applied = [n for n in names if n] + [manifest["metadata"]["name"]]
+    return Result(status=status, applied=applied, observed=observed)

@@ -61,6 +61,7 @@ class Lake:
             "checkpoint": f"{checkpoints}/{name}",
             "master": "local[2]",
             "trigger": "availableNow",
+            "jvm_profile": "fast-start",  # short runs: JIT warm-up costs more than C2 saves
         }
         return LakeConfig(**{**base, **kw})
 

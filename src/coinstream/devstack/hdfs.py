@@ -157,24 +157,29 @@ class LocalHDFS:
         if proc.returncode != 0 or not self.formatted():
             raise ServiceError(f"formatting the NameNode failed:\n{proc.stderr[-4000:]}")
 
-    def up(self, timeout: float = 120.0) -> int:
-        """Start NameNode and DataNode (formatting on first run); idempotent; the NameNode pid."""
+    def up(self, timeout: float = 120.0, patience: float = 600.0) -> int:
+        """Start NameNode and DataNode (formatting on first run); idempotent; the NameNode pid.
+
+        Each step gets its own `timeout` (one slow step does not eat the next one's time), and a
+        daemon whose log still grows gets more, up to `patience` (see `Service.start`): at load
+        50 on two cores the NameNode alone took most of two minutes.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         self.jars()
         self._write_config()
         if not self.formatted():
             self.format()
-        deadline = time.monotonic() + timeout
         pid = self.namenode.start(
             self._java("org.apache.hadoop.hdfs.server.namenode.NameNode"),
             self._namenode_ready,
             timeout=timeout,
+            patience=patience,
         )
-        self.datanode_up(timeout=max(10.0, deadline - time.monotonic()))
-        self.wait_writable(timeout=max(10.0, deadline - time.monotonic()))
+        self.datanode_up(timeout=timeout, patience=patience)
+        self.wait_writable(timeout=timeout)
         return pid
 
-    def datanode_up(self, timeout: float = 90.0) -> int:
+    def datanode_up(self, timeout: float = 90.0, patience: float | None = None) -> int:
         """Start the DataNode alone (the NameNode must be up); returns once it is registered live."""
         if not self.namenode.running():
             raise ServiceError("start the NameNode first (LocalHDFS.up)")
@@ -183,6 +188,7 @@ class LocalHDFS:
             self._java("org.apache.hadoop.hdfs.server.datanode.DataNode"),
             self._datanode_ready,
             timeout=timeout,
+            patience=patience,
         )
 
     def _datanode_ready(self) -> bool:

@@ -113,8 +113,16 @@ class Service:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, argv: Sequence[str], ready: Callable[[], bool], timeout: float = 120.0) -> int:
-        """Start unless already running; wait until `ready()`; fail with the log tail."""
+    def start(
+        self, argv: Sequence[str], ready: Callable[[], bool], timeout: float = 120.0, patience: float | None = None
+    ) -> int:
+        """Start unless already running; wait until `ready()`; fail with the log tail.
+
+        With `patience`, a service still writing to its log when `timeout` runs out gets more
+        time, up to `patience` seconds in all: on a loaded machine a JVM can take minutes to get
+        through its start-up, and its log shows it is getting somewhere. It fails once its log has
+        been silent for `timeout` seconds, or at `patience`, or at once if it exits.
+        """
         if (pid := self.pid()) is not None:
             return pid
         for port in self.ports:
@@ -139,16 +147,31 @@ class Service:
                 cwd=self.home,
             )
         self.pid_file.write_text(f"{proc.pid} {start_time(proc.pid)}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        began = time.monotonic()
+        deadline = began + timeout
+        limit = began + max(timeout, patience or 0.0)
+        logged = self._log_size()
+        while True:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise ServiceError(f"{self.name} exited with {proc.returncode}:\n{self.log_tail()}")
             if ready():
                 return proc.pid
+            now = time.monotonic()
+            if patience is not None and (size := self._log_size()) != logged:
+                logged, deadline = size, min(now + timeout, limit)
+            if now >= deadline:
+                break
             time.sleep(0.25)
         self.stop()
-        raise ServiceError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+        waited = time.monotonic() - began
+        raise ServiceError(f"{self.name} not ready after {waited:.0f}s:\n{self.log_tail()}")
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_file.stat().st_size
+        except OSError:
+            return 0
 
     def stop(self, timeout: float = 60.0, sig: int = signal.SIGTERM) -> bool:
         """Graceful stop (SIGTERM, then SIGKILL after `timeout`); True if it was running."""

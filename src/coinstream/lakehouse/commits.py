@@ -8,6 +8,12 @@ epoch already committed), every commit here carries `coinstream.writer`,
 them by walking the table's history back to this writer's newest commit and skips
 the parts already done. The walk stops at the writer's newest snapshot, so it
 costs one or two steps when the writer is alone.
+
+A batch commits at most two parts; the part names which of its good rows are in
+the table so far: `live` (the fresh ones; the late ones still to be checked against
+the table), then `done` (all). A batch with nothing to check commits `done` at once.
+`late` and `fresh` are the parts of the earlier order (late rows first, then the
+rest), still read so that a replay across an upgrade skips exactly what was committed.
 """
 
 from __future__ import annotations
@@ -17,8 +23,13 @@ from typing import Any
 WRITER = "coinstream.writer"
 BATCH = "coinstream.batch"
 PART = "coinstream.part"
-#: Parts of one batch in commit order; a replay skips the ones at or before the last committed.
-PARTS = ("late", "fresh")
+#: Which rows of its batch (fresh, late) are in the table once a part is committed.
+COVERS: dict[str, frozenset[str]] = {
+    "live": frozenset({"fresh"}),
+    "done": frozenset({"fresh", "late"}),
+    "late": frozenset({"late"}),
+    "fresh": frozenset({"fresh", "late"}),
+}
 _SESSION_PREFIX = "spark.sql.iceberg.snapshot-property."
 MAX_WALK = 10_000
 
@@ -67,14 +78,14 @@ def last_commit(table: Any, writer: str) -> tuple[int, str] | None:
     return None
 
 
-def done(last: tuple[int, str] | None, batch_id: int, part: str) -> bool:
-    """Was (batch_id, part) committed already, given the writer's newest commit `last`?"""
+def done(last: tuple[int, str] | None, batch_id: int, rows: str) -> bool:
+    """Are batch `batch_id`'s `rows` (fresh or late) committed, given the writer's newest commit `last`?"""
     if last is None:
         return False
     last_batch, last_part = last
     if last_batch != batch_id:
         return last_batch > batch_id
-    return PARTS.index(last_part) >= PARTS.index(part) if last_part in PARTS else False
+    return rows in COVERS.get(last_part, frozenset())
 
 
 def snapshot_as_of(spark: Any, table: Any, millis: int) -> int | None:

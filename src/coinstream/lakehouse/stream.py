@@ -20,7 +20,11 @@ Where a duplicate can come from, and what stops it:
   conflict-checks (serializable: a concurrent commit of a file in the batch's time
   range fails it, and the batch retries against the new state).
 
-So the common path — one writer, live quotes — is a plain append: no table read.
+So the common path — one writer, live quotes — is a plain append: no table read, and
+one Spark job per micro-batch (Kafka read, parse, validation, dedup and the Parquet
+write in two stages; the batch's counts are observed on the way, not counted after).
+The late rows of a table with no snapshot older than the check's horizon (a first
+backfill into a new table) have nothing to collide with and ride in the same append.
 Each commit is atomic: visible to Trino and DuckDB at once or not at all.
 """
 
@@ -93,13 +97,13 @@ def mark_paths(batch: Any, since_ms: int, horizon_seconds: int) -> Any:
     return batch.withColumn("path", path)
 
 
-def batch_stats(batch: Any) -> Any:
-    """One pass over the (persisted) batch: rows per path, and the time span of the good ones."""
+def _stats_columns() -> list[Any]:
+    """Rows per path and the time spans the checked paths need (one aggregate over the batch)."""
     from pyspark.sql import functions as F
 
     p, ts = F.col("path"), F.col("q.source_ts")
     good = p != "bad"
-    return batch.agg(
+    return [
         F.count(F.when(p == "fresh", 1)).alias("fresh"),
         F.count(F.when(p == "late", 1)).alias("late"),
         F.count(F.when(p == "bad", 1)).alias("bad"),
@@ -107,15 +111,51 @@ def batch_stats(batch: Any) -> Any:
         F.date_format(F.max(F.when(good, ts)), _TS_FORMAT).alias("hi"),
         F.date_format(F.min(F.when(p == "late", ts)), _TS_FORMAT).alias("late_lo"),
         F.date_format(F.max(F.when(p == "late", ts)), _TS_FORMAT).alias("late_hi"),
-    ).collect()[0]
+    ]
+
+
+def batch_stats(batch: Any) -> dict[str, Any]:
+    """One pass over the (persisted) batch: rows per path, and the time span of the good ones."""
+    return batch.agg(*_stats_columns()).collect()[0].asDict()
+
+
+def observed(batch: Any) -> tuple[Any, Any]:
+    """`batch` with the same statistics gathered while the first action over it runs (no job of its own)."""
+    from pyspark.sql import Observation
+
+    observation = Observation()
+    return batch.observe(observation, *_stats_columns()), observation
+
+
+def observed_stats(observation: Any, batch: Any) -> dict[str, Any]:
+    """The observed statistics, or `batch_stats` if the action did not report them.
+
+    pyspark's `Observation.get` waits forever for metrics that never come; the JVM's
+    `getRowOrEmpty` waits briefly instead, and the cached batch answers the rest.
+    """
+    from pyspark.serializers import CPickleSerializer
+
+    found = observation._jo.getRowOrEmpty()
+    if not found.isDefined():
+        log.warning("batch statistics were not observed; counting the cached batch")
+        return batch_stats(batch)
+    utils = batch.sparkSession.sparkContext._jvm.org.apache.spark.sql.api.python.PythonSQLUtils
+    row = CPickleSerializer().loads(utils.toPyRow(found.get()))
+    return dict(row.asDict(recursive=False))
 
 
 def _bounds(alias: str, lo: str, hi: str) -> str:
     return f"{alias}.source_ts >= {_ts_literal(lo)} AND {alias}.source_ts <= {_ts_literal(hi)}"
 
 
+#: Stream appends write from the tasks that parsed and deduplicated the rows, without a shuffle
+#: by partition first: one file per task and month instead of one per month, for one stage less
+#: per micro-batch. Compaction (coinstream.lakehouse.maintain) merges them later.
+STREAM_WRITE_OPTIONS = {"distribution-mode": "none"}
+
+
 def append(df: Any, table: str, props: dict[str, str]) -> None:
-    df.writeTo(table).options(**commits.write_options(props)).append()
+    df.writeTo(table).options(**STREAM_WRITE_OPTIONS, **commits.write_options(props)).append()
 
 
 def merge_checked(spark: Any, quotes: Any, table: str, lo: str, hi: str, props: dict[str, str]) -> None:
@@ -168,8 +208,14 @@ class BatchWriter:
     #: Counted after the quarantine commit. A batch replayed after a crash counts again in the
     #: new process, whose counters start at zero: Prometheus' increase() sees a reset, not a rise.
     metrics: StreamMetrics = field(default_factory=StreamMetrics)
-    #: Per batch: where its time went (read+parse+dedup, table writes, quarantine), for profiling.
+    #: Per batch, for profiling: seconds in a statistics job of its own (checked paths only), in the
+    #: quote writes (Kafka read, parse and dedup run inside the first one) and in the quarantine,
+    #: and when the sink began and when the quotes were committed (epoch seconds).
     timings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=2000))
+    _last: tuple[int, str] | None = None
+    _last_batch: int | None = None
+    _second_pass: bool = False
+    _late_pass: bool = False
 
     @property
     def writer(self) -> str:
@@ -180,57 +226,92 @@ class BatchWriter:
         reg = self.registration
         horizon = self.cfg.dedup_window_seconds
         with reg.lock:
-            t0 = time.monotonic()
-            table = reg.table()
-            shared = reg.shared(table)
-            last = None if shared else commits.last_commit(table, self.writer)
-            marked = mark_paths(batch, reg.since, horizon).persist()
+            t0 = time.time()
+            shared = reg.shared()
+            marked = mark_paths(batch, reg.since, horizon)
+            # A second pass over the batch (quarantine, late rows checked against the table, the
+            # shared path's statistics) recomputes it from Kafka unless it is cached, and caching
+            # costs every row a copy: cache when the last batch needed a second pass.
+            cached = shared or self._second_pass
+            if cached:
+                marked = marked.persist()
             try:
-                t1 = time.monotonic()
-                st = batch_stats(marked)
-                t2 = time.monotonic()
-                good = marked.where("path != 'bad'")
-                if shared and st["fresh"] + st["late"]:
-                    props = commits.snapshot_properties(self.writer, batch_id, "fresh")
-                    merge_checked(spark, _typed_quotes(good), self.cfg.quotes, st["lo"], st["hi"], props)
-                if not shared and st["late"] and not commits.done(last, batch_id, "late"):
-                    self._write_late(spark, table, marked, st, batch_id, horizon)
-                if not shared and st["fresh"] and not commits.done(last, batch_id, "fresh"):
-                    fresh = _typed_quotes(marked.where("path = 'fresh'"))
-                    append(fresh, self.cfg.quotes, commits.snapshot_properties(self.writer, batch_id, "fresh"))
-                t3 = time.monotonic()
+                if shared:
+                    st = batch_stats(marked)
+                    t1 = time.time()
+                    if st["fresh"] + st["late"]:
+                        good = _typed_quotes(marked.where("path != 'bad'"))
+                        props = commits.snapshot_properties(self.writer, batch_id, "done")
+                        merge_checked(spark, good, self.cfg.quotes, st["lo"], st["hi"], props)
+                else:
+                    st = self._append(spark, marked, batch_id, horizon)
+                    t1 = t0  # the batch is computed inside its first write
+                t2 = time.time()
                 quarantined = merge_quarantine(spark, _quarantined(marked), self.cfg.quarantine, int(st["bad"]))
-                t4 = time.monotonic()
+                t3 = time.time()
             finally:
-                marked.unpersist()
+                if cached:
+                    marked.unpersist()
+        self._second_pass = bool(st["bad"]) or self._late_pass
         for (topic, reason), n in quarantined.items():
             self.metrics.quarantined.labels(topic, reason).inc(n)
         self.metrics.batches_committed.inc()
         bad = sum(quarantined.values())
         timing = {
             "batch": batch_id, "fresh": st["fresh"], "late": st["late"], "bad": bad, "shared": shared,
-            "registry_s": t1 - t0, "read_parse_s": t2 - t1, "write_commit_s": t3 - t2, "quarantine_s": t4 - t3,
+            "stats_s": t1 - t0, "write_s": t2 - t1, "quarantine_s": t3 - t2, "started_at": t0, "written_at": t2,
         }  # fmt: skip
         self.timings.append(timing)
         log.info("batch committed", **timing)
 
-    def _write_late(self, spark: Any, table: Any, marked: Any, st: Any, batch_id: int, horizon: int) -> None:
-        """Anti-join late rows against the table as it was before this writer's recent commits.
+    def _last_commit(self, batch_id: int) -> tuple[int, str] | None:
+        """This writer's newest commit. Read from the table's history for the first batch this sink
+        sees (a restart may replay a batch whose commit Spark did not record); after that the sink
+        knows it, since Spark runs one query's batches in order and only a restart repeats one."""
+        if self._last_batch is None or batch_id <= self._last_batch:
+            self._last = commits.last_commit(self.registration.table(), self.writer)
+        self._last_batch = batch_id
+        return self._last
 
-        Commits of this writer after `as_of` hold only identities that arrived within the
-        dedup horizon, which the in-stream dedup has already removed from this batch.
+    def _commit(self, df: Any, batch_id: int, part: str) -> None:
+        append(df, self.cfg.quotes, commits.snapshot_properties(self.writer, batch_id, part))
+        self._last = (batch_id, part)
+
+    def _append(self, spark: Any, marked: Any, batch_id: int, horizon: int) -> dict[str, Any]:
+        """The exclusive path: append, reading the table only for late rows it may already hold.
+
+        The common case is one Spark job: the first write computes the batch (Kafka read, parse,
+        dedup) and gathers the batch's statistics on the way (an observation, not a job of its
+        own). Late rows that may be in the table already take a second write, after the check.
         """
-        late = _typed_quotes(marked.where("path = 'late'"))
+        last = self._last_commit(batch_id)
+        # Commits of this writer after `as_of` hold only identities that arrived within the
+        # dedup horizon, which the in-stream dedup has already removed from this batch. The
+        # registry thread's view of the table (seconds old) holds every snapshot that old.
         as_of = max(int(time.time() * 1000) - horizon * 500, self.registration.since)
-        snapshot = commits.snapshot_as_of(spark, table, as_of)
-        if snapshot is not None:
-            # Identifiers come from the validated LakeConfig, bounds from Spark's own formatting.
-            existing = spark.sql(
-                f"SELECT {', '.join(IDENTITY)} FROM {self.cfg.quotes} VERSION AS OF {snapshot} AS t "  # noqa: S608
-                f"WHERE {_bounds('t', st['late_lo'], st['late_hi'])}"
-            )
-            late = late.join(existing, list(IDENTITY), "left_anti")
-        append(late, self.cfg.quotes, commits.snapshot_properties(self.writer, batch_id, "late"))
+        snapshot = commits.snapshot_as_of(spark, self.registration.recent_table(), as_of)
+        self._late_pass = False
+        if commits.done(last, batch_id, "fresh"):
+            st = batch_stats(marked)  # a replay: the first part is in already
+        else:
+            watched, observation = observed(marked)
+            if snapshot is None:  # nothing in the table a late row could collide with
+                self._commit(_typed_quotes(watched.where("path != 'bad'")), batch_id, "done")
+            else:
+                self._commit(_typed_quotes(watched.where("path = 'fresh'")), batch_id, "live")
+            st = observed_stats(observation, marked)
+        if st["late"] and not commits.done(self._last, batch_id, "late"):
+            self._late_pass = True
+            late = _typed_quotes(marked.where("path = 'late'"))
+            if snapshot is not None:
+                # Identifiers come from the validated LakeConfig, bounds from Spark's own formatting.
+                existing = spark.sql(
+                    f"SELECT {', '.join(IDENTITY)} FROM {self.cfg.quotes} VERSION AS OF {snapshot} AS t "  # noqa: S608
+                    f"WHERE {_bounds('t', st['late_lo'], st['late_hi'])}"
+                )
+                late = late.join(existing, list(IDENTITY), "left_anti")
+            self._commit(late, batch_id, "done")
+        return st
 
 
 def kafka_source(spark: Any, cfg: LakeConfig) -> Any:
@@ -245,6 +326,10 @@ def kafka_source(spark: Any, cfg: LakeConfig) -> Any:
     )
     if cfg.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
+    # Spark splits each partition into round(its share x minPartitions) ranges: 3 equal
+    # partitions and 2 cores need 6 to give both cores equal work.
+    min_partitions = cfg.min_partitions or 3 * spark.sparkContext.defaultParallelism
+    reader = reader.option("minPartitions", str(min_partitions))
     if cfg.group_id_prefix:
         reader = reader.option("groupIdPrefix", cfg.group_id_prefix)
     for key, value in cfg.kafka_auth().spark_options().items():

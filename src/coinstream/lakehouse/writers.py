@@ -13,6 +13,11 @@ its batch lock, so its exclusive batch in flight (if any) has committed before t
 ack, and each batch after the ack reads the registry, sees the newcomer and goes
 through the checked path. A peer that stopped beating (`beat` older than
 ACK_HORIZON) has no batch in flight and is not waited for.
+
+A batch decides from the registry as the driver thread last read it (every
+POLL_SECONDS), not from a table load of its own: a newcomer is acknowledged by that
+same thread, which publishes the registry it acknowledged from before it lets go
+of the batch lock, so no batch after an ack can miss the newcomer.
 """
 
 from __future__ import annotations
@@ -89,15 +94,28 @@ class Registration:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _last_beat: float = 0.0
+    #: (table, its registry entries, monotonic time) as last loaded by `register` or `tick`;
+    #: replaced, never mutated.
+    _view: tuple[Any, dict[str, Entry], float] | None = None
 
     def table(self) -> Any:
         return iceberg_table(self.spark, self.table_name)
+
+    def recent_table(self, max_age: float = 5 * POLL_SECONDS) -> Any:
+        """The table as the registry thread last loaded it, or a fresh load if that is older than `max_age`."""
+        assert self._view is not None, "register() first"
+        table, _, at = self._view
+        return table if time.monotonic() - at <= max_age else self.table()
+
+    def _publish(self, table: Any) -> None:
+        self._view = (table, read_entries(table), time.monotonic())
 
     def register(self) -> None:
         table = self.table()
         mine = read_entries(table).get(self.writer)
         self.since = mine.since if mine else now_ms()
         self._write(table, frozenset(mine.acks) if mine else frozenset())
+        self._publish(table)
 
     def _write(self, table: Any, acks: frozenset[str], running: bool = True) -> None:
         entry = Entry(self.since, now_ms(), acks, running)
@@ -110,9 +128,10 @@ class Registration:
             w: e for w, e in entries.items() if w != self.writer and e.beat >= cutoff and (e.running or not running)
         }
 
-    def shared(self, table: Any) -> bool:
-        """Has another writer been active within the dedup horizon? (`table`: freshly loaded)"""
-        return bool(self.peers(read_entries(table), self.horizon_seconds + BEAT_SECONDS))
+    def shared(self) -> bool:
+        """Has another writer been active within the dedup horizon? (Call under `lock`.)"""
+        assert self._view is not None, "register() first"
+        return bool(self.peers(self._view[1], self.horizon_seconds + BEAT_SECONDS))
 
     def wait_for_acks(self, timeout: float) -> None:
         """Block until every running peer acknowledged this writer (see module doc)."""
@@ -136,9 +155,12 @@ class Registration:
         if unacked:
             with self.lock:
                 self._write(table, (mine.acks if mine else frozenset()) | running)
+                self._publish(table)  # before the lock goes: the next batch sees the newcomer
             log.info("acknowledged writers", writer=self.writer, peers=sorted(unacked))
-        elif time.monotonic() - self._last_beat >= BEAT_SECONDS:
+            return
+        if time.monotonic() - self._last_beat >= BEAT_SECONDS:
             self._write(table, mine.acks if mine else frozenset())
+        self._publish(table)
 
     def start(self) -> None:
         def loop() -> None:

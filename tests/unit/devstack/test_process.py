@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,6 +39,29 @@ def test_service_lifecycle_and_failed_start(tmp_path):
     with pytest.raises(ServiceError, match="exited with 3"):
         crash.start([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], lambda: False, timeout=30)
     assert "boom" in crash.log_tail()
+
+
+def test_a_slow_starter_that_keeps_logging_gets_patience_a_silent_one_does_not(tmp_path):
+    """Under load a daemon may need longer than `timeout` to come up; its log shows progress."""
+    marker = tmp_path / "ready"
+    slow = (
+        "import sys, time, pathlib\n"
+        "for i in range(12):\n    print('starting', i, flush=True); time.sleep(0.25)\n"
+        f"pathlib.Path({str(marker)!r}).touch()\ntime.sleep(60)\n"
+    )
+    svc = Service("slow", tmp_path, [free_port()])
+    with pytest.raises(ServiceError, match="not ready"):
+        svc.start([sys.executable, "-c", slow], marker.exists, timeout=1.0)
+    assert not svc.running()
+    svc.start([sys.executable, "-c", slow], marker.exists, timeout=1.0, patience=30.0)
+    assert svc.running() and marker.exists()
+    svc.stop()
+    marker.unlink()
+    silent = Service("silent", tmp_path, [free_port()])
+    began = time.monotonic()
+    with pytest.raises(ServiceError, match="not ready"):
+        silent.start([sys.executable, "-c", "import time; time.sleep(60)"], marker.exists, timeout=1.0, patience=30.0)
+    assert time.monotonic() - began < 10, "a silent service fails after `timeout`, not `patience`"
 
 
 def test_a_stale_pid_file_never_signals_an_unrelated_process(tmp_path):

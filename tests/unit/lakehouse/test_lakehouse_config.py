@@ -79,3 +79,11 @@ def test_every_query_parses_as_trino_and_translates_to_duckdb(name: str) -> None
 def test_cluster_mode_fetches_nothing_at_start() -> None:
     conf = spark_conf(LakeConfig())  # no master: spark-submit in the cluster provides jars
     assert "spark.jars" not in conf and "spark.master" not in conf
+
+
+def test_jvm_profile_picks_the_driver_jit() -> None:
+    throughput = spark_conf(LakeConfig(jars=[]))["spark.driver.extraJavaOptions"]
+    fast = spark_conf(LakeConfig(jars=[], jvm_profile="fast-start"))["spark.driver.extraJavaOptions"]
+    assert "TieredStopAtLevel" not in throughput and "-XX:TieredStopAtLevel=1" in fast
+    with pytest.raises(ValidationError, match="jvm_profile"):
+        LakeConfig(jvm_profile="fastest")

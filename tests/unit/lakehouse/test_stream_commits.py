@@ -31,21 +31,30 @@ def test_feed_uid_is_validated() -> None:
 
 
 @pytest.mark.parametrize(
-    ("last", "batch", "part", "skip"),
+    ("last", "batch", "rows", "skip"),
     [
         (None, 0, "fresh", False),
-        ((4, "fresh"), 5, "late", False),
+        ((4, "done"), 5, "fresh", False),
+        ((4, "done"), 5, "late", False),
+        # fresh rows first, late rows after their check against the table
+        ((5, "live"), 5, "fresh", True),
+        ((5, "live"), 5, "late", False),
+        ((5, "done"), 5, "late", True),
+        ((5, "done"), 5, "fresh", True),
+        ((7, "live"), 5, "late", True),
+        # commits of the earlier order (late rows first) replayed by this version
         ((5, "late"), 5, "late", True),
         ((5, "late"), 5, "fresh", False),
         ((5, "fresh"), 5, "late", True),
         ((5, "fresh"), 5, "fresh", True),
         ((7, "late"), 5, "fresh", True),
+        ((5, "unknown"), 5, "fresh", False),
     ],
 )
 def test_replayed_parts_already_committed_are_skipped(
-    last: tuple[int, str] | None, batch: int, part: str, skip: bool
+    last: tuple[int, str] | None, batch: int, rows: str, skip: bool
 ) -> None:
-    assert commits.done(last, batch, part) is skip
+    assert commits.done(last, batch, rows) is skip
 
 
 def test_snapshot_properties_travel_as_write_options() -> None:
