@@ -98,7 +98,7 @@ demo: venv ## The embedded platform end to end on a simulated market
 
 ##@ Benchmarks (results in bench/README.md)
 
-bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (record in bench/README.md)
+bench-produce: venv ## Producer quotes/s against a raw kafka-python loop (and raw confluent-kafka; bench/README.md)
 	$(PY) bench/produce.py
 
 bench-backfill: venv ## Backfill wall time against the 30 calls/min floor of a rate-limited local server

@@ -91,11 +91,12 @@ def bench_raw_rdkafka(bootstrap: str, topic: str, payload: list[tuple[bytes, byt
                          "linger.ms": 10, "batch.size": 256 * 1024})  # fmt: skip
     t0 = time.perf_counter()
     for i, (key, value) in enumerate(payload):
-        try:
-            producer.produce(topic, value, key)
-        except BufferError:
-            producer.poll(0.05)
-            producer.produce(topic, value, key)
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:  # librdkafka's queue is full: wait for the broker to take some
+                producer.poll(0.05)
         if i % 1000 == 0:
             producer.poll(0)
     left = producer.flush(60)

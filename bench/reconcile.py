@@ -182,6 +182,19 @@ def strimzi_standin(env: Env, ns: str) -> Iterator[StandIn]:
             t.join(timeout=30)
 
 
+def passes() -> dict[tuple[str, str], float]:
+    """The in-process operator's own count of its passes and releases, by (trigger, outcome)."""
+    from prometheus_client import REGISTRY
+
+    out: dict[tuple[str, str], float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "coinstream_operator_reconcile_seconds":
+            for sample in metric.samples:
+                if sample.name.endswith("_count"):
+                    out[(sample.labels["trigger"], sample.labels["outcome"])] = sample.value
+    return out
+
+
 def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: float = 300) -> Measured:
     """Apply n feeds in one `kubectl apply`; seconds until each one's status names its children
     and, with `strimzi` (a stand-in marks the Kafka objects Ready), until its backfill Job exists.
@@ -202,7 +215,7 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
             if len(jobs) == n:
                 all_jobs.set()
 
-    before = api_requests(env)
+    before, passes_before = api_requests(env), passes()
     job_url = f"{server}/apis/batch/v1/namespaces/{ns}/jobs"
     watchers = [threading.Thread(target=_watch, args=(_session(env)[0], job_url, stop, job_seen), daemon=True)]
     with strimzi_standin(env, ns) if strimzi else contextlib.nullcontext(StandIn()) as standin:
@@ -240,6 +253,7 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
             raise TimeoutError(f"only {len(jobs)}/{n} backfill Jobs after {timeout}s")
         stop.set()
     after = api_requests(env)
+    counted = {k: v - passes_before.get(k, 0.0) for k, v in passes().items() if v > passes_before.get(k, 0.0)}
     requests_per_feed = {k: (v - before.get(k, 0.0)) / n for k, v in after.items() if v > before.get(k, 0.0)}
     for w in watchers:
         w.join(timeout=30)
@@ -261,6 +275,7 @@ def measure_operator(env: Env, ns: str, n: int, strimzi: bool = False, timeout: 
         ready=sorted(ready.values()),
         reaction=sorted(jobs[f] - ready[f] for f in jobs if f in ready),
         patch_seconds=sorted(standin.patch_seconds),
+        passes=counted,
     )
 
 
@@ -276,6 +291,8 @@ class Measured:
     reaction: list[float] = field(default_factory=list)
     #: Each Ready patch of the stand-in (one at a time per kind).
     patch_seconds: list[float] = field(default_factory=list)
+    #: The operator's passes and releases in the run, by (trigger, outcome).
+    passes: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def requests_total(self) -> float:
@@ -367,6 +384,10 @@ def main() -> None:
                         f"after the apply (max {standin.ready[-1]:.2f}s), its Job p50 {med(standin.reaction):.2f}s "
                         f"after that (max {standin.reaction[-1]:.2f}s); a Ready patch p50 "
                         f"{med(standin.patch_seconds) * 1000:.0f} ms, {sum(standin.patch_seconds):.2f}s in all"
+                    )
+                    print(
+                        "    operator passes with the stand-in: "
+                        + ", ".join(f"{t}/{o} {v:.0f}" for (t, o), v in sorted(standin.passes.items()))
                     )
                     top = sorted(standin.requests.items(), key=lambda kv: -kv[1])[:8]
                     print("    per feed, with the stand-in: " + ", ".join(f"{k or '-'} {v:.1f}" for k, v in top))
