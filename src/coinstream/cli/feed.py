@@ -65,7 +65,9 @@ def await_access(attempt: Callable[[], None], wait: float, stop: threading.Event
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
-            log.warning("kafka.access_pending", error=type(exc).__name__, retry_in=round(min(delay, left), 1))
+            log.warning(
+                "kafka.access_pending", error=f"{type(exc).__name__}: {exc}"[:400], retry_in=round(min(delay, left), 1)
+            )
             if stop.wait(min(delay, left)):
                 return
             delay = min(delay * 2, 10.0)

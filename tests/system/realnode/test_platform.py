@@ -669,7 +669,13 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
         return last if last is not None and last > max(started, rolled_at) else None
 
     with TIMINGS.phase("code change: first commit on the new image"):
-        node.wait_for("a commit by the new driver", committed_after_roll, timeout=900, interval=10)
+        try:
+            node.wait_for("a commit by the new driver", committed_after_roll, timeout=900, interval=10)
+        except Exception:
+            name = driver["metadata"]["name"]
+            said = node.kubectl("logs", name, "-n", NS, "--tail=80", check=False)
+            app = node.kubectl("get", "sparkapplication", "-n", NS, "-o", "yaml", check=False)
+            raise AssertionError(f"no commit by the new driver {name}:\n{said[-6000:]}\n{app[-2000:]}") from None
     ops = node.kubectl_json(
         "get",
         "pods",
