@@ -360,6 +360,10 @@ def _pod_spec(feed: CoinFeed, config: OperatorConfig, container: dict[str, Any])
     }
 
 
+#: How long a producer pod waits for Kafka to accept its user before it exits (and restarts).
+PRODUCER_ACCESS_WAIT_SECONDS = 300
+
+
 def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> Manifest:
     component = "producer"
     selector = {FEED_LABEL: feed.name, "app.kubernetes.io/component": component}
@@ -378,6 +382,8 @@ def producer_deployment(feed: CoinFeed, owner: Owner, config: OperatorConfig) ->
         {"name": "COINSTREAM_METRICS_PORT", "value": str(config.metrics_port)},
         # The pod's network namespace is its own: listen beyond loopback for probes and scrapes.
         {"name": "COINSTREAM_METRICS_HOST", "value": "0.0.0.0"},
+        # The user's Secret can exist before the broker knows its password and ACLs: wait, not crash-loop.
+        {"name": "COINSTREAM_KAFKA_ACCESS_WAIT_SECONDS", "value": str(PRODUCER_ACCESS_WAIT_SECONDS)},
     ]
     return {
         "apiVersion": "apps/v1",

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     #: A Kafka client Secret mounted as a directory (bring-your-own Kafka: the keys of
     #: coinstream.platform.kafka_auth.CLIENT_KEYS); when set, it alone says how to authenticate.
     kafka_client_dir: Path | None = None
+    #: How long `coinstream feed run` keeps trying a broker that refuses its user or its ACLs before
+    #: it gives up: 0 on a laptop (a wrong password fails at once); the operator sets it in pods,
+    #: because Strimzi writes a KafkaUser's Secret while the broker may not yet know its password
+    #: or ACLs, and a producer that exits there only crash-loops.
+    kafka_access_wait_seconds: float = Field(default=0.0, ge=0)
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     metastore_port: int = 9083

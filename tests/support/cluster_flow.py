@@ -384,5 +384,8 @@ def check_pods(node: RealNode, ignore: tuple[str, ...] = ()) -> dict[str, float]
     }
     assert not [n for n, (phase, _) in state.items() if phase == "Pending"], state
     assert not failed, (state, logs)
-    assert not [n for n, (_, restarts) in state.items() if restarts], state
+    restarted = [n for n, (_, restarts) in state.items() if restarts]
+    # What the container said before it was restarted: the pod is gone by the next test.
+    previous = {n: node.kubectl("logs", n, "-n", NS, "--previous", "--tail=30", check=False) for n in restarted}
+    assert not restarted, (state, previous)
     return peaks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ import typer
 
 from coinstream.cli.common import FeedFile, console, load_or_exit, warning
 from coinstream.cli.progress import backfill_with_progress
-from coinstream.ingest.kafka import AUTHORIZATION_ERRORS, access_denied, check_access, ensure_topic
+from coinstream.ingest.kafka import (
+    AUTHORIZATION_ERRORS,
+    KafkaAccessError,
+    access_denied,
+    check_access,
+    ensure_topic,
+)
 from coinstream.ingest.producer import QuoteProducer
 from coinstream.ingest.runner import FeedRunner
 from coinstream.ingest.sources import make_source
@@ -42,6 +49,28 @@ def kafka_guard(command: Callable[..., None]) -> Callable[..., None]:
     return guarded
 
 
+def await_access(attempt: Callable[[], None], wait: float, stop: threading.Event) -> None:
+    """Run `attempt` until the broker lets this user in, for up to `wait` seconds.
+
+    A refusal can be a provisioning race rather than a mistake (Strimzi writes a user's Secret while
+    its password and ACLs are still on their way to the broker), so in a pod the producer waits it
+    out instead of crash-looping; once `wait` is spent the refusal is raised with its message."""
+    deadline = time.monotonic() + wait
+    delay = 1.0
+    while True:
+        try:
+            attempt()
+            return
+        except (KafkaAccessError, *AUTHORIZATION_ERRORS) as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning("kafka.access_pending", error=type(exc).__name__, retry_in=round(min(delay, left), 1))
+            if stop.wait(min(delay, left)):
+                return
+            delay = min(delay * 2, 10.0)
+
+
 def _ensure_topic(feed: CoinFeed, bootstrap: str) -> None:
     ensure_topic(bootstrap, feed.topic, feed.spec.kafka.partitions, feed.spec.kafka.replicas)
 
@@ -64,16 +93,20 @@ def run(
     if feed.spec.suspend:
         console.print(f"feed {feed.name} is suspended (spec.suspend: true): nothing to do")
         return
-    check_access(bootstrap)
-    if ensure_topic:
-        _ensure_topic(feed, bootstrap)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     source = make_source(feed, settings, metrics)
     producer = QuoteProducer(bootstrap, feed.topic, metrics=metrics, client_id=f"coinstream-{feed.name}")
-    try:
+
+    def admitted() -> None:
+        check_access(bootstrap)
+        if ensure_topic:
+            _ensure_topic(feed, bootstrap)
         producer.check_topic()
+
+    try:
+        await_access(admitted, settings.kafka_access_wait_seconds, stop)
         cycles = FeedRunner(feed, source, producer, bootstrap=bootstrap).run(stop, once=once)
     finally:
         # SIGTERM: deliver what is queued within the pod's grace period; a DeliveryError names

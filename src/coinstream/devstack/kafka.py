@@ -206,11 +206,12 @@ class LocalKafka(JvmService):
     def up(self, timeout: float | None = None) -> int:
         pid = super().up(timeout)
         if self.secure:
-            self._grant_app_user()
+            self.grant_app_acls(APP_USER)
         return pid
 
-    def _grant_app_user(self) -> None:
-        """ACLs of the local app user (idempotent: the broker keeps one copy of an identical ACL)."""
+    def grant_app_acls(self, user: str) -> None:
+        """The ACLs of the local app user, to `user` (idempotent: the broker keeps one copy of an
+        identical ACL). Other users are granted them only by a caller that means to."""
         from kafka import KafkaAdminClient
         from kafka.admin import (
             ACL,
@@ -223,7 +224,7 @@ class LocalKafka(JvmService):
 
         def allow(rtype: Any, name: str, pattern: Any, *ops: Any) -> list[Any]:
             return [
-                ACL(f"User:{APP_USER}", "*", op, ACLPermissionType.ALLOW, ResourcePattern(rtype, name, pattern))
+                ACL(f"User:{user}", "*", op, ACLPermissionType.ALLOW, ResourcePattern(rtype, name, pattern))
                 for op in ops
             ]
 
@@ -241,7 +242,7 @@ class LocalKafka(JvmService):
         finally:
             admin.close()
         if result.get("failed"):
-            raise ServiceError(f"granting the ACLs of user {APP_USER} failed: {result['failed']}")
+            raise ServiceError(f"granting the ACLs of user {user} failed: {result['failed']}")
 
     def _ready(self) -> bool:
         if not port_open(self.port, self.host):

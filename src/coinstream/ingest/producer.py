@@ -387,6 +387,8 @@ class QuoteProducer:
         every send would only be counted as a delivery error. A topic not there yet is not an error
         here (Strimzi may still be creating it). The denial is raised as kafka-python's error of the
         same code, which the CLI's boundary turns into a message naming the user and the fix."""
+        if self._fatal is not None:
+            self._reconnect()  # asked again after a denial: the refused client takes nothing more
         meta = None
         for _ in range(2):  # a fatal error is raised once, by whichever call serves it first
             try:

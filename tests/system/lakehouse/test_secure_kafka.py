@@ -35,14 +35,14 @@ spec:
   kafka: {{topic: {TOPIC}, partitions: 1}}
 """
 GUEST_PASSWORD = "guest-password-for-tests"  # noqa: S105 (a throwaway test user)
+LATE_PASSWORD = "late-password-for-tests"  # noqa: S105 (a user whose ACLs come after it starts)
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     home = tmp_path_factory.mktemp("secure-kafka")
-    kafka = LocalKafka(
-        home, port=free_port(), controller_port=free_port(), secure=True, extra_users={"guest": GUEST_PASSWORD}
-    )
+    users = {"guest": GUEST_PASSWORD, "late": LATE_PASSWORD}
+    kafka = LocalKafka(home, port=free_port(), controller_port=free_port(), secure=True, extra_users=users)
     kafka.up(timeout=400)
     yield kafka
     kafka.down()
@@ -105,6 +105,34 @@ def test_a_user_without_acls_is_refused(broker: LocalKafka, tmp_path: Path) -> N
     said = " ".join(res.stderr.split())
     assert "error: Kafka denied user 'guest'" in said and "TopicAuthorizationFailedError" in said, said
     assert count(broker) == before
+
+
+def test_a_producer_started_before_its_acls_waits_for_them(broker: LocalKafka, tmp_path: Path) -> None:
+    """In a pod the user's Secret can exist before the broker has its ACLs (Strimzi writes both at
+    once): with an access wait the producer retries the refusal and produces once it is allowed."""
+    feed = tmp_path / "feed.yaml"
+    feed.write_text(FEED)
+    password = tmp_path / "late"
+    password.write_text(LATE_PASSWORD)
+    env = {**os.environ, **broker.client_env(), "COINSTREAM_KAFKA_SASL_USERNAME": "late",
+           "COINSTREAM_KAFKA_SASL_PASSWORD_FILE": str(password),
+           "COINSTREAM_KAFKA_ACCESS_WAIT_SECONDS": "120"}  # fmt: skip
+    before = count(broker)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coinstream", "feed", "run", "-f", str(feed), "--once", "--no-ensure-topic"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    said = []
+    for line in proc.stdout:  # refused first: nothing is granted yet
+        said.append(line)
+        if "kafka.access_pending" in line:
+            break
+    assert "kafka.access_pending" in said[-1], "".join(said)
+    broker.grant_app_acls("late")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, "".join(said) + out
+    assert count(broker) == before + 2  # one live tick of each coin
 
 
 def test_a_fatal_client_error_keeps_every_quote_and_starts_a_new_client(

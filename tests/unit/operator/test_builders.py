@@ -13,6 +13,7 @@ from coinfeed_operator.kube import RESOURCES, resource_path
 from coinfeed_operator.rbac import RULES
 from coinstream.lakehouse.cli_args import config_from_argv
 from coinstream.models import CoinFeed, load_coinfeed, parse_coinfeed
+from coinstream.settings import Settings
 
 OWNER = builders.Owner(name="majors", namespace="markets", uid="0000-1111")
 CONFIG = OperatorConfig(kafka_cluster="prod-kafka", kafka_bootstrap="kafka:9092")
@@ -124,6 +125,9 @@ def test_producer_is_restricted_single_and_reads_the_key_from_a_file() -> None:
     assert env["COINSTREAM_COINGECKO_API_KEY"] == {"secretKeyRef": {"name": "cg", "key": "apiKey"}}
     assert env["COINSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["COINSTREAM_METRICS_PORT"] == "9100"
+    # A Secret written before the broker knows the user is waited out, not crash-looped.
+    wait = env["COINSTREAM_KAFKA_ACCESS_WAIT_SECONDS"]
+    assert Settings(kafka_access_wait_seconds=wait).kafka_access_wait_seconds >= 60
     assert "COINSTREAM_COINGECKO_KEY_HOSTS" not in env, "no extra key host unless the administrator allows one"
     assert c["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"]["port"] == c["readinessProbe"]["httpGet"]["port"] == "metrics"
