@@ -270,7 +270,7 @@ def profile_tables(runs: dict[tuple[str, int], list[Run]], batches: list[int]) -
             out.append(
                 f"| {label} | {cells} | {med['hdfs'] - med['file']:+,.0f} | {med['hdfsdefault'] - med['file']:+,.0f} |"
             )
-        out.append(f"\nNameNode per micro-batch ({batch:,} quotes), mean over the measured rounds:\n")
+        out.append(f"\nNameNode per micro-batch ({batch:,} quotes; stream start and table setup included):\n")
         out.append("| client | create (files written) | rename | open | getfileinfo | other ops | refused `complete` |")
         out.append("|---|---:|---:|---:|---:|---:|---:|")
         for s in ("hdfs", "hdfsdefault"):
