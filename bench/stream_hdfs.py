@@ -198,6 +198,52 @@ class default_client:
                 self.spark.conf.unset(key)
 
 
+#: First `complete` back-offs compared by `close_costs` (ms; Hadoop's default first).
+BACKOFFS = ("400", "20", "10", "5")
+
+
+def close_costs(spark: Any, hdfs_uri: str, local_uri: str, files: int = 40, rounds: int = 3) -> dict[str, list[float]]:
+    """ms to create, write (2 KB), close and rename one small file, one after another (as a checkpoint
+    log does), per first back-off and on local disk: the per-file cost behind the stream's profile.
+    Each back-off gets a FileSystem instance of its own (`newInstance`, not the cache)."""
+    jvm = spark._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path
+    data = bytearray(2048)
+    out: dict[str, list[float]] = {b: [] for b in (*BACKOFFS, "file")}
+    for r in range(rounds):
+        for backoff in out:
+            conf = jvm.org.apache.hadoop.conf.Configuration(spark._jsc.hadoopConfiguration())
+            uri = local_uri if backoff == "file" else hdfs_uri
+            if backoff != "file":
+                conf.set(DELAY_KEY, backoff)
+                conf.set("dfs.client.block.write.locateFollowingBlock.retries", "12")
+            fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI(uri), conf)
+            try:
+                for i in range(files):
+                    tmp, final = hpath(f"{uri}/closes/{backoff}/{r}/.{i}.tmp"), hpath(f"{uri}/closes/{backoff}/{r}/{i}")
+                    t0 = time.perf_counter()
+                    stream = fs.create(tmp, False)
+                    stream.write(data)
+                    stream.close()
+                    fs.rename(tmp, final)
+                    out[backoff].append((time.perf_counter() - t0) * 1000)
+            finally:
+                fs.close()
+    return out
+
+
+def close_table(costs: dict[str, list[float]]) -> str:
+    rows = ["| first back-off | median ms per file | mean ms per file | files |", "|---|---:|---:|---:|"]
+    for backoff, ms in costs.items():
+        name = "file:// (local disk)" if backoff == "file" else f"hdfs:// {backoff} ms"
+        if backoff == HADOOP_DEFAULTS[DELAY_KEY]:
+            name += " (Hadoop default)"
+        if backoff == HDFS_CLIENT_SITE[DELAY_KEY]:
+            name += " (HDFS_CLIENT_SITE)"
+        rows.append(f"| {name} | {statistics.median(ms):.1f} | {statistics.mean(ms):.1f} | {len(ms)} |")
+    return "\n".join(rows)
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -299,6 +345,10 @@ def main() -> None:
                               f"{len(run.phases)} batches{extra}", flush=True)  # fmt: skip
                         if r >= args.warmup:
                             runs[(storage, batch)].append(run)
+            loads.append(os.getloadavg()[0])
+            closes = close_costs(spark, f"{hdfs.uri}/bench", roots["file"])
+            for backoff, ms in closes.items():
+                print(f"close {backoff}: median {statistics.median(ms):.1f} ms per file", flush=True)
         finally:
             if spark is not None:
                 spark.stop()
@@ -315,14 +365,18 @@ def main() -> None:
         print(
             f"batch {batch}: file {f:,.0f}, hdfs {h:,.0f} ({h / f:.2f}x), hdfs default client {d:,.0f} ({d / f:.2f}x)"
         )
+    first, retries = (
+        HDFS_CLIENT_SITE[DELAY_KEY],
+        HDFS_CLIENT_SITE["dfs.client.block.write.locateFollowingBlock.retries"],
+    )
     section = f"""## HDFS
 
 `make bench-hdfs` (bench/stream_hdfs.py): the streaming job's own code (`launch`, availableNow)
 drains the same {len(items):,}-quote topic into Iceberg catalogs in one Spark session (local[2]):
 warehouse and checkpoint on `file://`, on a real single-node HDFS {HADOOP_VERSION} (NameNode + DataNode,
 127.0.0.1, same disk) with the HDFS client settings every deployment gets
-(`coinstream.platform.hdfs_config.HDFS_CLIENT_SITE`: first `complete` back-off 20 ms, 10 retries), and
-on the same HDFS with Hadoop's own defaults for those two keys (400 ms, 5 retries: the configuration
+(`coinstream.platform.hdfs_config.HDFS_CLIENT_SITE`: first `complete` back-off {first} ms, {retries} retries),
+and on the same HDFS with Hadoop's own defaults for those two keys (400 ms, 5 retries: the configuration
 before them). Same broker, metastore and JVM; only the storage differs. {args.warmup} warm-up round(s)
 not counted, then {args.rounds} rounds rotating the order; medians, quotes/s end to end (stream start,
 table setup and every micro-batch included). Target: hdfs:// >= 0.85x file://.
@@ -337,6 +391,11 @@ Profile (same run): Spark's `StreamingQueryProgress.durationMs` per micro-batch 
 the NameNode's audit log and refused `complete` calls (a close that lost the race with the
 DataNode's block report; the client then sleeps its first back-off and asks again).
 {profile_tables(runs, batches)}
+
+One small file (2 KB) created, closed and renamed after another, as the checkpoint's logs do, through
+the Hadoop client with each first back-off (same run, same HDFS, 3 x 40 files each):
+
+{close_table(closes)}
 """
     text = README.read_text()
     text = re.sub(r"## HDFS\n.*?(?=\n## |\Z)", "", text, flags=re.S).rstrip() + "\n\n" + section
