@@ -60,6 +60,7 @@ class Lake:
             "quarantine_table": "quotes_quarantine" if name == "main" else f"quarantine_{name}",
             "checkpoint": f"{checkpoints}/{name}",
             "master": "local[2]",
+            "hadoop_conf": self.stack.hadoop_conf,
             "trigger": "availableNow",
             "jvm_profile": "fast-start",  # short runs: JIT warm-up costs more than C2 saves
         }

@@ -140,6 +140,7 @@ class Pipeline:
             checkpoint=(self.stack.home / "checkpoints" / f"{namespace}.{table}").as_uri(),
             trigger=trigger,
             master="local[2]",
+            hadoop_conf=self.stack.hadoop_conf,
         )
 
     def units(self) -> list[Unit]:

@@ -22,6 +22,7 @@ from coinstream.devstack.jvm import java_bin
 from coinstream.devstack.process import Service, ServiceError, port_open
 from coinstream.platform.hdfs_config import (
     HADOOP_VERSION,
+    LOCAL_HDFS_SITE,
     HdfsPorts,
     core_site,
     local_hdfs_site,
@@ -43,7 +44,16 @@ log4j.appender.console.layout=org.apache.log4j.PatternLayout
 log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
 log4j.logger.BlockStateChange=WARN
 log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
-log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+# The NameNode's audit log (one line per namespace operation: create, rename, open, ...), in a
+# file of its own as in a Hadoop distribution: what to read when asking which client does what.
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=INFO,audit
+log4j.additivity.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=false
+log4j.appender.audit=org.apache.log4j.RollingFileAppender
+log4j.appender.audit.File=${hadoop.log.dir}/hdfs-audit.log
+log4j.appender.audit.MaxFileSize=16MB
+log4j.appender.audit.MaxBackupIndex=1
+log4j.appender.audit.layout=org.apache.log4j.PatternLayout
+log4j.appender.audit.layout.ConversionPattern=%d{ISO8601} %m%n
 log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode.clienttrace=WARN
 log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
 log4j.logger.org.apache.hadoop.metrics2=WARN
@@ -85,6 +95,11 @@ class LocalHDFS:
         return f"http://{HOST}:{self.ports.namenode_http}"
 
     @property
+    def audit_log(self) -> Path:
+        """The NameNode's audit log: `cmd=<operation> src=<path>` per namespace operation."""
+        return self.home / "logs" / "hdfs-audit.log"
+
+    @property
     def conf_dir(self) -> Path:
         return self.home / "conf"
 
@@ -101,6 +116,12 @@ class LocalHDFS:
     def site(self) -> dict[str, str]:
         """core-site + hdfs-site as one dict: what a client (Spark, Trino) needs to talk to us."""
         return {**self._core_site(), **self._hdfs_site()}
+
+    def client_site(self) -> dict[str, str]:
+        """What a Spark job writing here sets beyond the shared client keys (which every session
+        carries): the replication one DataNode can hold. A client's own default (3) would leave
+        every block it writes under-replicated for good."""
+        return {"dfs.replication": LOCAL_HDFS_SITE["dfs.replication"]}
 
     def _core_site(self) -> dict[str, str]:
         return core_site(HOST, self.ports, tmp_dir=str(self.home / "tmp"))

@@ -101,6 +101,11 @@ class LocalStack:
     def hdfs(self) -> LocalHDFS:
         return LocalHDFS(self.home / "hdfs", self.settings.hdfs_ports())
 
+    @property
+    def hadoop_conf(self) -> dict[str, str]:
+        """Hadoop settings a Spark job on this stack's warehouse needs (LakeConfig.hadoop_conf)."""
+        return self.hdfs.client_site() if self.on_hdfs else {}
+
     def _state(self) -> dict[str, Any]:
         try:
             return dict(json.loads((self.home / "stack.json").read_text()))

@@ -1,7 +1,9 @@
 """Iceberg table maintenance: compact small files, expire snapshots, remove orphan files.
 
-Streaming writes one file per day touched per micro-batch; compaction rewrites them
-into few large files per day, snapshot expiry lets old files go, and orphan cleanup
+Streaming writes one unsorted file per task and month touched per micro-batch; compaction
+rewrites them into few large files per month, sorted in the table's order (vs_currency,
+coin_id, source_ts: what the investor queries prune and read by, and what the stream no
+longer pays for per row), snapshot expiry lets old files go, and orphan cleanup
 removes files of writes that crashed before committing (e.g. a kill -9 mid-batch).
 Runs as a batch job (locally or as a scheduled SparkApplication) beside the stream:
 Iceberg's optimistic commits keep both correct. Maintaining the quotes table also folds
@@ -81,7 +83,7 @@ def maintain(spark: Any, cfg: LakeConfig, table: str, *, keep_snapshots: int = 5
     sys_ = f"{cfg.catalog}.system"
     rw = _call(
         spark,
-        f"CALL {sys_}.rewrite_data_files(table => '{ident}', "
+        f"CALL {sys_}.rewrite_data_files(table => '{ident}', strategy => 'sort', "
         "options => map('min-input-files', '2', 'target-file-size-bytes', '134217728', "
         "'partial-progress.enabled', 'true'))",
     )[0]

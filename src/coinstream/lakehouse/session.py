@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from coinstream.lakehouse.config import LakeConfig
+from coinstream.platform.hdfs_config import HDFS_CLIENT_SITE
 
 
 def spark_conf(cfg: LakeConfig) -> dict[str, str]:
@@ -57,7 +58,9 @@ def spark_conf(cfg: LakeConfig) -> dict[str, str]:
         jars = lakehouse_jars()
     if jars:
         conf["spark.jars"] = ",".join(jars)
-    conf.update({f"spark.hadoop.{k}": v for k, v in cfg.hadoop_conf.items()})
+    # The HDFS client settings every deployment shares (inert on file://): in the cluster the
+    # SparkApplication mounts no Hadoop config, so the session is where they reach the job.
+    conf.update({f"spark.hadoop.{k}": v for k, v in {**HDFS_CLIENT_SITE, **cfg.hadoop_conf}.items()})
     conf.update(cfg.spark_conf)
     return conf
 

@@ -27,6 +27,7 @@ from tests.support.hdfs_data import producer, send, ticks
 from tests.support.lake import Lake, running_lake, spark_session
 
 from coinstream.models.quote import Quote
+from coinstream.platform.hdfs_config import HDFS_CLIENT_SITE
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,11 @@ def test_stream_lands_on_hdfs_and_both_engines_read_it(lake: Lake, spark: Any) -
     assert ".parquet" in listing and ".metadata.json" in listing
     # <checkpoint>/<feed uid, "local" here>/<topic identity>/offsets (coinstream.lakehouse.checkpoint)
     assert re.search(r"/coinstream/checkpoints/hdfs/local/[0-9a-f]{16}/offsets", listing)
+    # Every file with the replication one DataNode holds (LocalHDFS.client_site), not the client's
+    # default 3, and the session's HDFS client carries the shared settings (hdfs_config.HDFS_CLIENT_SITE).
+    assert {line.split()[1] for line in listing.splitlines() if line.startswith("-")} == {"1"}
+    hadoop = spark._jsc.hadoopConfiguration()
+    assert {k: hadoop.get(k) for k in HDFS_CLIENT_SITE} == HDFS_CLIENT_SITE
 
     total = round(sum(q.price for q in quotes), 4)
     summary = SUMMARY.format(table=cfg.table)

@@ -8,8 +8,11 @@ import pytest
 import yaml
 
 from coinstream.devstack.hdfs import LocalHDFS
+from coinstream.lakehouse.config import LakeConfig
+from coinstream.lakehouse.session import spark_conf
 from coinstream.platform.hdfs_config import (
     HADOOP_VERSION,
+    HDFS_CLIENT_SITE,
     SHARED_CORE_SITE,
     SHARED_HDFS_SITE,
     chart_yaml,
@@ -40,3 +43,21 @@ def test_chart_runs_the_same_hadoop_and_does_not_contradict_shared_keys() -> Non
     shared = {**SHARED_CORE_SITE, **SHARED_HDFS_SITE}
     clashes = {k: (v, shared[k]) for k, v in chart.items() if k in shared and str(v) != shared[k]}
     assert not clashes, f"chart values override shared HDFS keys: {clashes}"
+
+
+def test_every_spark_session_gets_the_shared_hdfs_client_settings() -> None:
+    """The cluster's SparkApplication mounts no Hadoop config: the session recipe carries them."""
+    assert HDFS_CLIENT_SITE.items() <= SHARED_HDFS_SITE.items()
+    conf = spark_conf(LakeConfig(warehouse="hdfs://nn:8020/wh", jars=[]))
+    for key, value in HDFS_CLIENT_SITE.items():
+        assert conf[f"spark.hadoop.{key}"] == value, key
+    # The short first back-off keeps at least the default's total patience (~12 s) for a slow DataNode.
+    first = int(HDFS_CLIENT_SITE["dfs.client.block.write.locateFollowingBlock.initial.delay.ms"])
+    retries = int(HDFS_CLIENT_SITE["dfs.client.block.write.locateFollowingBlock.retries"])
+    assert first * (2**retries - 1) >= 400 * (2**5 - 1)
+
+
+def test_a_jobs_own_hadoop_conf_overrides_the_shared_client_settings() -> None:
+    key = "dfs.client.block.write.locateFollowingBlock.initial.delay.ms"
+    conf = spark_conf(LakeConfig(hadoop_conf={key: "400"}, jars=[]))
+    assert conf[f"spark.hadoop.{key}"] == "400"
