@@ -80,3 +80,40 @@ def test_a_stale_pid_file_never_signals_an_unrelated_process(tmp_path):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_free_port_never_hands_out_a_port_twice(monkeypatch):
+    """The kernel may give the same ephemeral port to two binds in a row (nothing holds it until
+    the service starts): a broker and its controller must still get two ports."""
+    from coinstream.devstack import process
+
+    given = iter([41000, 41000, 41000, 41001])
+
+    class Socket:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def bind(self, address):
+            self.port = next(given)
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(process, "_HANDED_OUT", set())
+    monkeypatch.setattr(process.socket, "socket", Socket)
+    assert [free_port(), free_port()] == [41000, 41001]
+
+
+def test_free_ports_are_distinct_and_bindable():
+    import socket
+
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[-1]))
