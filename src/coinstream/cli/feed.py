@@ -5,12 +5,19 @@ from __future__ import annotations
 import functools
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_before_delay,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from coinstream.cli.common import FeedFile, console, load_or_exit, warning
 from coinstream.cli.progress import backfill_with_progress
@@ -55,22 +62,28 @@ def await_access(attempt: Callable[[], None], wait: float, stop: threading.Event
     A refusal can be a provisioning race rather than a mistake (Strimzi writes a user's Secret while
     its password and ACLs are still on their way to the broker), so in a pod the producer waits it
     out instead of crash-looping; once `wait` is spent the refusal is raised with its message."""
-    deadline = time.monotonic() + wait
-    delay = 1.0
-    while True:
-        try:
-            attempt()
-            return
-        except (KafkaAccessError, *AUTHORIZATION_ERRORS) as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            log.warning(
-                "kafka.access_pending", error=f"{type(exc).__name__}: {exc}"[:400], retry_in=round(min(delay, left), 1)
-            )
-            if stop.wait(min(delay, left)):
-                return
-            delay = min(delay * 2, 10.0)
+
+    def pending(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("kafka.access_pending", error=f"{type(exc).__name__}: {exc}"[:400], attempt=state.attempt_number)
+
+    def nap(seconds: float) -> None:
+        stop.wait(seconds)  # a SIGTERM ends the wait at once
+
+    refused = (KafkaAccessError, *AUTHORIZATION_ERRORS)
+    retrying = Retrying(
+        stop=stop_before_delay(wait) | stop_when_event_set(stop),
+        wait=wait_exponential(multiplier=1, max=10),
+        retry=retry_if_exception_type(refused),
+        sleep=nap,
+        before_sleep=pending,
+        reraise=True,
+    )
+    try:
+        retrying(attempt)
+    except refused:
+        if not stop.is_set():
+            raise  # stopped while waiting: nothing to report, the run ends with nothing sent
 
 
 def _ensure_topic(feed: CoinFeed, bootstrap: str) -> None:
