@@ -76,6 +76,7 @@ test-ingest: venv ## Producer, backfill and the CLI against a real local Kafka b
 # Schema and the CRD from the models, the operator's RBAC rules, the chart's shared HDFS config.
 GENERATED := \
   schemas/quote-v1.schema.json=coinstream.models.event_schema \
+  schemas/quote-v1.avsc=coinstream.models.wire \
   charts/coinstream-crds/files/coinfeeds.coinstream.io.yaml=coinstream.models.crd \
   charts/coinstream-operator/files/clusterrole-rules.yaml=coinfeed_operator.rbac \
   charts/coinstream/files/hdfs-site.yaml=coinstream.platform.hdfs_config \

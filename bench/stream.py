@@ -37,8 +37,10 @@ from coinstream.devstack.stack import LocalStack
 from coinstream.lakehouse.config import LakeConfig
 from coinstream.lakehouse.session import get_spark
 from coinstream.lakehouse.stream import launch
+from coinstream.models import wire
 from coinstream.models.quote import Quote
 from coinstream.models.spark import spark_columns
+from coinstream.models.wire import avro_schema_json
 
 README = Path(__file__).parent / "README.md"
 LIVE_COINS = [f"coin-{i:03d}" for i in range(200)]
@@ -49,9 +51,24 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def produce_backlog(spark: Any, bootstrap: str, topic: str, rows: int) -> None:
+def backlog_quote(i: int, start_s: int) -> Quote:
+    """Quote `i` of the backlog, as produce_backlog writes it."""
+    coin = f"coin-{i % BACKLOG_COINS:03d}"
+    ts = dt.datetime.fromtimestamp(start_s + (i // BACKLOG_COINS) * 3600, dt.UTC)
+    return Quote(
+        coin_id=coin, symbol=coin[5:], name=coin, vs_currency="usd", price=100.0 + (i % 997) / 7.0, market_cap=1e9,
+        total_volume=1e7, source="simulated", source_ts=ts, ingest_ts=ts, feed="bench", origin="backfill",
+        granularity="hourly",
+    )  # fmt: skip
+
+
+def produce_backlog(spark: Any, bootstrap: str, topic: str, rows: int, encoding: str) -> None:
     """`rows` backfill quotes (BACKLOG_COINS coins, hourly, ending 2 h ago), written by Spark's Kafka
-    sink: the same JSON the producer sends, a million records in seconds instead of minutes."""
+    sink, a million records in seconds instead of minutes: `binary`, the bytes the coinstream
+    producer sends (checked against `wire.encode` below), or `json`, what the original project sent."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.avro.functions import to_avro
+
     hours = -(-rows // BACKLOG_COINS)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
     start_s = int((end - dt.timedelta(hours=hours)).timestamp())
@@ -61,12 +78,29 @@ def produce_backlog(spark: Any, bootstrap: str, topic: str, rows: int) -> None:
         'price', 100.0 + (id % 997) / 7.0, 'market_cap', 1.0e9, 'total_volume', 1.0e7,
         'source', 'simulated', 'source_ts', {ts.format(s="t")}, 'ingest_ts', {ts.format(s="t")},
         'feed', 'bench', 'origin', 'backfill', 'granularity', 'hourly', 'schema_version', 1))"""
+    typed = [
+        "coin AS coin_id", "substr(coin, 6) AS symbol", "coin AS name", "'usd' AS vs_currency",
+        "CAST(100.0D + (id % 997) / 7.0D AS DOUBLE) AS price", "1.0e9D AS market_cap", "1.0e7D AS total_volume",
+        "CAST(NULL AS DOUBLE) AS high_24h", "CAST(NULL AS DOUBLE) AS low_24h",
+        "CAST(NULL AS DOUBLE) AS price_change_pct_24h", "'simulated' AS source", "timestamp_seconds(t) AS source_ts",
+        "timestamp_seconds(t) AS ingest_ts", "'bench' AS feed", "'backfill' AS origin", "'hourly' AS granularity",
+        "1 AS schema_version",
+    ]  # fmt: skip
+    quotes = spark.range(rows).selectExpr(
+        "id", f"format_string('coin-%03d', id % {BACKLOG_COINS}) AS coin",
+        f"{start_s} + (id DIV {BACKLOG_COINS}) * 3600 AS t",
+    )  # fmt: skip
+    if encoding == "json":
+        records = quotes.selectExpr("concat('usd:', coin) AS key", f"{value} AS value")
+    else:
+        fields = quotes.selectExpr("id", "coin", *typed)
+        body = to_avro(F.struct(*[F.col(c) for c in fields.columns[2:]]), avro_schema_json())
+        value_col = F.concat(F.lit(bytearray(wire.HEADER)), body)
+        records = fields.select(F.concat(F.lit("usd:"), "coin").alias("key"), value_col.alias("value"))
+        sample = bytes(fields.where("id = 7").select(value_col).first()[0])
+        assert sample == wire.encode(backlog_quote(7, start_s)), "the backlog is not what the producer sends"
     (
-        spark.range(rows)
-        .selectExpr("id", f"format_string('coin-%03d', id % {BACKLOG_COINS}) AS coin",
-                    f"{start_s} + (id DIV {BACKLOG_COINS}) * 3600 AS t")
-        .selectExpr("concat('usd:', coin) AS key", f"{value} AS value")
-        .write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
+        records.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
         .option("kafka.linger.ms", "50").option("kafka.batch.size", str(512 * 1024)).save()
     )  # fmt: skip
 
@@ -80,7 +114,7 @@ def live_quote(i: int, ts: dt.datetime) -> Quote:
     )  # fmt: skip
 
 
-def produce_live(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[float, int]:
+def produce_live(bootstrap: str, topic: str, rate: int, seconds: float, encoding: str) -> tuple[float, int]:
     """`rate` quotes/s for `seconds`; quote i is stamped with its scheduled time start + i/rate
     (unique per quote; producer lag counts as latency)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
@@ -90,7 +124,7 @@ def produce_live(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple
         due = int((time.monotonic() - began) * rate)
         while sent < due:
             q = live_quote(sent, start + dt.timedelta(seconds=sent / rate))
-            producer.send(topic, key=q.key, value=q.to_json())
+            producer.send(topic, key=q.key, value=q.to_json() if encoding == "json" else wire.encode(q))
             sent += 1
         time.sleep(0.01)
     producer.flush()
@@ -274,7 +308,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         stack.up()
         stack.up()
-        kafka.ensure_topic("coinstream.quotes.backlog", 3)
+        backlog, json_backlog = "coinstream.quotes.backlog", "coinstream.quotes.backlog-json"
+        kafka.ensure_topic(backlog, 3)
+        kafka.ensure_topic(json_backlog, 3)
 
         def cfg(name: str, topic: str, **kw: Any) -> LakeConfig:
             return LakeConfig(
@@ -285,13 +321,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         spark = get_spark(cfg("x", "x"), "coinstream-bench-stream")
         t0 = time.monotonic()
-        produce_backlog(spark, kafka.bootstrap, "coinstream.quotes.backlog", args.rows)
+        # The original project's producer sent JSON; coinstream's sends the binary encoding
+        # (--encoding json: coinstream reading JSON, the path of producers of one's own).
+        produce_backlog(spark, kafka.bootstrap, json_backlog, args.rows, "json")
+        if args.encoding == "binary":
+            produce_backlog(spark, kafka.bootstrap, backlog, args.rows, "binary")
+        else:
+            backlog = json_backlog
         out["backlog_produce_s"] = time.monotonic() - t0
 
         def ours_drain(r: int) -> dict[str, Any]:
-            c = cfg(
-                f"drain{r}", "coinstream.quotes.backlog", trigger="availableNow", max_offsets_per_trigger=args.batch
-            )
+            c = cfg(f"drain{r}", backlog, trigger="availableNow", max_offsets_per_trigger=args.batch)
             t = time.monotonic()
             q, sink = launch(spark, c)
             q.awaitTermination()
@@ -303,7 +343,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         def base_drain(r: int) -> dict[str, Any]:
             t = time.monotonic()
-            q = start_baseline(spark, kafka.bootstrap, "coinstream.quotes.backlog", home / f"base-drain{r}",
+            q = start_baseline(spark, kafka.bootstrap, json_backlog, home / f"base-drain{r}",
                                "availableNow", args.batch, f"baseline-drain{r}")  # fmt: skip
             q.awaitTermination()
             profile = job_profile(spark_jobs(spark, q.name), args.rows)
@@ -320,12 +360,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out["drain"].append(entry)
             print(json.dumps(entry, default=float))
 
-        for r in range(args.rounds):
+        for r in range(0 if args.skip_live else args.rounds):
             topic = f"coinstream.quotes.live{r}"
             kafka.ensure_topic(topic, 3)
             entry = {"round": r, "load_before": load()}
             q, sink = launch(spark, cfg(f"live{r}", topic, trigger=args.trigger))
-            start, sent = produce_live(kafka.bootstrap, topic, args.rate, args.warmup + args.seconds)
+            start, sent = produce_live(kafka.bootstrap, topic, args.rate, args.warmup + args.seconds, args.encoding)
             time.sleep(10)
             q.stop()
             lags = iceberg_lags(spark, f"lake.coinstream.bench_live{r}", start + args.warmup)
@@ -336,7 +376,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kafka.ensure_topic(base_topic, 3)
             b = start_baseline(spark, kafka.bootstrap, base_topic, home / f"base-live{r}", "10 seconds", None,
                                f"baseline-live{r}")  # fmt: skip
-            start, sent = produce_live(kafka.bootstrap, base_topic, args.rate, args.warmup + args.seconds)
+            start, sent = produce_live(kafka.bootstrap, base_topic, args.rate, args.warmup + args.seconds, "json")
             time.sleep(15)
             b.stop()
             entry["baseline"] = pct(file_sink_lags(home / f"base-live{r}", start + args.warmup)) | {"sent": sent}
@@ -362,12 +402,14 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             d["ours"]["sustained_rows_per_s"] / d["baseline"]["sustained_rows_per_s"] for d in drain
         ),
         "drain_ratio": med(d["ours"]["drain_rows_per_s"] / d["baseline"]["drain_rows_per_s"] for d in drain),
-        "fresh_ratio": med(f["baseline"]["p50"] / f["ours"]["p50"] for f in fresh),
         "loads": sorted({round(x, 1) for d in [*drain, *fresh] for x in (d["load_before"], d["load_after"])}),
     }
+    if fresh:
+        s["fresh_ratio"] = med(f["baseline"]["p50"] / f["ours"]["p50"] for f in fresh)
     for side in ("ours", "baseline"):
         for p in ("p50", "p95", "p99"):
-            s[f"{side}_{p}"] = med(f[side][p] for f in fresh)
+            if fresh:
+                s[f"{side}_{p}"] = med(f[side][p] for f in fresh)
     parts = [f["ours_breakdown"] for f in fresh if f["ours_breakdown"]]
     s["breakdown"] = {k: med(p[k] for p in parts) for k in parts[0] if k != "rows"} if parts else {}
     mid = sorted(drain, key=lambda d: d["ours"]["drain_rows_per_s"])[len(drain) // 2]
@@ -449,11 +491,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20.0, help="live quotes before measuring")
     parser.add_argument("--trigger", default="500 milliseconds")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--encoding", choices=("binary", "json"), default="binary",
+                        help="what coinstream's side reads (the baseline always reads JSON)")  # fmt: skip
+    parser.add_argument("--skip-live", action="store_true", help="drain rounds only (profiling runs)")
     parser.add_argument("--no-readme", action="store_true", help="print only (profiling runs)")
     args = parser.parse_args()
     results = run(args)
     summary = summarize(results)
-    if not args.no_readme:
+    if not args.no_readme and not args.skip_live:
         write_readme(results, summary)
     print(json.dumps(summary, indent=1, default=float))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from coinstream.ingest.kafka import reader
+from coinstream.models import wire
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def read_all(bootstrap: str, topic: str) -> list[Row]:
         rows: list[Row] = []
         while any(consumer.position(tp) < end[tp] for tp in tps):
             for records in consumer.poll(timeout_ms=1000).values():
-                rows += [Row(r.partition, r.offset, r.key.decode(), json.loads(r.value)) for r in records]
+                rows += [Row(r.partition, r.offset, r.key.decode(), wire.record_object(r.value)) for r in records]
         return rows
     finally:
         consumer.close()
@@ -79,7 +79,7 @@ def read_committed(
         while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 rows += [
-                    Row(r.partition, r.offset, r.key.decode(), json.loads(r.value))
+                    Row(r.partition, r.offset, r.key.decode(), wire.record_object(r.value))
                     for r in records
                     if r.offset < end[tp]
                 ]

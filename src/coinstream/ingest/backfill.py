@@ -37,7 +37,7 @@ from coinstream.ingest.sources.base import HistoryChunk, MarketSource
 from coinstream.ingest.sources.errors import SourceError
 from coinstream.logs import get_logger
 from coinstream.metrics import Metrics
-from coinstream.models import CoinFeed
+from coinstream.models import CoinFeed, wire
 
 log = get_logger(__name__)
 
@@ -86,7 +86,7 @@ class ChunkWriter:
         try:
             p.begin_transaction()
             for q in chunk:
-                p.send(self.topic, key=q.key, value=q.to_json())
+                p.send(self.topic, key=q.key, value=wire.encode(q))
             p.send(self.ledger, key=series.key, value=encode(coverage))
             p.commit_transaction()
         except KafkaError as exc:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from coinstream.ingest.kafka import reader
-from coinstream.models import Quote
+from coinstream.models import Quote, wire
 
 #: A Quote is a few hundred bytes; anything far larger is not worth parsing to say so.
 MAX_QUOTE_BYTES = 64 * 1024
@@ -26,15 +26,22 @@ class Record:
 
 
 def diagnose(raw: bytes | None) -> tuple[dict[str, object] | None, str | None]:
-    """The record's JSON object (if any) and what makes it unusable as a Quote (if anything)."""
+    """The record as the JSON encoding's object (if it decodes, from either encoding) and what
+    makes it unusable as a Quote (if anything)."""
     if raw is None:
         return None, "null value (tombstone)"
     if len(raw) > MAX_QUOTE_BYTES:
         return None, f"{len(raw)} bytes, larger than any quote"
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None, "not JSON"
+    if wire.is_binary(raw):
+        try:
+            value = wire.decode(raw)
+        except wire.WireError as exc:
+            return None, str(exc)
+    else:
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return None, "not JSON"
     if not isinstance(value, dict):
         return None, f"JSON {type(value).__name__}, not an object"
     try:

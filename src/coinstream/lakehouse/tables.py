@@ -30,6 +30,8 @@ QUARANTINE_COLUMNS = (
     ("kafka_offset", "BIGINT"),
     ("kafka_ts", "TIMESTAMP"),
     ("quarantined_at", "TIMESTAMP"),
+    # How raw_value holds the record (coinstream.lakehouse.parse): its text, or base64 of a binary one.
+    ("raw_encoding", "STRING"),
 )
 #: A quarantined record is its Kafka position (the timestamp tells a re-created topic's offsets apart).
 QUARANTINE_KEY = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_ts")

@@ -27,7 +27,7 @@ _ISO_CACHE: dict[dt.datetime, str] = {}
 _ISO_CACHE_MAX = 4096
 
 
-def _iso_ms(value: dt.datetime) -> str:
+def iso_ms(value: dt.datetime) -> str:
     text = _ISO_CACHE.get(value)
     if text is None:
         text = value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -42,7 +42,7 @@ def _iso_ms(value: dt.datetime) -> str:
 UtcTimestamp = Annotated[
     AwareDatetime,
     AfterValidator(_to_utc),
-    PlainSerializer(_iso_ms, return_type=str, when_used="json"),
+    PlainSerializer(iso_ms, return_type=str, when_used="json"),
     Field(json_schema_extra={"format": "date-time"}),
 ]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.lake import Lake, Loaded
-from tests.support.lake_data import bad_records, market_history, produce
+from tests.support.lake_data import BAD_KINDS, bad_records, market_history, produce, raw_bytes
 
 from coinstream.devstack.process import free_port
 from coinstream.metrics import StreamMetrics
@@ -46,11 +46,12 @@ def test_every_good_quote_lands_once_with_typed_columns(spark: Any, loaded: Load
 def test_malformed_records_are_quarantined_with_reason_and_position(spark: Any, loaded: Loaded) -> None:
     cfg = loaded.cfg
     rows = spark.sql(
-        f"SELECT raw_value, reason, kafka_topic, kafka_partition, kafka_offset FROM {cfg.quarantine}"
+        f"SELECT raw_value, raw_encoding, reason, kafka_topic, kafka_partition, kafka_offset FROM {cfg.quarantine}"
     ).collect()
     assert len(rows) == len(loaded.bad) > 0
     assert Counter(r.reason for r in rows) == Counter(reason for _, reason in loaded.bad)
-    assert {r.raw_value.encode() for r in rows} == {v for v, _ in loaded.bad}
+    assert {raw_bytes(r.raw_value, r.raw_encoding) for r in rows} == {v for v, _ in loaded.bad}
+    assert {r.raw_encoding for r in rows if r.reason == "malformed_binary"} == {"base64"}
     assert all(r.kafka_topic == "coinstream.quotes.main" and r.kafka_offset >= 0 for r in rows)
     positions = {(r.kafka_partition, r.kafka_offset) for r in rows}
     assert len(positions) == len(rows)
@@ -69,9 +70,10 @@ def test_resent_snapshot_and_backfill_rerun_add_nothing(
     cfg = loaded.cfg
     before = spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0]
     bad_before = spark.sql(f"SELECT count(*) FROM {cfg.quarantine}").collect()[0][0]
-    # The same history produced again (a re-run backfill), with fresh ingest times.
+    # The same history produced again (a re-run backfill), with fresh ingest times, each quote
+    # in the other encoding (binary where it was JSON): one identity, whatever the wire format.
     again = [q.model_copy(update={"ingest_ts": now + dt.timedelta(minutes=1)}) for q in market_history(now)]
-    produce(lake.kafka.bootstrap, "coinstream.quotes.main", again)
+    produce(lake.kafka.bootstrap, "coinstream.quotes.main", again, flip=True)
     run_stream(cfg)
     assert spark.sql(f"SELECT count(*) FROM {cfg.quotes}").collect()[0][0] == before
     # A brand-new checkpoint re-reads the topic from the start: the MERGE still adds nothing.
@@ -100,7 +102,7 @@ def test_quarantined_records_are_counted_on_the_jobs_metrics_endpoint(lake: Lake
     topic = "coinstream.quotes.metrics"
     lake.kafka.ensure_topic(topic, 1)
     good = market_history(now)[:40]
-    bad = bad_records(now, 9, good[0])  # every reason once, malformed JSON twice
+    bad = bad_records(now, BAD_KINDS + 1, good[0])  # every reason once, malformed JSON twice
     produce(lake.kafka.bootstrap, topic, good, [(b"usd:bitcoin", v) for v, _ in bad])
     metrics = StreamMetrics()
     port = free_port()

@@ -81,7 +81,7 @@ def _consumer_script(imports: str, body: str, extra: str = "") -> str:
         f"""
 import {imports}
 from kafka import KafkaConsumer, TopicPartition
-from coinstream.models.quote import Quote
+from coinstream.models import wire
 topic, bootstrap, user = sys.argv[1:4]
 consumer = KafkaConsumer(
     bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
@@ -111,7 +111,7 @@ for record in consumer:
     if record.offset < ends[TopicPartition(topic, record.partition)]:
         summary["read"] += 1
         try:
-            quote = Quote.model_validate_json(record.value)
+            quote = wire.to_quote(record.value)
         except ValueError:
             summary["invalid"] += 1
         else:
@@ -361,7 +361,7 @@ IDENTITIES_SCRIPT = _consumer_script(
     """rows = []
 for record in consumer:
     if record.offset < ends[TopicPartition(topic, record.partition)]:
-        q = Quote.model_validate_json(record.value)
+        q = wire.to_quote(record.value)
         rows.append([record.partition, record.offset, q.vs_currency, q.coin_id, q.source,
                      round(q.source_ts.timestamp() * 1000)])
     if all(consumer.position(tp) >= ends[tp] for tp in parts):
