@@ -10,6 +10,7 @@ import sys
 from kafka import KafkaProducer
 
 from coinstream.ingest.kafka import ensure_topic
+from coinstream.models import Quote, wire
 
 GOOD = {
     "coin_id": "[/x]",
@@ -38,7 +39,10 @@ def test_watch_prints_poison_records_and_user_text_verbatim(kafka):
         b"x" * 1_000_000,
         json.dumps({**GOOD, "schema_version": 99}).encode(),
         json.dumps({k: v for k, v in GOOD.items() if k != "coin_id"}).encode(),
+        wire.encode(Quote.model_validate(GOOD))[:20],
+        wire.encode(Quote.model_validate(GOOD))[:1] + b"\x09",
         json.dumps(GOOD).encode(),
+        wire.encode(Quote.model_validate(GOOD)),
     ]
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, max_request_size=2_000_000)
     for value in records:
@@ -47,7 +51,7 @@ def test_watch_prints_poison_records_and_user_text_verbatim(kafka):
     producer.close()
     env = {**os.environ, "COINSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap}
     out = subprocess.run(
-        [sys.executable, "-m", "coinstream", "watch", "--topic", topic, "--from-beginning", "--max", "8"],
+        [sys.executable, "-m", "coinstream", "watch", "--topic", topic, "--from-beginning", "--max", "11"],
         env=env,
         capture_output=True,
         text=True,
@@ -57,10 +61,12 @@ def test_watch_prints_poison_records_and_user_text_verbatim(kafka):
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     lines = out.stdout.strip().splitlines()
-    assert len(lines) == 8, lines
+    assert len(lines) == 11, lines
     reasons = ["not JSON", "coin_id: Field required", "price: Input should be a valid number", "null value",
-               "larger than any quote", "schema_version: Input should be 1", "coin_id: Field required"]  # fmt: skip
-    for line, reason in zip(lines[:7], reasons, strict=True):
+               "larger than any quote", "schema_version: Input should be 1", "coin_id: Field required",
+               "malformed binary quote", "unknown binary schema version 9"]  # fmt: skip
+    for line, reason in zip(lines[:9], reasons, strict=True):
         assert "poison" in line and reason in line, (line, reason)
     assert "[/x]" in lines[0], "raw bytes shown as they are"
-    assert "poison" not in lines[7] and "[/x]" in lines[7] and "1.5" in lines[7]
+    for good in lines[9:]:  # the same quote, as JSON and in the binary encoding
+        assert "poison" not in good and "[/x]" in good and "1.5" in good
