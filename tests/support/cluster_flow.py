@@ -361,6 +361,36 @@ def requests(items: list[dict[str, Any]]) -> dict[str, float]:
     return {"cpu": round(cpu, 2), "memory_mib": round(mem)}
 
 
+def why_pending(node: RealNode) -> str:
+    """What keeps pods Pending: each one's scheduler and kubelet events, and what the node has
+    allocated against its allocatable (the scheduler's view, with every pod's requests)."""
+    lines = []
+    for p in pods(node):
+        if p["status"].get("phase") != "Pending":
+            continue
+        name = p["metadata"]["name"]
+        conditions = [
+            f"{c.get('type')}={c.get('status')} {c.get('reason', '')} {c.get('message', '')}".strip()
+            for c in p["status"].get("conditions", [])
+        ]
+        waiting = [
+            f"{c['name']}: {c['state']['waiting'].get('reason')} {c['state']['waiting'].get('message', '')}"
+            for c in p["status"].get("containerStatuses", []) + p["status"].get("initContainerStatuses", [])
+            if "waiting" in c.get("state", {})
+        ]
+        events = node.kubectl(
+            "get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}",
+            "-o", "custom-columns=AGE:.lastTimestamp,REASON:.reason,FROM:.source.component,MESSAGE:.message",
+            check=False,
+        )  # fmt: skip
+        lines += [f"--- Pending {name}", *conditions, *waiting, events.strip()]
+    if not lines:
+        return ""
+    described = node.kubectl("describe", "nodes", check=False)
+    allocated = described[described.find("Allocated resources:") :][:1500]
+    return "\n".join([*lines, "--- node", allocated])
+
+
 def check_pods(node: RealNode, ignore: tuple[str, ...] = ()) -> dict[str, float]:
     """No Pending pod, no Failed pod (a Job's failed try is a new pod, not a restart), no restart
     (the test's own probe pods, `ignore`, aside); prints every pod's state and peak memory and the
@@ -382,7 +412,7 @@ def check_pods(node: RealNode, ignore: tuple[str, ...] = ()) -> dict[str, float]
         p["metadata"]["name"]: node.kubectl("logs", p["metadata"]["name"], "-n", NS, "--tail=30", check=False)
         for p in failed
     }
-    assert not [n for n, (phase, _) in state.items() if phase == "Pending"], state
+    assert not [n for n, (phase, _) in state.items() if phase == "Pending"], (state, why_pending(node))
     assert not failed, (state, logs)
     restarted = [n for n, (_, restarts) in state.items() if restarts]
     # What the container said before it was restarted: the pod is gone by the next test.

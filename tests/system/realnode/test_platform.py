@@ -52,6 +52,7 @@ from tests.support.cluster_flow import (
     trino_as_analyst,
     trino_port_forward,
     wait_for_rows,
+    why_pending,
 )
 from tests.support.realnode import RealNode
 
@@ -636,14 +637,15 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
             ["bash", "kind/run.sh", "chart-sets", "coinstream-operator"],
             cwd=changed, env=env, capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
-        subprocess.run(
+        upgraded = subprocess.run(
             [
                 str(ctx["helm"]), "upgrade", "--install", "coinstream-operator",
                 str(REPO / "charts/coinstream-operator"), "-n", NS, "--wait", "--timeout", "10m",
                 "-f", str(REPO / "charts/coinstream-operator/values-kind.yaml"), *sets,
             ],
-            env=ctx["env"], check=True, capture_output=True, text=True,
+            env=ctx["env"], capture_output=True, text=True,
         )  # fmt: skip
+        assert upgraded.returncode == 0, f"{upgraded.stderr[-2000:]}\n{why_pending(node)}"
     rolled_at = dt.datetime.now(dt.UTC)
 
     def producer_rolled() -> bool:
@@ -677,7 +679,7 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
         except Exception:
             app = node.kubectl("get", "sparkapplication", "-n", NS, "-o", "yaml", check=False)
             ctl = node.kubectl("logs", "-n", NS, "-l", SPARK_OPERATOR, "--tail=40", check=False)
-            raise AssertionError(f"{app[-3000:]}\n{ctl[-3000:]}") from None
+            raise AssertionError(f"{app[-3000:]}\n{ctl[-3000:]}\n{why_pending(node)}") from None
     started = dt.datetime.fromisoformat(driver["status"]["startTime"].replace("Z", "+00:00"))
 
     def committed_after_roll() -> Any:
@@ -692,7 +694,9 @@ def test_code_change_rolls_the_pods(platform: tuple[RealNode, dict[str, Any]]) -
             name = driver["metadata"]["name"]
             said = node.kubectl("logs", name, "-n", NS, "--tail=80", check=False)
             app = node.kubectl("get", "sparkapplication", "-n", NS, "-o", "yaml", check=False)
-            raise AssertionError(f"no commit by the new driver {name}:\n{said[-6000:]}\n{app[-2000:]}") from None
+            raise AssertionError(
+                f"no commit by the new driver {name}:\n{said[-6000:]}\n{app[-2000:]}\n{why_pending(node)}"
+            ) from None
     ops = node.kubectl_json(
         "get",
         "pods",
