@@ -451,18 +451,22 @@ def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNo
 
 def test_the_tables_hold_one_replica_per_block_on_one_datanode(platform: tuple[RealNode, dict[str, Any]]) -> None:
     """HDFS takes a file's replication from the client that writes it. The laptop profile has one
-    DataNode: every writer (the stream, the metastore, the init Job) asks for one replica, so no
-    block of the warehouse is left under-replicated."""
+    DataNode: every writer (the stream's driver and executors, the metastore) asks for one
+    replica, so no block of the warehouse is left under-replicated."""
     node, _ = platform
     pod = node.kubectl(
         "get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=hdfs-namenode", "-o", "name"
     ).split()[0]  # fmt: skip
-    report = node.kubectl("exec", pod, "-n", NS, "--", "/opt/hadoop/bin/hdfs", "fsck", "/warehouse", "-files")
-    files = [line for line in report.splitlines() if ".parquet" in line and " bytes, replicated: " in line]
-    assert files, report[-2000:]  # the stream's data files are there
-    assert all("replicated: replication=1," in line for line in files), [f for f in files if "=1," not in f][:5]
-    under = re.search(r"Under-replicated blocks:\s+(\d+)", report)
-    assert under is not None and under.group(1) == "0", report[-2000:]
+
+    def hdfs(*args: str) -> str:
+        return node.kubectl("exec", pod, "-n", NS, "-c", "namenode", "--", "/opt/hadoop/bin/hdfs", *args)
+
+    files = [line.split() for line in hdfs("dfs", "-ls", "-R", "/warehouse").splitlines() if line.startswith("-")]
+    assert [f for f in files if f[-1].endswith(".parquet")], files[:20]  # the stream's data files are there
+    assert {f[1] for f in files} == {"1"}, [(f[1], f[-1]) for f in files if f[1] != "1"][:10]
+    report = hdfs("dfsadmin", "-report")
+    under = re.search(r"Under replicated blocks:\s+(\d+)", report)
+    assert under is not None and under.group(1) == "0", report[:1500]
 
 
 NOTEBOOK = REPO / "src/coinstream/report/notebooks/cluster-quickstart.ipynb"
