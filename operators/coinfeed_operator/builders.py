@@ -466,6 +466,8 @@ def stream_arguments(feed: CoinFeed, owner: Owner, config: OperatorConfig) -> li
         "metrics_port": str(config.metrics_port),
         "metrics_host": "0.0.0.0",  # inside the pod, for Prometheus
     }
+    if config.hdfs_replication is not None:
+        given["hadoop_conf"] = json.dumps({"dfs.replication": str(config.hdfs_replication)})
     if config.external_kafka:
         given["kafka_client_dir"] = KAFKA_CLIENT_DIR
     elif config.kafka_authentication != "none":

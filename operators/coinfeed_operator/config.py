@@ -60,6 +60,10 @@ class OperatorConfig(BaseSettings):
     #: HDFS trusts the user a client names (simple auth): Spark must act as the warehouse owner
     #: (the platform chart's hdfs.user) or it cannot write the tables. None: leave it unset.
     hdfs_user: str | None = Field(default="coinstream", pattern=r"^[a-z_][a-z0-9_-]*$")
+    #: Replicas of each file the stream writes. HDFS takes it from the client, not the NameNode,
+    #: so a cluster with fewer DataNodes than the client's default of 3 (the laptop profile has
+    #: one) keeps every block under-replicated unless the job is told. None: the client default.
+    hdfs_replication: int | None = Field(default=None, ge=1, le=32)
     #: Hosts besides CoinGecko's that a feed's `baseUrl` may name together with an API key
     #: (an egress proxy, a mirror): the administrator's list; the coinstream-crds chart's
     #: `apiKeyHosts` must list the same hosts. Comma-separated in the environment.

@@ -358,3 +358,17 @@ def test_operator_settings_are_ones_the_operator_reads(monkeypatch: pytest.Monke
     assert config.spark_service_account == "coinstream-spark"
     platform = yaml.safe_load((CHARTS / "coinstream/values.yaml").read_text())
     assert config.spark_service_account == platform["sparkOperator"]["spark"]["serviceAccount"]["name"]
+
+
+def test_the_kind_profile_writes_the_replication_its_datanodes_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's laptop profile tells the stream the platform profile's dfs.replication: HDFS
+    takes replication from the writing client, and a higher one than the DataNodes can hold leaves
+    every block under-replicated."""
+    from coinfeed_operator.config import OperatorConfig
+
+    kind = yaml.safe_load((CHARTS / "coinstream-operator/values-kind.yaml").read_text())["config"]
+    for key, value in kind.items():
+        monkeypatch.setenv(key, str(value))
+    platform = yaml.safe_load((CHARTS / "coinstream/values-kind.yaml").read_text())
+    replication = int(platform["hdfs"]["config"]["hdfsSite"]["dfs.replication"])
+    assert OperatorConfig().hdfs_replication == replication <= platform["hdfs"]["datanode"]["replicas"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -446,6 +447,26 @@ def test_rows_in_iceberg_equal_the_records_acked_in_kafka(platform: tuple[RealNo
     TIMINGS["records acked in Kafka (below the end offsets)"] = len(acked)
     assert len(identities) == len(set(identities)), "a quote twice in the table"
     assert below == acked, sorted(below ^ acked)[:10]
+
+
+def test_the_tables_hold_one_replica_per_block_on_one_datanode(platform: tuple[RealNode, dict[str, Any]]) -> None:
+    """HDFS takes a file's replication from the client that writes it. The laptop profile has one
+    DataNode: every writer (the stream's driver and executors, the metastore) asks for one
+    replica, so no block of the warehouse is left under-replicated."""
+    node, _ = platform
+    pod = node.kubectl(
+        "get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=hdfs-namenode", "-o", "name"
+    ).split()[0]  # fmt: skip
+
+    def hdfs(*args: str) -> str:
+        return node.kubectl("exec", pod, "-n", NS, "-c", "namenode", "--", "/opt/hadoop/bin/hdfs", *args)
+
+    files = [line.split() for line in hdfs("dfs", "-ls", "-R", "/warehouse").splitlines() if line.startswith("-")]
+    assert [f for f in files if f[-1].endswith(".parquet")], files[:20]  # the stream's data files are there
+    assert {f[1] for f in files} == {"1"}, [(f[1], f[-1]) for f in files if f[1] != "1"][:10]
+    report = hdfs("dfsadmin", "-report")
+    under = re.search(r"Under replicated blocks:\s+(\d+)", report)
+    assert under is not None and under.group(1) == "0", report[:1500]
 
 
 NOTEBOOK = REPO / "src/coinstream/report/notebooks/cluster-quickstart.ipynb"

@@ -211,6 +211,20 @@ def test_executors_act_as_the_warehouse_user() -> None:
         assert {"name": "SPARK_USER", "value": "coinstream"} in env
 
 
+def test_the_stream_writes_the_replication_the_cluster_has() -> None:
+    """HDFS takes replication from the writing client: without the flag a one-DataNode cluster
+    gets files asking for 3 replicas, forever under-replicated."""
+
+    def args(cfg: OperatorConfig) -> dict[str, str]:
+        spec = builders.spark_application(make(), OWNER, cfg)["spec"]
+        return dict(zip(spec["arguments"][::2], spec["arguments"][1::2], strict=True))
+
+    assert "--hadoop-conf" not in args(OperatorConfig())
+    given = args(OperatorConfig(hdfs_replication=1))["--hadoop-conf"]
+    cfg = config_from_argv(["--hadoop-conf", given, "--bootstrap", "k:9092", "--topics", "t"], "stream")
+    assert cfg.hadoop_conf == {"dfs.replication": "1"}
+
+
 def test_spark_pods_get_no_service_links() -> None:
     """Service links would set COINSTREAM_METASTORE_PORT=tcp://... (the release's Services are
     named coinstream-*) in the driver, which the job's settings refuse."""
