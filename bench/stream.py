@@ -162,7 +162,12 @@ def drain_rates(query: Any) -> dict[str, float]:
     progress = [p for p in query.recentProgress if p["numInputRows"]]
     rows = [p["numInputRows"] for p in progress]
     ms = [p["durationMs"]["triggerExecution"] for p in progress]
+    durations: dict[str, float] = {}
+    for p in progress[1:]:
+        for k, v in p["durationMs"].items():
+            durations[k] = durations.get(k, 0.0) + v / 1000
     return {
+        "durations_s": {k: round(v, 2) for k, v in sorted(durations.items())},
         "batches": len(rows),
         "rows": sum(rows),
         "drain_rows_per_s": sum(rows) / (sum(ms) / 1000) if ms else 0.0,
@@ -308,7 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         stack.up()
         stack.up()
-        backlog, json_backlog = "coinstream.quotes.backlog", "coinstream.quotes.backlog-json"
+        backlog, json_backlog = "coinstream.quotes.backlog", "original.quotes.backlog"
         kafka.ensure_topic(backlog, 3)
         kafka.ensure_topic(json_backlog, 3)
 
