@@ -455,8 +455,10 @@ Both sides in the same run, same broker, same Spark session, order alternating p
 {a["rounds"]} rounds of a {a["rows"]:,}-quote backlog and {a["seconds"]:.0f} s of live quotes
 (after {a["warmup"]:.0f} s of warm-up).
 Baseline = the original project's job (all-string columns, Parquet file sink, no validation, no dedup,
-no exactly-once; 10 s trigger live, the same micro-batch size draining). coinstream = the job's own code
-(`launch`: validation, quarantine, in-stream dedup, idempotent Iceberg commits), trigger `{a["trigger"]}`,
+no exactly-once; 10 s trigger live, the same micro-batch size draining) reading the JSON its producer
+sent. coinstream = the job's own code (`launch`: validation, quarantine, in-stream dedup, idempotent
+Iceberg commits) reading what coinstream's producer sends ({a["encoding"]} encoding, the same quotes on
+a topic of its own), trigger `{a["trigger"]}`,
 driver JVM profile `throughput` (C2), 2 GiB driver heap (three 1 M-key dedup states in one session); the
 Spark session (and so the JIT and heap) is shared by both sides.
 
@@ -471,7 +473,7 @@ Where a row's freshness goes (median per row, trigger `{a["trigger"]}`; Spark's 
 times from the driver's status store): waiting for its micro-batch to start
 {b.get("trigger_wait_s", float("nan")):.2f} s (producer linger + trigger interval + the previous batch still
 running); offsets, planning and the writer registry before the batch's Spark job
-{b.get("before_job_s", float("nan")):.2f} s; Kafka read + JSON parse + validation (the job's first stage)
+{b.get("before_job_s", float("nan")):.2f} s; Kafka read + decoding + validation (the job's first stage)
 {b.get("read_parse_s", float("nan")):.2f} s; in-stream dedup + Parquet write (the rest of the job)
 {b.get("dedup_write_s", float("nan")):.2f} s; Iceberg commit {b.get("commit_s", float("nan")):.2f} s.
 Drain profile of the median round (seconds summed over its batches; executor CPU from Spark's stage
