@@ -171,7 +171,7 @@ def decode(raw: bytes) -> dict[str, Any]:
     body = io.BytesIO(raw[len(HEADER) :])
     try:
         record = schemaless_reader(body, _parsed(), None)
-    except (EOFError, ValueError, IndexError, UnicodeDecodeError) as exc:
+    except (EOFError, ValueError, IndexError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
         raise WireError(f"malformed binary quote: {exc or type(exc).__name__}") from None
     if not isinstance(record, dict):
         raise WireError("malformed binary quote")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -75,3 +76,16 @@ def test_bad_binary_records_are_refused_with_the_reason() -> None:
     negative = wire.encode(Quote.model_construct(**{**dict(_quote()), "price": -1.0}))
     with pytest.raises(ValueError, match="price"):
         wire.to_quote(negative)
+
+
+def test_corrupted_binary_records_fail_only_with_wire_errors() -> None:
+    """Bytes from a broken producer or a flipped bit: refused with a reason, never another exception."""
+    import random
+
+    good, rnd = wire.encode(_quote()), random.Random(14)
+    for _ in range(3000):
+        raw = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            raw[rnd.randrange(2, len(raw))] = rnd.randrange(256)
+        with contextlib.suppress(wire.WireError):
+            wire.decode(bytes(raw[: rnd.randrange(2, len(raw) + 1)]))
