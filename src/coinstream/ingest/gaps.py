@@ -10,7 +10,6 @@ a few calls per cycle so the live poll keeps its share of the rate budget.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from kafka.errors import KafkaTimeoutError
 
 from coinstream.ingest.kafka import reader
 from coinstream.ingest.sources.base import HistoryGranularity
+from coinstream.models.wire import record_object
 
 DAY = dt.timedelta(days=1)
 
@@ -81,7 +81,7 @@ def _track(out: dict[tuple[str, str], dt.datetime], value: bytes | None, source:
     if not value:
         return
     try:
-        d = json.loads(value)
+        d = record_object(value)  # the producer's binary records and JSON ones alike
         if d.get("origin") not in ("live", "gapfill") or d.get("source") != source:
             return
         key = (d["vs_currency"], d["coin_id"])
