@@ -18,7 +18,7 @@ from kafka.errors import KafkaTimeoutError
 
 from coinstream.ingest.kafka import reader
 from coinstream.ingest.sources.base import HistoryGranularity
-from coinstream.models import wire
+from coinstream.models.wire import record_object
 
 DAY = dt.timedelta(days=1)
 
@@ -81,7 +81,7 @@ def _track(out: dict[tuple[str, str], dt.datetime], value: bytes | None, source:
     if not value:
         return
     try:
-        d = wire.record_object(value)
+        d = record_object(value)  # the producer's binary records and JSON ones alike
         if d.get("origin") not in ("live", "gapfill") or d.get("source") != source:
             return
         key = (d["vs_currency"], d["coin_id"])

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from coinstream.errors import UserInputError
 from coinstream.models.quote import SCHEMA_VERSION, Quote, iso_ms
 from coinstream.models.spark import spark_columns
 
@@ -43,8 +44,8 @@ _AVRO_TYPES: dict[str, Any] = {
 }
 
 
-class WireError(ValueError):
-    """A record that is not a quote in either encoding."""
+class WireError(UserInputError):
+    """A record that is not a quote in either encoding (bad input: a ValueError too)."""
 
 
 def avro_schema(model: type[BaseModel] = Quote, version: int = SCHEMA_VERSION) -> dict[str, Any]:
