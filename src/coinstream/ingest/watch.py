@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,18 +31,12 @@ def diagnose(raw: bytes | None) -> tuple[dict[str, object] | None, str | None]:
         return None, "null value (tombstone)"
     if len(raw) > MAX_QUOTE_BYTES:
         return None, f"{len(raw)} bytes, larger than any quote"
-    if wire.is_binary(raw):
-        try:
-            value = wire.decode(raw)
-        except wire.WireError as exc:
-            return None, str(exc)
-    else:
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return None, "not JSON"
-    if not isinstance(value, dict):
-        return None, f"JSON {type(value).__name__}, not an object"
+    try:
+        value = wire.record_object(raw)
+    except wire.WireError as exc:  # a binary record that does not decode, or JSON that is not an object
+        return None, str(exc)
+    except (ValueError, UnicodeDecodeError):
+        return None, "not JSON"
     try:
         Quote.model_validate(value)
     except ValidationError as exc:
