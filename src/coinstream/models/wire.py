@@ -18,6 +18,7 @@ milliseconds, and both encodings of one quote must name the same instant (the de
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import struct
@@ -69,16 +70,11 @@ def avro_schema_json() -> str:
     return json.dumps(avro_schema(), sort_keys=True)
 
 
-_PARSED: Any = None
-
-
+@functools.cache
 def _parsed() -> Any:
-    global _PARSED
-    if _PARSED is None:
-        from fastavro import parse_schema
+    from fastavro import parse_schema
 
-        _PARSED = parse_schema(avro_schema())
-    return _PARSED
+    return parse_schema(avro_schema())
 
 
 def _zigzag(n: int) -> bytes:
@@ -134,7 +130,11 @@ def _encoder(avro: Any) -> Any:
 
 
 _DOUBLE = struct.Struct("<d")
-_FIELDS: list[tuple[str, Any]] | None = None
+
+
+@functools.cache
+def _field_encoders() -> tuple[tuple[str, Any], ...]:
+    return tuple((f["name"], _encoder(f["type"])) for f in avro_schema()["fields"])
 
 
 def encode(quote: Quote) -> bytes:
@@ -144,11 +144,8 @@ def encode(quote: Quote) -> bytes:
     quote on the producer's hot path; `decode` reads it back with fastavro, and the tests hold
     the two (and Spark's from_avro) to the same bytes.
     """
-    global _FIELDS
-    if _FIELDS is None:
-        _FIELDS = [(f["name"], _encoder(f["type"])) for f in avro_schema()["fields"]]
     values = quote.__dict__
-    return HEADER + b"".join([enc(values[name]) for name, enc in _FIELDS])
+    return HEADER + b"".join([enc(values[name]) for name, enc in _field_encoders()])
 
 
 def is_binary(raw: bytes) -> bool:
